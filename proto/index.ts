@@ -1,0 +1,192 @@
+/**
+ * The one facade for every protobuf the project uses: Envoy v3 (from the pinned
+ * @grpc/grpc-js-xds package), Kuma's resource messages and KDS (ours). Loads the JSON
+ * bundles that the build wrote beside this file, lazily, so CLIs that never speak
+ * protobuf pay nothing.
+ *
+ * Envoy messages use Envoy's own field names (snake_case); Kuma messages use
+ * camelCase, as Kuma's YAML does.
+ */
+import fs from 'node:fs';
+import path from 'node:path';
+import * as protobuf from 'protobufjs';
+import * as protoLoader from '@grpc/proto-loader';
+
+/** Prefix of every type URL. */
+export const TYPE_PREFIX = 'type.googleapis.com/';
+
+/** xDS resource type URLs (xDS protocol doc, "Resource types"). */
+export const TypeUrl = {
+  Listener: 'type.googleapis.com/envoy.config.listener.v3.Listener',
+  Cluster: 'type.googleapis.com/envoy.config.cluster.v3.Cluster',
+  ClusterLoadAssignment: 'type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment',
+  RouteConfiguration: 'type.googleapis.com/envoy.config.route.v3.RouteConfiguration',
+  Secret: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret',
+} as const;
+
+/** Type URLs of the filters and extensions our generators place in typed_config. */
+export const ExtensionTypeUrl = {
+  HttpConnectionManager:
+    'type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager',
+  TcpProxy: 'type.googleapis.com/envoy.extensions.filters.network.tcp_proxy.v3.TcpProxy',
+  NetworkRbac: 'type.googleapis.com/envoy.extensions.filters.network.rbac.v3.RBAC',
+  HttpRbac: 'type.googleapis.com/envoy.extensions.filters.http.rbac.v3.RBAC',
+  Router: 'type.googleapis.com/envoy.extensions.filters.http.router.v3.Router',
+  TlsInspector: 'type.googleapis.com/envoy.extensions.filters.listener.tls_inspector.v3.TlsInspector',
+  SniCluster: 'type.googleapis.com/envoy.extensions.filters.network.sni_cluster.v3.SniCluster',
+  UpstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext',
+  DownstreamTlsContext: 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.DownstreamTlsContext',
+  HttpProtocolOptions: 'type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions',
+} as const;
+
+/** Kuma resource message type names (package kuma.mesh.v1alpha1), by resource type. */
+export const KumaMessage = {
+  Mesh: 'kuma.mesh.v1alpha1.Mesh',
+  Dataplane: 'kuma.mesh.v1alpha1.Dataplane',
+  ZoneIngress: 'kuma.mesh.v1alpha1.ZoneIngress',
+  Zone: 'kuma.mesh.v1alpha1.Zone',
+  TrafficRoute: 'kuma.mesh.v1alpha1.TrafficRoute',
+  TrafficPermission: 'kuma.mesh.v1alpha1.TrafficPermission',
+  Secret: 'kuma.mesh.v1alpha1.Secret',
+} as const;
+
+/** An Any as it travels on the wire. */
+export interface AnyMessage {
+  type_url: string;
+  value: Uint8Array;
+}
+
+const bundleDir = __dirname; // dist/proto: the build writes envoy.json and kuma.json here
+let envoy: protobuf.Root | undefined;
+let kuma: protobuf.Root | undefined;
+
+function readBundle(name: string): protobuf.INamespace {
+  const file = path.join(bundleDir, `${name}.json`);
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new Error(`proto bundle ${file} is missing or unreadable; run "npm run build"`, { cause: err });
+  }
+}
+
+/** The root holding Envoy's v3 API, google.protobuf, validate and KDS (snake_case names). */
+export function envoyRoot(): protobuf.Root {
+  if (!envoy) {
+    envoy = protobuf.Root.fromJSON(readBundle('envoy'));
+    envoy.resolveAll();
+  }
+  return envoy;
+}
+
+/** The root holding Kuma's resource messages (camelCase names). */
+export function kumaRoot(): protobuf.Root {
+  if (!kuma) {
+    kuma = protobuf.Root.fromJSON(readBundle('kuma'));
+    kuma.resolveAll();
+  }
+  return kuma;
+}
+
+/** Type name from a type URL (`type.googleapis.com/a.b.C` -> `a.b.C`). */
+export function typeNameOf(typeUrl: string): string {
+  const i = typeUrl.lastIndexOf('/');
+  return i >= 0 ? typeUrl.slice(i + 1) : typeUrl;
+}
+
+/** Looks a message type up by full name or type URL in the Envoy root, then the Kuma root. */
+export function lookupType(nameOrUrl: string): protobuf.Type {
+  const name = typeNameOf(nameOrUrl);
+  for (const root of [envoyRoot(), kumaRoot()]) {
+    const t = root.lookup(name);
+    if (t instanceof protobuf.Type) return t;
+  }
+  throw new Error(`unknown protobuf message type "${name}"`);
+}
+
+/** Options for turning decoded messages into plain objects. */
+export const TO_OBJECT: protobuf.IConversionOptions = {
+  longs: String,
+  enums: String,
+  bytes: Buffer as unknown as typeof String,
+  defaults: false,
+  oneofs: false,
+  json: true,
+};
+
+/**
+ * Encodes a plain object as the named message. Any fields may be given in JSON form
+ * (`{'@type': url, ...fields}`). Throws when protobufjs's verifier rejects the object.
+ */
+export function encode(nameOrUrl: string, obj: object): Uint8Array {
+  const t = lookupType(nameOrUrl);
+  const msg = t.fromObject(obj as Record<string, unknown>);
+  const err = t.verify(msg);
+  if (err) throw new Error(`${t.fullName}: ${err}`);
+  return t.encode(msg).finish();
+}
+
+/** Decodes bytes as the named message into a plain object (Any fields as `{'@type', ...}`). */
+export function decode(nameOrUrl: string, bytes: Uint8Array): Record<string, any> {
+  const t = lookupType(nameOrUrl);
+  return t.toObject(t.decode(bytes), TO_OBJECT) as Record<string, any>;
+}
+
+/** Packs a plain object into an Any of the given type URL. */
+export function packAny(typeUrl: string, obj: object): AnyMessage {
+  return { type_url: typeUrl, value: encode(typeUrl, obj) };
+}
+
+/** Unpacks an Any into a plain object of its type. */
+export function unpackAny(any: AnyMessage): Record<string, any> {
+  return decode(any.type_url, any.value);
+}
+
+/** google.protobuf.Struct from a JSON value, for Kuma fields typed Struct (e.g. CA `conf`). */
+export function toStruct(obj: Record<string, unknown>): { fields: Record<string, unknown> } {
+  const value = (v: unknown): Record<string, unknown> => {
+    if (v === null || v === undefined) return { nullValue: 'NULL_VALUE' };
+    if (typeof v === 'number') return { numberValue: v };
+    if (typeof v === 'string') return { stringValue: v };
+    if (typeof v === 'boolean') return { boolValue: v };
+    if (Array.isArray(v)) return { listValue: { values: v.map(value) } };
+    return { structValue: toStruct(v as Record<string, unknown>) };
+  };
+  const fields: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(obj)) fields[k] = value(v);
+  return { fields };
+}
+
+/** JSON value from a google.protobuf.Struct (inverse of toStruct). */
+export function fromStruct(s: { fields?: Record<string, any> } | undefined): Record<string, unknown> {
+  const value = (v: any): unknown => {
+    if (!v || v.nullValue !== undefined) return null;
+    if (v.numberValue !== undefined) return v.numberValue;
+    if (v.stringValue !== undefined) return v.stringValue;
+    if (v.boolValue !== undefined) return v.boolValue;
+    if (v.listValue !== undefined) return (v.listValue.values ?? []).map(value);
+    if (v.structValue !== undefined) return fromStruct(v.structValue);
+    return null;
+  };
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = value(v);
+  return out;
+}
+
+let grpcDefs: protoLoader.PackageDefinition | undefined;
+
+/**
+ * Package definition for @grpc/grpc-js services (ADS, SDS, KDS). Messages keep
+ * Envoy's field names; Any stays `{type_url, value}` so handlers decode lazily.
+ */
+export function grpcPackageDefinition(): protoLoader.PackageDefinition {
+  if (!grpcDefs) {
+    grpcDefs = protoLoader.fromJSON(readBundle('envoy'), {
+      keepCase: true,
+      longs: String,
+      enums: String,
+      defaults: false,
+      oneofs: true,
+    });
+  }
+  return grpcDefs;
+}
