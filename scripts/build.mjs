@@ -35,6 +35,12 @@ fs.mkdirSync(out, { recursive: true });
 fs.writeFileSync(path.join(out, 'envoy.json'), JSON.stringify(load(manifest.envoy, true).toJSON()));
 fs.writeFileSync(path.join(out, 'kuma.json'), JSON.stringify(load(manifest.kuma, false).toJSON()));
 
+// The bins are run directly (npx kuma-cp); tsc does not keep the executable bit.
+for (const bin of Object.values(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).bin ?? {})) {
+  const f = path.join(root, bin);
+  if (fs.existsSync(f)) fs.chmodSync(f, 0o755);
+}
+
 if (tsc.status !== 0) {
   console.error('build: TypeScript reported errors (see above)');
   process.exit(tsc.status ?? 1);

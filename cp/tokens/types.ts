@@ -1,0 +1,23 @@
+/** Contract of dataplane / ingress / zone tokens (JWT, RS256, per-mesh signing key). */
+
+/** What a verified token says. */
+export interface TokenClaims {
+  /** `dataplane`, `ingress` or `zone` (the last for KDS and zone-ingress tokens issued by global). */
+  kind: 'dataplane' | 'ingress' | 'zone';
+  mesh?: string;
+  name?: string;
+  zone?: string;
+  tags?: Record<string, string[]>;
+  expiresAt?: Date;
+  /** Token id (jti), for revocation. */
+  id: string;
+}
+
+/** Verifies tokens presented on /bootstrap, the ADS stream and KDS. */
+export interface TokenVerifier {
+  /**
+   * Verifies signature, expiry and revocation, and that the claims match what the
+   * caller expects. Throws AuthError (401 bad/expired, 403 wrong mesh/name) otherwise.
+   */
+  verify(token: string, expect: { kind: TokenClaims['kind']; mesh?: string; name?: string; zone?: string }): Promise<TokenClaims>;
+}
