@@ -13,7 +13,8 @@ export type ResourceType =
   | 'TrafficRoute'
   | 'TrafficPermission'
   | 'Secret'
-  | 'GlobalSecret';
+  | 'GlobalSecret'
+  | 'Config';
 
 /** Describes one resource type: where it lives and how clients name it. */
 export interface ResourceTypeDescriptor {
@@ -38,6 +39,8 @@ export const RESOURCE_TYPES: readonly ResourceTypeDescriptor[] = [
   { type: 'TrafficPermission', scope: 'mesh', path: 'traffic-permissions', cliNames: ['traffic-permission', 'traffic-permissions'], message: 'kuma.mesh.v1alpha1.TrafficPermission' },
   { type: 'Secret', scope: 'mesh', path: 'secrets', cliNames: ['secret', 'secrets'], message: 'kuma.mesh.v1alpha1.Secret' },
   { type: 'GlobalSecret', scope: 'global', path: 'global-secrets', cliNames: ['global-secret', 'global-secrets'], message: 'kuma.mesh.v1alpha1.Secret' },
+  // Internal state the CP keeps in the store (VIP tables, ...); spec `{ config: string }`.
+  { type: 'Config', scope: 'global', path: 'configs', cliNames: ['config', 'configs'], message: '' },
 ];
 
 /** Descriptor by `type`; undefined for an unknown type. */
