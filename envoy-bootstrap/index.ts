@@ -1,0 +1,2 @@
+/** Envoy bootstrap generation, shared by kuma-cp (POST /bootstrap) and kuma-dp. */
+export * from './bootstrap';
