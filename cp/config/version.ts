@@ -1,0 +1,24 @@
+/** The product version kuma-cp reports (`kuma-cp version`, `GET /`), read from package.json. */
+import fs from 'node:fs';
+import path from 'node:path';
+
+let cached: string | undefined;
+
+/** The `version` of the nearest package.json above this file (source or dist), or `unknown`. */
+export function productVersion(): string {
+  if (cached !== undefined) return cached;
+  let dir = __dirname;
+  for (let i = 0; i < 6; i++) {
+    const p = path.join(dir, 'package.json');
+    if (fs.existsSync(p)) {
+      try {
+        const pkg = JSON.parse(fs.readFileSync(p, 'utf8'));
+        if (pkg.name === 'kuma-ts' && typeof pkg.version === 'string') return (cached = pkg.version as string);
+      } catch {
+        // An unreadable package.json is not fatal: keep looking upwards.
+      }
+    }
+    dir = path.dirname(dir);
+  }
+  return (cached = 'unknown');
+}
