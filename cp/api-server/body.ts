@@ -6,6 +6,7 @@
 import type { IncomingMessage } from 'node:http';
 import YAML from 'yaml';
 import { HttpError, badRequest } from './http-error';
+import { jsonErrorOffset } from './json-error-position';
 
 /** Largest body the API accepts: 1 MiB, like Kuma's API server. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -101,7 +102,8 @@ export function parseBody(buf: Buffer, contentType: string | undefined): unknown
   } catch (err) {
     const msg = (err as Error).message;
     const m = /position (\d+)/.exec(msg);
-    const where = m ? lineCol(text, Number(m[1])) : 'end of input';
+    const pos = m ? Number(m[1]) : jsonErrorOffset(text);
+    const where = pos >= 0 && pos < text.length ? lineCol(text, pos) : 'end of input';
     throw badRequest(`body is not valid JSON at ${where}: ${msg}`, [], err);
   }
 }
