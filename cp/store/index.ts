@@ -1,0 +1,42 @@
+/**
+ * Chooses the store engine from configuration (`KUMA_STORE_TYPE`): memory for tests
+ * and throw-away runs, sqlite (default) for one CP with durable state.
+ */
+import { UsageError } from '../../lib/errors';
+import type { Logger } from '../../lib/logger';
+import { MemoryStore } from './memory-store';
+import { SqliteStore } from './sqlite-store';
+import type { ResourceStore } from './store';
+
+/** Store engines the configuration may name; postgres is reserved for several CP replicas. */
+export const STORE_TYPES = ['memory', 'sqlite', 'postgres'] as const;
+/** A store engine name. */
+export type StoreType = (typeof STORE_TYPES)[number];
+const SUPPORTED: readonly StoreType[] = ['memory', 'sqlite'];
+
+/** Options of createStore. */
+export interface StoreConfig {
+  type: StoreType | string;
+  /** The CP work directory; sqlite keeps `kuma.db` here. Required for sqlite. */
+  workDir?: string;
+  logger?: Logger;
+}
+
+/** Opens the configured store; UsageError for an unknown or unsupported type or a missing workDir. */
+export async function createStore(config: StoreConfig): Promise<ResourceStore> {
+  switch (config.type) {
+    case 'memory':
+      return new MemoryStore();
+    case 'sqlite':
+      if (!config.workDir) throw new UsageError('store type "sqlite" needs a work directory (KUMA_GENERAL_WORK_DIR)');
+      return new SqliteStore({ dir: config.workDir, logger: config.logger });
+    case 'postgres':
+      throw new UsageError(`store type "postgres" is not supported yet; supported: ${SUPPORTED.join(', ')}`);
+    default:
+      throw new UsageError(`unknown store type ${JSON.stringify(config.type)} (KUMA_STORE_TYPE); supported: ${SUPPORTED.join(', ')}`);
+  }
+}
+
+export { MemoryStore } from './memory-store';
+export { SqliteStore, StoreError, SQLITE_FILE_NAME } from './sqlite-store';
+export type { ResourceStore, StoreEvent, TransactionOp, WriteOptions, ListOptions } from './store';

@@ -1,0 +1,48 @@
+/**
+ * Child process for the SQLite store tests (not a test itself). Modes:
+ *   loop <dir>  write forever; after each acknowledged transaction print its index
+ *   race <dir>  for each stdin line "<name> <expectedVersion> <value>" try an update and
+ *               print "ok <version>", "conflict" or "error <code>"
+ * Prints "ready" once the store is open.
+ */
+import readline from 'node:readline';
+import { SqliteStore } from '../../../cp/store/sqlite-store';
+
+async function loop(store: SqliteStore): Promise<void> {
+  // Continue after whatever a previous (killed) writer committed.
+  const counter = await store.get('Config', { name: 'counter' });
+  let i = counter ? Number(counter.spec.config) + 1 : 0;
+  process.stdout.write('ready\n');
+  for (;;) {
+    // Two rows per transaction: after a crash both must exist or neither.
+    await store.transaction([
+      { op: 'create', input: { type: 'Config', name: `w-${i}`, spec: { config: String(i) } } },
+      { op: 'upsert', input: { type: 'Config', name: 'counter', spec: { config: String(i) } } },
+    ]);
+    process.stdout.write(`${i}\n`);
+    i++;
+  }
+}
+
+async function race(store: SqliteStore): Promise<void> {
+  process.stdout.write('ready\n');
+  const rl = readline.createInterface({ input: process.stdin });
+  for await (const line of rl) {
+    const [name, expectedVersion, value] = line.trim().split(' ');
+    try {
+      const r = await store.update({ type: 'Config', name, spec: { config: value } }, { expectedVersion });
+      process.stdout.write(`ok ${r.meta.version}\n`);
+    } catch (err) {
+      const code = (err as { code?: string }).code;
+      process.stdout.write(code === 'ERR_CONFLICT' ? 'conflict\n' : `error ${code ?? (err as Error).message}\n`);
+    }
+  }
+  await store.close();
+}
+
+const [mode, dir] = process.argv.slice(2);
+const store = new SqliteStore({ dir });
+(mode === 'loop' ? loop(store) : race(store)).catch((err) => {
+  process.stderr.write(`sqlite-writer: ${(err as Error).stack}\n`);
+  process.exit(1);
+});
