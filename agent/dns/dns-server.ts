@@ -1,0 +1,190 @@
+/**
+ * kuma-dp's DNS server, UDP and TCP on one port: `.mesh` names from the VIP table,
+ * everything else forwarded upstream. Every packet is handled inside a try/catch and
+ * every TCP connection has a size cap and an idle timeout, so a hostile client can
+ * neither crash the server nor hold up other queries.
+ */
+import dgram from 'node:dgram';
+import net from 'node:net';
+import type { Component } from '../../lib/component';
+import type { Logger } from '../../lib/logger';
+import { AgentMetric, type MetricsRegistry } from '../admin/metrics';
+import type { DnsUpstream } from '../cli/run-options';
+import { decide } from './answer';
+import { UdpForwarder } from './forwarder';
+import { VipTable } from './vip-table';
+import { rcodeName } from './wire';
+
+/** Options of the DNS server. */
+export interface DnsServerOptions {
+  address: string;
+  /** 0 picks a free port (the same for UDP and TCP). */
+  port: number;
+  upstreams: DnsUpstream[];
+  upstreamTimeoutMs?: number;
+  maxInFlight?: number;
+  maxTcpConnections?: number;
+  tcpIdleTimeoutMs?: number;
+  metrics: MetricsRegistry;
+  log: Logger;
+}
+
+/** The DNS server component. */
+export class DnsServer implements Component {
+  readonly name = 'dns';
+  private table = VipTable.empty();
+  private udp?: dgram.Socket;
+  private tcp?: net.Server;
+  private readonly conns = new Set<net.Socket>();
+  private readonly forwarder: UdpForwarder;
+
+  constructor(private readonly o: DnsServerOptions) {
+    this.forwarder = new UdpForwarder({
+      upstreams: o.upstreams,
+      timeoutMs: o.upstreamTimeoutMs ?? 2000,
+      maxInFlight: o.maxInFlight ?? 1024,
+      onTimeout: () => o.metrics.inc(AgentMetric.dnsUpstreamTimeouts),
+    });
+  }
+
+  /** Replaces the VIP table (answers change from the next query on). */
+  setTable(table: VipTable): void {
+    this.table = table;
+    this.o.metrics.set(AgentMetric.dnsVipsEntries, table.names.size);
+  }
+
+  /** The bound port (after start). */
+  get port(): number {
+    return (this.udp?.address() as net.AddressInfo | undefined)?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    await this.forwarder.start();
+    // With port 0 the kernel picks a UDP port; TCP must then get the same one, which can
+    // be taken: retry a few times with a fresh UDP port.
+    for (let attempt = 0; ; attempt++) {
+      const udp = await this.bindUdp(this.o.port);
+      const port = (udp.address() as net.AddressInfo).port;
+      try {
+        this.tcp = await this.bindTcp(port);
+        this.udp = udp;
+        break;
+      } catch (err) {
+        udp.close();
+        if (this.o.port !== 0 || attempt >= 5) throw err;
+      }
+    }
+    this.o.log.info({ address: this.o.address, port: this.port, upstreams: this.o.upstreams.map((u) => `${u.host}:${u.port}`) }, 'DNS server listening');
+  }
+
+  private bindUdp(port: number): Promise<dgram.Socket> {
+    return new Promise((resolve, reject) => {
+      const s = dgram.createSocket(net.isIPv6(this.o.address) ? 'udp6' : 'udp4');
+      s.once('error', reject);
+      s.bind(port, this.o.address, () => {
+        s.removeListener('error', reject);
+        s.on('error', (err) => this.o.log.warn({ err: err.message }, 'DNS UDP socket error'));
+        s.on('message', (msg, rinfo) => this.onUdp(s, msg, rinfo));
+        resolve(s);
+      });
+    });
+  }
+
+  private bindTcp(port: number): Promise<net.Server> {
+    return new Promise((resolve, reject) => {
+      const server = net.createServer((sock) => this.onTcp(sock));
+      server.maxConnections = this.o.maxTcpConnections ?? 256;
+      server.once('error', reject);
+      server.listen(port, this.o.address, () => {
+        server.removeListener('error', reject);
+        resolve(server);
+      });
+    });
+  }
+
+  private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
+    this.handle(msg, (bytes) => {
+      // Our own answers are small; an upstream answer already honours the client's size.
+      sock.send(bytes, rinfo.port, rinfo.address);
+    });
+  }
+
+  private onTcp(sock: net.Socket): void {
+    this.conns.add(sock);
+    sock.setTimeout(this.o.tcpIdleTimeoutMs ?? 10_000, () => sock.destroy());
+    sock.on('error', () => undefined);
+    sock.on('close', () => this.conns.delete(sock));
+    let buf: Buffer = Buffer.alloc(0);
+    sock.on('data', (chunk: Buffer) => {
+      buf = buf.length === 0 ? chunk : Buffer.concat([buf, chunk]);
+      // RFC 1035 §4.2.2 / RFC 7766: two-byte length prefix; queries may be pipelined.
+      while (buf.length >= 2) {
+        const len = buf.readUInt16BE(0);
+        if (len < 12) {
+          this.o.metrics.inc(AgentMetric.dnsMalformed);
+          sock.destroy();
+          return;
+        }
+        if (buf.length < 2 + len) break;
+        const msg = Buffer.from(buf.subarray(2, 2 + len));
+        buf = buf.subarray(2 + len);
+        this.handle(msg, (bytes) => {
+          if (sock.destroyed) return;
+          const framed = Buffer.allocUnsafe(2 + bytes.length);
+          framed.writeUInt16BE(bytes.length, 0);
+          bytes.copy(framed, 2);
+          sock.write(framed);
+        });
+      }
+    });
+  }
+
+  /** Answers or forwards one message; never throws. */
+  private handle(msg: Buffer, send: (bytes: Buffer) => void): void {
+    try {
+      const d = decide(msg, this.table);
+      if (d.action === 'drop') {
+        this.o.metrics.inc(AgentMetric.dnsMalformed);
+        return;
+      }
+      if (d.action === 'reply') {
+        this.o.metrics.inc(AgentMetric.dnsQueries, { rcode: rcodeName(d.rcode) });
+        send(d.bytes);
+        return;
+      }
+      this.o.metrics.inc(AgentMetric.dnsForwarded);
+      this.forwarder.forward(msg, d.query, (bytes) => {
+        this.o.metrics.inc(AgentMetric.dnsQueries, { rcode: rcodeName(bytes.length >= 4 ? bytes[3] & 0xf : 2) });
+        try {
+          send(bytes);
+        } catch {
+          // the client went away
+        }
+      });
+    } catch (err) {
+      this.o.metrics.inc(AgentMetric.dnsMalformed);
+      this.o.log.debug({ err: (err as Error).message }, 'DNS packet rejected');
+    }
+  }
+
+  async close(): Promise<void> {
+    this.forwarder.close();
+    this.udp?.close();
+    this.udp = undefined;
+    const tcp = this.tcp;
+    this.tcp = undefined;
+    for (const c of this.conns) c.end();
+    if (tcp) await new Promise<void>((r) => tcp.close(() => r()));
+  }
+
+  destroy(): void {
+    this.forwarder.close();
+    try {
+      this.udp?.close();
+    } catch {
+      // already closed
+    }
+    for (const c of this.conns) c.destroy();
+    this.tcp?.close();
+  }
+}
