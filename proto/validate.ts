@@ -199,6 +199,8 @@ function walk(t: protobuf.Type, obj: Record<string, any>, path: string, out: Fie
     const p = at(f.name);
     const present = v !== undefined && v !== null;
     if (!present) {
+      // A member of a oneof is validated only when it is the one set (PGV semantics).
+      if (f.partOf) continue;
       if (r?.message?.required || r?.any?.required || r?.duration?.required || r?.timestamp?.required) {
         out.push({ field: p, message: 'value is required' });
       }

@@ -1,0 +1,124 @@
+/**
+ * Immutable snapshots of one proxy's xDS resources (go-control-plane's model): every
+ * resource encoded once into an Any, and a version per type that is a hash of the
+ * type's content, so a type whose content did not change keeps its version and is not
+ * re-sent, whichever change triggered the rebuild.
+ */
+import crypto from 'node:crypto';
+import { TypeUrl, type AnyMessage } from '../../../proto/index';
+import { encodeProtoJson } from '../../../proto/json';
+import { PUSH_ORDER, type ResourceSet, type XdsTypeUrl } from '../generators/types';
+import { ExtensionTypeUrl } from '../../../proto/index';
+
+/** One resource: proto3 JSON (for golden files and debugging) and its encoded Any. */
+export interface SnapshotResource {
+  name: string;
+  json: Record<string, any>;
+  any: AnyMessage;
+  /** Content hash of the encoded bytes (delta xDS resource version). */
+  version: string;
+}
+
+function hash(parts: (string | Uint8Array)[]): string {
+  const h = crypto.createHash('sha256');
+  for (const p of parts) h.update(p).update('\u0000');
+  return h.digest('hex').slice(0, 16);
+}
+
+/** A versioned, immutable set of resources per type. */
+export class Snapshot {
+  private constructor(
+    /** type URL -> name -> resource, names sorted. */
+    readonly resources: ReadonlyMap<XdsTypeUrl, ReadonlyMap<string, SnapshotResource>>,
+    /** type URL -> content version. */
+    readonly versions: ReadonlyMap<XdsTypeUrl, string>,
+  ) {}
+
+  /** Encodes a ResourceSet with Envoy's protos (strict proto3 JSON; throws ProtoJsonError naming the resource and field). */
+  static fromResourceSet(set: ResourceSet): Snapshot {
+    const resources = new Map<XdsTypeUrl, Map<string, SnapshotResource>>();
+    const versions = new Map<XdsTypeUrl, string>();
+    for (const type of PUSH_ORDER) {
+      const m = new Map<string, SnapshotResource>();
+      const src = set.get(type) ?? new Map();
+      for (const name of [...src.keys()].sort()) {
+        const json = src.get(name)!;
+        let value: Uint8Array;
+        try {
+          value = encodeProtoJson(type, json);
+        } catch (err) {
+          (err as Error).message = `${type} "${name}": ${(err as Error).message}`;
+          throw err;
+        }
+        m.set(name, { name, json, any: { type_url: type, value }, version: hash([value]) });
+      }
+      resources.set(type, m);
+      versions.set(type, hash([...m.values()].flatMap((r) => [r.name, r.version])));
+    }
+    return new Snapshot(resources, versions);
+  }
+
+  /** Resources of a type (empty map for none). */
+  of(type: string): ReadonlyMap<string, SnapshotResource> {
+    return this.resources.get(type as XdsTypeUrl) ?? new Map();
+  }
+
+  /** Version of a type ('' for a type this snapshot does not serve). */
+  version(type: string): string {
+    return this.versions.get(type as XdsTypeUrl) ?? '';
+  }
+}
+
+function walkFilters(listener: Record<string, any>): Record<string, any>[] {
+  const hcms: Record<string, any>[] = [];
+  for (const fc of listener.filter_chains ?? []) {
+    for (const f of fc.filters ?? []) if (f.typed_config?.['@type'] === ExtensionTypeUrl.HttpConnectionManager) hcms.push(f.typed_config);
+  }
+  const api = listener.api_listener?.api_listener;
+  if (api?.['@type'] === ExtensionTypeUrl.HttpConnectionManager) hcms.push(api);
+  return hcms;
+}
+
+/**
+ * Problems that would leave a proxy waiting forever (go-control-plane's Consistent):
+ * an EDS cluster without its ClusterLoadAssignment, an RDS name without its
+ * RouteConfiguration, a route or tcp_proxy to a cluster that does not exist.
+ * Empty when consistent. Pure.
+ */
+export function consistent(s: Snapshot): string[] {
+  const problems: string[] = [];
+  const clusters = s.of(TypeUrl.Cluster);
+  const clas = s.of(TypeUrl.ClusterLoadAssignment);
+  const routes = s.of(TypeUrl.RouteConfiguration);
+  for (const c of clusters.values()) {
+    if (c.json.type !== 'EDS') continue;
+    const edsName = c.json.eds_cluster_config?.service_name ?? c.name;
+    if (!clas.has(edsName)) problems.push(`cluster "${c.name}" uses EDS but there is no ClusterLoadAssignment "${edsName}"`);
+  }
+  const clusterRef = (where: string, name: string) => {
+    if (!clusters.has(name)) problems.push(`${where} references cluster "${name}" which does not exist`);
+  };
+  for (const l of s.of(TypeUrl.Listener).values()) {
+    for (const hcm of walkFilters(l.json)) {
+      const rdsName = hcm.rds?.route_config_name;
+      if (rdsName && !routes.has(rdsName)) problems.push(`listener "${l.name}" uses RDS "${rdsName}" which does not exist`);
+    }
+    for (const fc of l.json.filter_chains ?? []) {
+      for (const f of fc.filters ?? []) {
+        const tc = f.typed_config ?? {};
+        if (tc['@type'] !== ExtensionTypeUrl.TcpProxy) continue;
+        if (tc.cluster) clusterRef(`listener "${l.name}"`, tc.cluster);
+        for (const w of tc.weighted_clusters?.clusters ?? []) clusterRef(`listener "${l.name}"`, w.name);
+      }
+    }
+  }
+  for (const r of routes.values()) {
+    for (const vh of r.json.virtual_hosts ?? []) {
+      for (const rt of vh.routes ?? []) {
+        if (rt.route?.cluster) clusterRef(`route "${r.name}"`, rt.route.cluster);
+        for (const w of rt.route?.weighted_clusters?.clusters ?? []) clusterRef(`route "${r.name}"`, w.name);
+      }
+    }
+  }
+  return problems;
+}

@@ -1,0 +1,129 @@
+/**
+ * Endpoints of a service subset, and their ClusterLoadAssignment.
+ *
+ * Local endpoints are the mesh's dataplane inbounds (address + inbound port: the real
+ * port, whatever port the caller dialled - "port auto-resolution"). Endpoints in other
+ * zones are those zones' ingresses (advertised address and port), one per ingress,
+ * weighted by how many instances of the subset sit behind it.
+ *
+ * Priorities: with Mesh `routing.localityAwareLoadBalancing`, the local zone is
+ * priority 0 and other zones priority 1, so traffic stays in the zone while it has
+ * healthy endpoints. Without it everything is priority 0 and each locality is weighted
+ * by its endpoint weights (1 per local instance, `instances` per ingress), so traffic
+ * spreads across zones in proportion to instances - for Envoy (endpoint weights) and
+ * for gRPC (locality weights, gRFC A27) alike.
+ */
+import { SERVICE_TAG, ZONE_TAG, PROTOCOL_TAG, tagsMatch, type Tags } from '../../../lib/naming/tags';
+import type { MeshSnapshot } from './types';
+
+/** One upstream host. */
+export interface Endpoint {
+  address: string;
+  port: number;
+  weight: number;
+  zone: string;
+  /** True for this zone's dataplanes; false for other zones' ingresses. */
+  local: boolean;
+  tags: Tags;
+}
+
+/** Tags of an inbound with the zone tag filled in (the zone CP adds it; older records may lack it). */
+export function inboundTags(inbound: Record<string, any>, zone: string): Tags {
+  const tags: Tags = { ...(inbound.tags ?? {}) };
+  if (zone && tags[ZONE_TAG] === undefined) tags[ZONE_TAG] = zone;
+  return tags;
+}
+
+function inboundReady(inbound: Record<string, any>): boolean {
+  if (inbound.health && inbound.health.ready === false) return false;
+  return inbound.state === undefined || inbound.state === 'Ready' || inbound.state === 'Ignored' || inbound.state === '';
+}
+
+/** This zone's endpoints of a subset (`selector` always holds the service tag). */
+export function localEndpoints(mesh: MeshSnapshot, zone: string, selector: Tags): Endpoint[] {
+  const out: Endpoint[] = [];
+  for (const dp of mesh.dataplanes) {
+    const net = dp.spec.networking ?? {};
+    for (const inbound of net.inbound ?? []) {
+      const tags = inboundTags(inbound, zone);
+      if (!tagsMatch(selector, tags) || !inboundReady(inbound)) continue;
+      const address: string | undefined = inbound.address ?? net.address;
+      if (!address || !inbound.port) continue;
+      out.push({ address, port: Number(inbound.port), weight: 1, zone: tags[ZONE_TAG] ?? zone, local: true, tags });
+    }
+  }
+  return out;
+}
+
+/** Other zones' ingresses that front instances of the subset. */
+export function remoteEndpoints(mesh: MeshSnapshot, selector: Tags): Endpoint[] {
+  const out: Endpoint[] = [];
+  for (const ing of mesh.remoteIngresses) {
+    const net = ing.spec.networking ?? {};
+    const address: string | undefined = net.advertisedAddress ?? net.address;
+    const port = Number(net.advertisedPort ?? net.port ?? 0);
+    if (!address || !port) continue;
+    let instances = 0;
+    let tags: Tags = {};
+    for (const s of ing.spec.availableServices ?? []) {
+      if ((s.mesh ?? 'default') !== mesh.name || !tagsMatch(selector, s.tags ?? {})) continue;
+      instances += Number(s.instances ?? 1) || 1;
+      tags = s.tags;
+    }
+    if (instances > 0) out.push({ address, port, weight: instances, zone: ing.spec.zone, local: false, tags });
+  }
+  return out;
+}
+
+/** All endpoints of a subset, local first. */
+export function endpointsOf(mesh: MeshSnapshot, zone: string, selector: Tags): Endpoint[] {
+  return [...localEndpoints(mesh, zone, selector), ...remoteEndpoints(mesh, selector)];
+}
+
+/**
+ * The protocol of a service: `kuma.io/protocol` when every instance (local and in other
+ * zones) agrees on one of http/http2/grpc, else tcp (a safe byte stream for all).
+ */
+export function serviceProtocol(mesh: MeshSnapshot, zone: string, service: string): 'tcp' | 'http' | 'http2' | 'grpc' {
+  const seen = new Set<string>();
+  const sel = { [SERVICE_TAG]: service };
+  for (const e of localEndpoints(mesh, zone, sel)) seen.add(e.tags[PROTOCOL_TAG] ?? 'tcp');
+  for (const ing of mesh.remoteIngresses) {
+    for (const s of ing.spec.availableServices ?? []) {
+      if ((s.mesh ?? 'default') === mesh.name && s.tags?.[SERVICE_TAG] === service) seen.add(s.tags[PROTOCOL_TAG] ?? 'tcp');
+    }
+  }
+  if (seen.size !== 1) return 'tcp';
+  const p = [...seen][0];
+  return p === 'http' || p === 'http2' || p === 'grpc' ? p : 'tcp';
+}
+
+const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
+
+/** A ClusterLoadAssignment (proto3 JSON) for the endpoints, grouped by zone locality; sorted. */
+export function buildClusterLoadAssignment(clusterName: string, endpoints: Endpoint[], localityAware: boolean): Record<string, any> {
+  const groups = new Map<string, { priority: number; zone: string; eps: Endpoint[] }>();
+  for (const e of endpoints) {
+    const priority = localityAware && !e.local ? 1 : 0;
+    const key = `${priority}\u0000${e.zone}`;
+    const g = groups.get(key) ?? { priority, zone: e.zone, eps: [] };
+    g.eps.push(e);
+    groups.set(key, g);
+  }
+  const localities = [...groups.values()]
+    .sort((a, b) => a.priority - b.priority || cmp(a.zone, b.zone))
+    .map((g) => {
+      const eps = [...g.eps].sort((a, b) => cmp(a.address, b.address) || a.port - b.port);
+      const loc: Record<string, any> = {
+        locality: { zone: g.zone },
+        lb_endpoints: eps.map((e) => ({
+          endpoint: { address: { socket_address: { address: e.address, port_value: e.port } } },
+          load_balancing_weight: e.weight,
+        })),
+        load_balancing_weight: eps.reduce((s, e) => s + e.weight, 0),
+      };
+      if (g.priority) loc.priority = g.priority;
+      return loc;
+    });
+  return { cluster_name: clusterName, endpoints: localities };
+}
