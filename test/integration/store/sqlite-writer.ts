@@ -1,6 +1,7 @@
 /**
  * Child process for the SQLite store tests (not a test itself). Modes:
  *   loop <dir>  write forever; after each acknowledged transaction print its index
+ *   count <dir> <n>  make n single-row writes, then close (for syscall counting)
  *   race <dir>  for each stdin line "<name> <expectedVersion> <value>" try an update and
  *               print "ok <version>", "conflict" or "error <code>"
  * Prints "ready" once the store is open.
@@ -40,9 +41,15 @@ async function race(store: SqliteStore): Promise<void> {
   await store.close();
 }
 
-const [mode, dir] = process.argv.slice(2);
+async function count(store: SqliteStore, n: number): Promise<void> {
+  process.stdout.write('ready\n');
+  for (let i = 0; i < n; i++) await store.create({ type: 'Config', name: `c-${i}`, spec: { config: String(i) } });
+  await store.close();
+}
+
+const [mode, dir, n] = process.argv.slice(2);
 const store = new SqliteStore({ dir });
-(mode === 'loop' ? loop(store) : race(store)).catch((err) => {
+(mode === 'loop' ? loop(store) : mode === 'count' ? count(store, Number(n)) : race(store)).catch((err) => {
   process.stderr.write(`sqlite-writer: ${(err as Error).stack}\n`);
   process.exit(1);
 });

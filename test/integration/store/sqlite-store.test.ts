@@ -1,0 +1,138 @@
+/**
+ * SQLite-specific behaviour: several processes on one file, corrupt or foreign files,
+ * schema versioning, file permissions, and the store factory.
+ */
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import t from 'tap';
+import { createStore } from '../../../cp/store/index';
+import { MemoryStore } from '../../../cp/store/memory-store';
+import { SQLITE_FILE_NAME, SQLITE_SCHEMA_VERSION, SqliteStore } from '../../../cp/store/sqlite-store';
+
+const WRITER = path.join(__dirname, 'sqlite-writer.js');
+
+function tempDir(t: { teardown(fn: () => unknown): void }): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-sqlite-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+/** A `race` writer process with a line-oriented request/response helper. */
+async function racer(t: { teardown(fn: () => unknown): void }, dir: string) {
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, 'race', dir]);
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const lines: string[] = [];
+  let buf = '';
+  let err = '';
+  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
+  child.stdout.setEncoding('utf8').on('data', (d: string) => {
+    buf += d;
+    let i: number;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      lines.push(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
+  const next = async (): Promise<string> => {
+    const deadline = Date.now() + 10_000;
+    while (lines.length === 0) {
+      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`racer gave no answer: ${err}`);
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    return lines.shift()!;
+  };
+  if ((await next()) !== 'ready') throw new Error('racer not ready');
+  return { child, next, send: (line: string) => child.stdin.write(`${line}\n`) };
+}
+
+t.test('two processes updating with the same expectedVersion: exactly one wins, every time', async (t) => {
+  const dir = tempDir(t);
+  const store = new SqliteStore({ dir });
+  t.teardown(() => store.close());
+  const [a, b] = await Promise.all([racer(t, dir), racer(t, dir)]);
+  const wins = { a: 0, b: 0 };
+  for (let round = 0; round < 30; round++) {
+    const base = await store.upsert({ type: 'Config', name: 'contended', spec: { config: `base-${round}` } });
+    a.send(`contended ${base.meta.version} a-${round}`);
+    b.send(`contended ${base.meta.version} b-${round}`);
+    const [ra, rb] = await Promise.all([a.next(), b.next()]);
+    const outcome = [ra.split(' ')[0], rb.split(' ')[0]].sort();
+    t.same(outcome, ['conflict', 'ok'], `round ${round}: ${ra} / ${rb}`);
+    const winner = ra.startsWith('ok') ? 'a' : 'b';
+    wins[winner]++;
+    const stored = await store.get('Config', { name: 'contended' });
+    t.equal(stored!.spec.config, `${winner}-${round}`, 'the stored value is the winner\'s');
+    t.equal(stored!.meta.version, (winner === 'a' ? ra : rb).split(' ')[1], 'with the winner\'s version');
+  }
+  t.comment(`wins: a=${wins.a} b=${wins.b}`);
+  a.child.stdin.end();
+  b.child.stdin.end();
+});
+
+t.test('a file that is not a database gives a clear error naming it', async (t) => {
+  const dir = tempDir(t);
+  const file = path.join(dir, SQLITE_FILE_NAME);
+  fs.writeFileSync(file, 'this is not a database, just some text that is long enough '.repeat(100));
+  t.throws(() => new SqliteStore({ dir }), { code: 'ERR_STORE', message: new RegExp(`cannot open SQLite store ${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: .*not a database`) });
+  t.equal(fs.readFileSync(file, 'utf8').slice(0, 12), 'this is not ', 'the file is left as it was');
+});
+
+t.test('a database with damaged pages is refused on open', async (t) => {
+  const dir = tempDir(t);
+  const store = new SqliteStore({ dir });
+  for (let i = 0; i < 200; i++) await store.create({ type: 'Config', name: `c-${i}`, spec: { config: 'x'.repeat(500) } });
+  await store.close();
+  const file = path.join(dir, SQLITE_FILE_NAME);
+  // Overwrite the middle of the file (b-tree pages) with garbage, keeping the header.
+  const fd = fs.openSync(file, 'r+');
+  const size = fs.fstatSync(fd).size;
+  fs.writeSync(fd, Buffer.alloc(8192, 0xa5), 0, 8192, Math.floor(size / 2 / 4096) * 4096);
+  fs.closeSync(fd);
+  t.throws(() => new SqliteStore({ dir, fullCheckOnOpen: true }), { code: 'ERR_STORE', message: /kuma\.db.*(check failed|malformed|corrupt)/ });
+});
+
+t.test('schema version is recorded and a newer schema is refused', async (t) => {
+  const dir = tempDir(t);
+  await (new SqliteStore({ dir })).close();
+  const raw = new Database(path.join(dir, SQLITE_FILE_NAME));
+  t.equal(raw.pragma('user_version', { simple: true }), SQLITE_SCHEMA_VERSION);
+  t.ok(SQLITE_SCHEMA_VERSION >= 1);
+  raw.pragma(`user_version = ${SQLITE_SCHEMA_VERSION + 1}`);
+  raw.close();
+  t.throws(() => new SqliteStore({ dir }), { code: 'ERR_STORE', message: /schema version 2, newer than this kuma-cp understands \(1\)/ });
+  // Reopening an up-to-date file does not re-run migrations.
+  const dir2 = tempDir(t);
+  const s1 = new SqliteStore({ dir: dir2 });
+  await s1.create({ type: 'Zone', name: 'z', spec: {} });
+  await s1.close();
+  const s2 = new SqliteStore({ dir: dir2 });
+  t.equal((await s2.list('Zone')).length, 1);
+  await s2.close();
+});
+
+t.test('the database file is private to its owner', async (t) => {
+  const dir = path.join(tempDir(t), 'nested', 'work');
+  const store = new SqliteStore({ dir });
+  await store.create({ type: 'GlobalSecret', name: 's', spec: { data: 'c2VjcmV0' } });
+  t.equal(fs.statSync(path.join(dir, SQLITE_FILE_NAME)).mode & 0o777, 0o600);
+  t.equal(fs.statSync(dir).mode & 0o077, 0, 'work dir not group/world accessible');
+  await store.close();
+});
+
+t.test('createStore picks the engine and explains unsupported ones', async (t) => {
+  const dir = tempDir(t);
+  const mem = await createStore({ type: 'memory' });
+  t.ok(mem instanceof MemoryStore);
+  const sql = await createStore({ type: 'sqlite', workDir: dir });
+  t.ok(sql instanceof SqliteStore);
+  t.ok(fs.existsSync(path.join(dir, SQLITE_FILE_NAME)));
+  await sql.close();
+  await t.rejects(createStore({ type: 'postgres', workDir: dir }), { code: 'ERR_USAGE', message: 'store type "postgres" is not supported yet; supported: memory, sqlite' });
+  await t.rejects(createStore({ type: 'mysql' }), { code: 'ERR_USAGE', message: /unknown store type "mysql" \(KUMA_STORE_TYPE\); supported: memory, sqlite/ });
+  await t.rejects(createStore({ type: 'sqlite' }), { code: 'ERR_USAGE' });
+});
