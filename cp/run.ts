@@ -19,7 +19,7 @@ import { ApiExtensions } from './api-server/extension-registry';
 import { loadConfig, unknownConfigKeys, type CpConfig, type CpMode } from './config/config';
 import * as E from './config/env';
 import { productVersion } from './config/version';
-import { MemoryStore } from './store/memory-store';
+import { createStore } from './store/index';
 import type { ResourceStore } from './store/store';
 
 /** What every component factory receives. */
@@ -66,19 +66,9 @@ export const MODE_COMPONENTS: Record<CpMode, ComponentFactory[]> = {
   zone: [],
 };
 
-/** Opens the configured store. */
-async function openStore(config: CpConfig): Promise<ResourceStore> {
-  if (config.store.type === 'memory') return new MemoryStore();
-  // The durable engines live in cp/store/index.ts; loaded lazily so that a memory CP
-  // never loads the native SQLite module.
-  let factory: ((o: { type: string; workDir: string }) => ResourceStore | Promise<ResourceStore>) | undefined;
-  try {
-    factory = require('./store/index').createStore;
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-  }
-  if (!factory) throw new UsageError(`${E.KUMA_STORE_TYPE}=${config.store.type} is not available in this build; use memory`);
-  return factory({ type: config.store.type, workDir: config.general.workDir });
+/** Opens the configured store (cp/store's factory; sqlite keeps its file in the work dir). */
+function openStore(config: CpConfig, log: Logger): Promise<ResourceStore> {
+  return createStore({ type: config.store.type, workDir: config.general.workDir, logger: log.child({ component: 'store' }) });
 }
 
 /** Closes the store when the CP stops (it is added first, so it closes last). */
@@ -107,7 +97,7 @@ export interface BuildOptions {
 /** Assembles the control plane for config.mode; nothing is bound until start(). */
 export async function buildControlPlane(config: CpConfig, log: Logger, opts: BuildOptions = {}): Promise<ControlPlane> {
   fs.mkdirSync(config.general.workDir, { recursive: true, mode: 0o700 });
-  const store = opts.store ?? (await openStore(config));
+  const store = opts.store ?? (await openStore(config, log));
   const ctx: CpContext = { config, log, store, api: new ApiExtensions(), version: productVersion() };
   const manager = new ComponentManager(log);
   manager.add(storeComponent(store));
