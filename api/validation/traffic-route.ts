@@ -35,7 +35,8 @@ function checkTarget(v: ViolationCollector, path: string, obj: Record<string, un
   const hasDest = isSet(dest);
   if (hasSplit && hasDest) v.add(path, 'must have either split or destination, not both');
   else if (!hasSplit && !hasDest) v.add(path, 'must have either split or destination');
-  if (hasDest) checkTags(v, fieldPath(path, 'destination'), dest, { requireService: true });
+  // `*` is allowed: Kuma's default route (route-all-default) sends to `kuma.io/service: '*'`.
+  if (hasDest) checkTags(v, fieldPath(path, 'destination'), dest, { requireService: true, allowWildcard: true });
   if (!hasSplit) return;
   let positive = false;
   listOf(split).forEach((s, i) => {
@@ -44,7 +45,7 @@ function checkTarget(v: ViolationCollector, path: string, obj: Record<string, un
     const weight = own(s, 'weight');
     if (!isSet(weight)) v.add(fieldPath(p, 'weight'), 'is required; must be an integer >= 0');
     else if (typeof weight === 'number' && Number.isInteger(weight) && weight > 0) positive = true;
-    checkTags(v, fieldPath(p, 'destination'), own(s, 'destination'), { requireService: true });
+    checkTags(v, fieldPath(p, 'destination'), own(s, 'destination'), { requireService: true, allowWildcard: true });
   });
   if (!positive) v.add(fieldPath(path, 'split'), 'must have at least one entry with weight greater than 0');
 }

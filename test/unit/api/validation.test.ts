@@ -34,6 +34,30 @@ t.test('realistic Kuma resources pass', async (t) => {
   t.same(problems('type: GlobalSecret\nname: zone-token-signing-key\ndata: aGVsbG8\n'), [], 'unpadded base64');
   t.same(problems('type: Config\nname: kuma-cp-vips\nconfig: "{}"\n'), []);
   t.same(problems('type: Mesh\nname: empty\n'), [], 'a mesh without mtls');
+  // The defaults Kuma creates for every mesh.
+  t.same(
+    problems(`type: TrafficRoute
+mesh: default
+name: route-all-default
+sources: [{match: {kuma.io/service: '*'}}]
+destinations: [{match: {kuma.io/service: '*'}}]
+conf:
+  loadBalancer: {roundRobin: {}}
+  destination: {kuma.io/service: '*'}
+`),
+    [],
+    'route-all-default',
+  );
+  t.same(
+    problems(`type: TrafficPermission
+mesh: default
+name: allow-all-default
+sources: [{match: {kuma.io/service: '*'}}]
+destinations: [{match: {kuma.io/service: '*'}}]
+`),
+    [],
+    'allow-all-default',
+  );
   t.same(
     problems('type: Dataplane\nmesh: default\nname: gw\nnetworking:\n  address: gw.local\n  gateway:\n    type: BUILTIN\n    tags:\n      kuma.io/service: edge\n'),
     [],
