@@ -20,6 +20,7 @@ import { loadConfig, unknownConfigKeys, type CpConfig, type CpMode } from './con
 import * as E from './config/env';
 import { productVersion } from './config/version';
 import { createStore } from './store/index';
+import { globalKdsFactory, storeTokenAuthenticator, zoneKdsFactory } from './kds/multizone';
 import type { ResourceStore } from './store/store';
 
 /** What every component factory receives. */
@@ -62,8 +63,8 @@ export const defaultMeshFactory: ComponentFactory = (ctx) => {
  */
 export const MODE_COMPONENTS: Record<CpMode, ComponentFactory[]> = {
   standalone: [defaultMeshFactory],
-  global: [defaultMeshFactory],
-  zone: [],
+  global: [defaultMeshFactory, globalKdsFactory({ authenticator: storeTokenAuthenticator })],
+  zone: [zoneKdsFactory()],
 };
 
 /** Opens the configured store (cp/store's factory; sqlite keeps its file in the work dir). */

@@ -101,3 +101,26 @@ export function zoneKdsFactory(): ComponentFactory {
     return components;
   };
 }
+
+/**
+ * The authenticator kuma-cp uses: zone tokens verified by cp/tokens (signed by
+ * global's zone-token signing key). Loaded lazily so that this module does not
+ * depend on how cp/tokens builds its verifier.
+ */
+export const storeTokenAuthenticator: AuthenticatorProvider = (ctx) => {
+  let mod: Record<string, any> | undefined;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    mod = require('../tokens');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
+  }
+  const Verifier = mod?.StoreTokenVerifier;
+  if (typeof Verifier !== 'function') {
+    ctx.log.error('zone token verification is not available in this build (cp/tokens); every zone will be refused');
+    return async () => {
+      throw new AuthError('this global control plane cannot verify zone tokens (cp/tokens is missing from the build)');
+    };
+  }
+  return tokenAuthenticator(new Verifier(ctx.store) as TokenVerifier);
+};
