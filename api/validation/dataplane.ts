@@ -36,17 +36,25 @@ export function validateDataplaneSpec(v: ViolationCollector, spec: Record<string
     if (!isRecord(ib)) return;
     const port = own(ib, 'port');
     checkPort(v, fieldPath(p, 'port'), port, true);
-    checkPort(v, fieldPath(p, 'servicePort'), own(ib, 'servicePort'), false);
-    checkAddress(v, fieldPath(p, 'address'), own(ib, 'address'), false);
-    checkAddress(v, fieldPath(p, 'serviceAddress'), own(ib, 'serviceAddress'), false);
+    // 0 is protobuf's "not set" (the application listens on `port` itself), as in Kuma.
+    const servicePort = own(ib, 'servicePort');
+    if (servicePort !== 0) checkPort(v, fieldPath(p, 'servicePort'), servicePort, false);
+    const ibAddress = own(ib, 'address');
+    const serviceAddress = own(ib, 'serviceAddress');
+    checkAddress(v, fieldPath(p, 'address'), ibAddress, false, true);
+    checkAddress(v, fieldPath(p, 'serviceAddress'), serviceAddress, false, true);
+    // The sidecar would forward the inbound to itself: a loop (Kuma's rule).
+    const listenAddress = typeof ibAddress === 'string' && ibAddress !== '' ? ibAddress : address;
+    if (typeof serviceAddress === 'string' && serviceAddress !== '' && serviceAddress === listenAddress && (!isSet(servicePort) || servicePort === 0 || servicePort === port)) {
+      v.add(fieldPath(p, 'serviceAddress'), `serviceAddress:servicePort must differ from the inbound's address:port (${serviceAddress}:${String(port)}), or traffic would loop`);
+    }
     checkTags(v, fieldPath(p, 'tags'), own(ib, 'tags'), { requireService: true });
     const state = own(ib, 'state');
     if (typeof state === 'string' && state !== '' && !(INBOUND_STATES as readonly string[]).includes(state)) {
       v.add(fieldPath(p, 'state'), `must be one of ${INBOUND_STATES.join(', ')}, got ${show(state)}`);
     }
     if (typeof port === 'number' && Number.isInteger(port)) {
-      const ibAddress = own(ib, 'address');
-      const listen = `${typeof ibAddress === 'string' && ibAddress !== '' ? ibAddress : String(address)}:${port}`;
+      const listen = `${String(listenAddress)}:${port}`;
       const first = seen.get(listen);
       if (first !== undefined) {
         v.add(fieldPath(p, 'port'), `port ${port} is already used by networking.inbound[${first}] on the same address`);

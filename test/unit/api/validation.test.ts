@@ -194,10 +194,18 @@ t.test('Dataplane rules', async (t) => {
   t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    tags: {kuma.io/service: a}\n  gateway:\n    tags: {kuma.io/service: g}\n'), [
     'networking: must have either inbound or gateway, not both',
   ]);
-  t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    servicePort: 0\n    tags: {kuma.io/service: ""}\n'), [
-    'networking.inbound[0].servicePort: must be in 1..65535, got 0',
+  t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    servicePort: 70000\n    tags: {kuma.io/service: ""}\n'), [
+    'networking.inbound[0].servicePort: must be in 1..65535, got 70000',
     'networking.inbound[0].tags["kuma.io/service"]: tag value must not be empty',
   ]);
+  t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    servicePort: 0\n    tags: {kuma.io/service: a}\n'), [], 'servicePort 0 means unset');
+  t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    address: db.local\n    serviceAddress: 10.0.0.1\n    tags: {kuma.io/service: a}\n'), [
+    'networking.inbound[0].address: must be an IPv4 or IPv6 address, got "db.local"',
+  ]);
+  t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    serviceAddress: 1.1.1.1\n    tags: {kuma.io/service: a}\n'), [
+    "networking.inbound[0].serviceAddress: serviceAddress:servicePort must differ from the inbound's address:port (1.1.1.1:80), or traffic would loop",
+  ]);
+  t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    serviceAddress: 1.1.1.1\n    servicePort: 8080\n    tags: {kuma.io/service: a}\n'), []);
   t.same(dp('  address: 1.1.1.1\n  inbound:\n  - port: 80\n    tags: {kuma.io/service: a, kuma.io/protocol: smtp, "bad key": x}\n'), [
     'networking.inbound[0].tags["kuma.io/protocol"]: must be one of grpc, http, http2, kafka, tcp, got "smtp"',
     'networking.inbound[0].tags["bad key"]: tag key "bad key" has invalid characters; allowed: letters, digits, . _ - / :',
