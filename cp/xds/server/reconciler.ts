@@ -1,0 +1,261 @@
+/**
+ * Keeps the snapshot of every connected proxy current. It watches the store (and the
+ * VIP allocator), debounces bursts of changes, and regenerates the proxies a change
+ * can affect: a mesh-scoped change -> the proxies of that mesh and every ingress; a
+ * ZoneIngress or global change -> everyone. Regeneration is serialized, so snapshots
+ * never go back in time. Identity certificates are issued per proxy and re-issued at
+ * their renewal time, which pushes a new `identity_cert` Secret over SDS.
+ *
+ * A generated snapshot that fails to encode or is inconsistent is refused: the proxy
+ * keeps its last good snapshot and the CP logs why (go-control-plane's contract).
+ */
+import type { Component } from '../../../lib/component';
+import type { Logger } from '../../../lib/logger';
+import type { Resource } from '../../../api/resource';
+import type { ResourceStore, StoreEvent } from '../../store/store';
+import type { CaManager, IdentityCert } from '../../ca/types';
+import type { VipAllocator } from '../../vips/types';
+import { buildMeshSnapshots, type StoreContents } from '../generators/mesh-snapshot';
+import { buildProxyContext } from '../generators/proxy-context';
+import { generateResources } from '../generators/profiles';
+import { inboundTags } from '../generators/endpoints';
+import type { CpSettings, MeshSnapshot, ResourceSet } from '../generators/types';
+import { Snapshot, consistent } from '../cache/snapshot';
+import type { SnapshotCache } from '../cache/snapshot-cache';
+import type { ParsedProxyId } from './proxy-id';
+
+/** Options of the reconciler. */
+export interface ReconcilerOptions {
+  store: ResourceStore;
+  cache: SnapshotCache;
+  cp: CpSettings;
+  log: Logger;
+  ca?: CaManager;
+  vips?: VipAllocator;
+  /** Quiet period after a change before regenerating (ms). */
+  debounceMs?: number;
+  /** Test hook: rewrites a proxy's resources before they are snapshotted. */
+  transform?: (nodeId: string, set: ResourceSet) => ResourceSet;
+}
+
+interface Connected {
+  proxy: ParsedProxyId;
+  refs: number;
+}
+
+interface IssuedIdentity {
+  cert: IdentityCert;
+  key: string;
+  renewAt: number;
+  timer?: NodeJS.Timeout;
+}
+
+/** Fraction of a certificate's lifetime after which it is renewed, when the CA does not say. */
+const RENEW_FRACTION = 0.8;
+
+/** Generates and refreshes snapshots for connected proxies. */
+export class XdsReconciler implements Component {
+  readonly name = 'xds-reconciler';
+  private readonly connected = new Map<string, Connected>();
+  private readonly identities = new Map<string, IssuedIdentity>();
+  private unsubscribe: (() => void)[] = [];
+  private timer?: NodeJS.Timeout;
+  private dirtyAll = false;
+  private readonly dirtyMeshes = new Set<string>();
+  private chain: Promise<void> = Promise.resolve();
+  private stopped = false;
+  /** How many regenerations ran (for tests and metrics). */
+  generations = 0;
+
+  constructor(private readonly opts: ReconcilerOptions) {}
+
+  async start(): Promise<void> {
+    this.unsubscribe.push(this.opts.store.watch((ev) => this.onStoreEvent(ev)));
+    if (this.opts.vips) this.unsubscribe.push(this.opts.vips.onChange((mesh) => this.markDirty(mesh)));
+  }
+
+  async close(): Promise<void> {
+    this.destroy();
+    await this.chain.catch(() => undefined);
+  }
+
+  destroy(): void {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    for (const u of this.unsubscribe) u();
+    this.unsubscribe = [];
+    for (const i of this.identities.values()) clearTimeout(i.timer);
+  }
+
+  /** Node ids currently connected, sorted. */
+  connectedNodeIds(): string[] {
+    return [...this.connected.keys()].sort();
+  }
+
+  /** Registers a connected proxy and resolves once its first snapshot is in the cache. Returns the release function. */
+  async register(nodeId: string, proxy: ParsedProxyId): Promise<() => void> {
+    const c = this.connected.get(nodeId);
+    if (c) c.refs++;
+    else this.connected.set(nodeId, { proxy, refs: 1 });
+    await this.enqueue(new Set([nodeId]));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const cur = this.connected.get(nodeId);
+      if (!cur) return;
+      if (--cur.refs === 0) {
+        this.connected.delete(nodeId);
+        this.opts.cache.clearSnapshot(nodeId);
+        const id = this.identities.get(nodeId);
+        clearTimeout(id?.timer);
+        this.identities.delete(nodeId);
+      }
+    };
+  }
+
+  /** Regenerates every connected proxy now (after pending changes); resolves when done. */
+  async flush(): Promise<void> {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+    this.dirtyAll = false;
+    this.dirtyMeshes.clear();
+    await this.enqueue(new Set(this.connected.keys()));
+  }
+
+  private onStoreEvent(ev: StoreEvent): void {
+    const r = ev.resource;
+    if (r.meta.type === 'Secret' || r.meta.type === 'GlobalSecret') return; // CA material reaches proxies through issued identities
+    if (r.meta.type === 'Config') return this.markDirty(undefined);
+    if (r.meta.type === 'Mesh') return this.markDirty(r.meta.name);
+    if (r.meta.mesh !== undefined) return this.markDirty(r.meta.mesh);
+    this.markDirty(undefined);
+  }
+
+  /** Schedules regeneration for a mesh (undefined: everyone). */
+  private markDirty(mesh: string | undefined): void {
+    if (this.stopped) return;
+    if (mesh === undefined) this.dirtyAll = true;
+    else this.dirtyMeshes.add(mesh);
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      const targets = new Set<string>();
+      for (const [id, c] of this.connected) {
+        if (this.dirtyAll || c.proxy.kind === 'ingress' || this.dirtyMeshes.has(c.proxy.mesh)) targets.add(id);
+      }
+      this.dirtyAll = false;
+      this.dirtyMeshes.clear();
+      if (targets.size) void this.enqueue(targets);
+    }, this.opts.debounceMs ?? 100);
+  }
+
+  private enqueue(nodeIds: Set<string>): Promise<void> {
+    const run = this.chain.then(() => this.regenerate(nodeIds));
+    this.chain = run.catch((err) => this.opts.log.error({ err }, 'xDS regeneration failed'));
+    return run;
+  }
+
+  private async readContents(): Promise<StoreContents> {
+    const s = this.opts.store;
+    const [meshes, dataplanes, zoneIngresses, trafficRoutes, trafficPermissions] = await Promise.all([
+      s.list('Mesh'),
+      s.list('Dataplane'),
+      s.list('ZoneIngress'),
+      s.list('TrafficRoute'),
+      s.list('TrafficPermission'),
+    ]);
+    const vips: Record<string, Record<string, string>> = {};
+    if (this.opts.vips) {
+      for (const m of meshes) {
+        try {
+          vips[m.meta.name] = Object.fromEntries([...(await this.opts.vips.table(m.meta.name))].sort(([a], [b]) => (a < b ? -1 : 1)));
+        } catch (err) {
+          this.opts.log.error({ err, mesh: m.meta.name }, 'reading the VIP table failed; generating without VIPs');
+        }
+      }
+    }
+    return { meshes, dataplanes, zoneIngresses, trafficRoutes, trafficPermissions, vips };
+  }
+
+  private async regenerate(nodeIds: Set<string>): Promise<void> {
+    if (this.stopped || nodeIds.size === 0) return;
+    this.generations++;
+    const contents = await this.readContents();
+    const meshes = buildMeshSnapshots(contents, this.opts.cp.zone);
+    for (const nodeId of [...nodeIds].sort()) {
+      const c = this.connected.get(nodeId);
+      if (!c) continue;
+      const p = c.proxy;
+      const log = this.opts.log.child({ node: nodeId, mesh: p.mesh, dataplane: p.name, zone: this.opts.cp.zone });
+      try {
+        const resource = p.kind === 'ingress' ? contents.zoneIngresses.find((r) => r.meta.name === p.name) : contents.dataplanes.find((r) => r.meta.mesh === p.mesh && r.meta.name === p.name);
+        if (!resource && p.kind !== 'proxyless') {
+          log.warn('proxy resource no longer in the store; keeping its last snapshot');
+          continue;
+        }
+        const meshSnap = p.kind === 'ingress' ? undefined : meshes.get(p.mesh);
+        if (p.kind !== 'ingress' && !meshSnap) {
+          log.warn('mesh no longer exists; keeping the last snapshot');
+          continue;
+        }
+        const identity = meshSnap?.mtls && resource ? await this.identityFor(nodeId, meshSnap, resource, log) : undefined;
+        const ctx = buildProxyContext(meshes, { kind: p.kind, mesh: p.mesh, name: p.name, resource, dnsEnabled: p.dnsEnabled }, this.opts.cp, identity);
+        let set = generateResources(ctx);
+        if (this.opts.transform) set = this.opts.transform(nodeId, set);
+        const snap = Snapshot.fromResourceSet(set);
+        const problems = consistent(snap);
+        if (problems.length) {
+          log.error({ problems }, 'generated snapshot is inconsistent; keeping the last good one');
+          continue;
+        }
+        this.opts.cache.setSnapshot(nodeId, snap);
+      } catch (err) {
+        log.error({ err }, 'generating the proxy config failed; keeping the last good one');
+      }
+    }
+  }
+
+  private async identityFor(nodeId: string, mesh: MeshSnapshot, dp: Resource, log: Logger) {
+    const ca = this.opts.ca;
+    if (!ca) return undefined;
+    const tags: Record<string, string[]> = {};
+    for (const inbound of dp.spec.networking?.inbound ?? []) {
+      for (const [k, v] of Object.entries(inboundTags(inbound, this.opts.cp.zone))) {
+        const vals = (tags[k] ??= []);
+        if (!vals.includes(v)) vals.push(v);
+      }
+    }
+    for (const v of Object.values(tags)) v.sort();
+    const key = `${mesh.name}|${mesh.spec.mtls?.enabledBackend}|${JSON.stringify(Object.entries(tags).sort())}`;
+    const cur = this.identities.get(nodeId);
+    if (cur && cur.key === key && Date.now() < cur.renewAt) return pem(cur.cert);
+    try {
+      const cert = await ca.issue({ mesh: mesh.name, tags });
+      const renewer = (ca as unknown as { renewAt?: (c: IdentityCert) => Date }).renewAt;
+      const renewAt = renewer
+        ? renewer.call(ca, cert).getTime()
+        : cert.notBefore.getTime() + RENEW_FRACTION * (cert.notAfter.getTime() - cert.notBefore.getTime());
+      clearTimeout(cur?.timer);
+      const issued: IssuedIdentity = { cert, key, renewAt };
+      const ms = Math.max(1000, renewAt - Date.now());
+      if (ms < 2 ** 31 - 1) {
+        issued.timer = setTimeout(() => {
+          log.info('renewing identity certificate');
+          void this.enqueue(new Set([nodeId]));
+        }, ms);
+        issued.timer.unref();
+      }
+      this.identities.set(nodeId, issued);
+      log.info({ notAfter: cert.notAfter.toISOString(), renewAt: new Date(renewAt).toISOString() }, 'identity certificate issued');
+      return pem(cert);
+    } catch (err) {
+      log.error({ err }, 'issuing the identity certificate failed');
+      return cur ? pem(cur.cert) : undefined;
+    }
+  }
+}
+
+function pem(c: IdentityCert) {
+  return { certPem: c.certPem, keyPem: c.keyPem, caPem: c.caPem };
+}
