@@ -92,4 +92,8 @@ t.test('hostile YAML is refused, not expanded', async (t) => {
   const problems = parseProblems(`type: Zone\nname: z\n${bomb}`);
   t.equal(problems.length, 1);
   t.match(problems[0], /^document\[0\]: cannot read YAML: .*alias/i);
+
+  // Nesting deep enough to exhaust the parser's stack is a reported error, not a crash.
+  const deep = `type: Mesh\nname: m\nlogging: ${'['.repeat(20000)}${']'.repeat(20000)}\n`;
+  t.match(parseProblems(deep), [/^document\[0\]: YAML syntax error at line 3:\d+: Maximum call stack size exceeded/]);
 });
