@@ -73,6 +73,9 @@ t.test('every acknowledged write survives SIGKILL, three times over', async (t) 
     const last = acked[acked.length - 1];
     // At most one transaction may have committed without its acknowledgement being printed.
     t.ok(counter === last || counter === last + 1, `counter ${counter} is the last acknowledged (${last}) or the one after`);
+    const blob = String(byName.get('blob'));
+    t.equal(blob.slice(0, blob.indexOf(':')), String(counter), 'the multi-page row is from the same transaction as the counter');
+    t.equal(blob.length, String(counter).length + 1 + 1000 + ((counter * 7919) % 20000), 'and is complete');
     const written = rows.filter((r) => r.meta.name.startsWith('w-')).length;
     t.equal(written, counter + 1, 'both rows of each transaction or neither: w-0..w-counter all present, nothing more');
     await store.close();

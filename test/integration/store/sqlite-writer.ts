@@ -15,9 +15,12 @@ async function loop(store: SqliteStore): Promise<void> {
   let i = counter ? Number(counter.spec.config) + 1 : 0;
   process.stdout.write('ready\n');
   for (;;) {
-    // Two rows per transaction: after a crash both must exist or neither.
+    // Three rows per transaction, one spanning several pages, so a kill often lands
+    // mid-commit: after a crash all three must be from the same transaction.
+    const blob = `${i}:${'x'.repeat(1000 + ((i * 7919) % 20000))}`;
     await store.transaction([
       { op: 'create', input: { type: 'Config', name: `w-${i}`, spec: { config: String(i) } } },
+      { op: 'upsert', input: { type: 'Config', name: 'blob', spec: { config: blob } } },
       { op: 'upsert', input: { type: 'Config', name: 'counter', spec: { config: String(i) } } },
     ]);
     process.stdout.write(`${i}\n`);
