@@ -1,8 +1,10 @@
 /**
- * The REST client kumactl talks to kuma-cp with (fetch, bounded by a timeout). CP
+ * The REST client kumactl talks to kuma-cp with (node:http, bounded by a timeout). CP
  * errors become CpError carrying Kuma's `{title, details, causes}` so they print
  * readably; network failures become CpUnreachableError naming the address.
  */
+import http from 'node:http';
+import https from 'node:https';
 import { KumaError, type FieldViolation } from '../lib/errors';
 
 /** A non-2xx answer of the CP. */
@@ -23,13 +25,16 @@ export class CpError extends KumaError {
 /** The CP could not be reached at all. */
 export class CpUnreachableError extends KumaError {
   constructor(url: string, cause: unknown) {
-    const why = (cause as { cause?: { code?: string } })?.cause?.code ?? (cause as Error)?.name ?? 'error';
+    const e = cause as NodeJS.ErrnoException;
+    const why = e?.code ?? e?.message ?? 'error';
     super('ERR_CP_UNREACHABLE', `could not reach the control plane at ${url} (${why}); check --cp-address or kumactl config control-planes`, { cause });
   }
 }
 
 /** Per-request timeout. */
 const TIMEOUT_MS = 30_000;
+/** Largest answer kumactl reads. */
+const MAX_RESPONSE_BYTES = 256 * 1024 * 1024;
 
 /** A thin client of one CP's REST API. */
 export class ApiClient {
@@ -37,31 +42,51 @@ export class ApiClient {
 
   /** Sends a request; returns the parsed JSON (or text) body of a 2xx answer, throws CpError otherwise. */
   async request(method: string, path: string, body?: unknown): Promise<unknown> {
-    const url = this.baseUrl.replace(/\/+$/, '') + path;
-    let res: Response;
-    try {
-      res = await fetch(url, {
-        method,
-        headers: body !== undefined ? { 'content-type': 'application/json' } : {},
-        body: body !== undefined ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(TIMEOUT_MS),
-      });
-    } catch (err) {
-      throw new CpUnreachableError(this.baseUrl, err);
-    }
-    const text = await res.text();
+    const url = new URL(this.baseUrl.replace(/\/+$/, '') + path);
+    const payload = body !== undefined ? Buffer.from(JSON.stringify(body)) : undefined;
+    const res = await this.send(method, url, payload);
+    const text = res.body.toString('utf8');
     let parsed: unknown = text;
-    if ((res.headers.get('content-type') ?? '').includes('json')) {
+    if ((res.contentType ?? '').includes('json')) {
       try {
         parsed = JSON.parse(text);
       } catch {
         parsed = text;
       }
     }
-    if (res.ok) return parsed;
+    if (res.status >= 200 && res.status < 300) return parsed;
     const e = (parsed && typeof parsed === 'object' ? parsed : {}) as { title?: unknown; details?: unknown; causes?: unknown };
     const causes = Array.isArray(e.causes) ? e.causes.filter((c) => c && typeof c === 'object').map((c) => ({ field: String(c.field ?? ''), message: String(c.message ?? '') })) : [];
     throw new CpError(res.status, typeof e.title === 'string' ? e.title : `HTTP ${res.status}`, typeof e.details === 'string' ? e.details : typeof parsed === 'string' ? parsed.slice(0, 500) : '', causes);
+  }
+
+  // node:http rather than fetch: fetch refuses some ports outright (the WHATWG "bad
+  // ports" list) and hides the network error code users need (ECONNREFUSED, ...).
+  private send(method: string, url: URL, payload?: Buffer): Promise<{ status: number; contentType?: string; body: Buffer }> {
+    const mod = url.protocol === 'https:' ? https : http;
+    return new Promise((resolve, reject) => {
+      const req = mod.request(
+        url,
+        { method, headers: payload ? { 'content-type': 'application/json', 'content-length': payload.length } : {}, timeout: TIMEOUT_MS },
+        (res) => {
+          const chunks: Buffer[] = [];
+          let size = 0;
+          res.on('data', (c: Buffer) => {
+            size += c.length;
+            if (size > MAX_RESPONSE_BYTES) {
+              req.destroy(new Error(`answer larger than ${MAX_RESPONSE_BYTES} bytes`));
+              return;
+            }
+            chunks.push(c);
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'], body: Buffer.concat(chunks) }));
+          res.on('error', (err) => reject(new CpUnreachableError(this.baseUrl, err)));
+        },
+      );
+      req.on('timeout', () => req.destroy(Object.assign(new Error(`no answer within ${TIMEOUT_MS} ms`), { code: 'ETIMEDOUT' })));
+      req.on('error', (err) => reject(new CpUnreachableError(this.baseUrl, err)));
+      req.end(payload);
+    });
   }
 
   /** GET. */
