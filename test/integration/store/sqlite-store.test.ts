@@ -74,6 +74,34 @@ t.test('two processes updating with the same expectedVersion: exactly one wins, 
   b.child.stdin.end();
 });
 
+t.test('watchers are called after COMMIT: another connection already sees the write', async (t) => {
+  const dir = tempDir(t);
+  const store = new SqliteStore({ dir });
+  t.teardown(() => store.close());
+  // A second connection sees only committed data (WAL snapshot isolation), unlike the
+  // store's own connection, which would see its uncommitted writes too.
+  const other = new Database(path.join(dir, SQLITE_FILE_NAME), { readonly: true });
+  t.teardown(() => other.close());
+  const read = other.prepare('SELECT version FROM resources WHERE type = ? AND mesh = ? AND name = ?');
+  const seen: Array<{ kind: string; event: string; committed: string | undefined }> = [];
+  store.watch((ev) => {
+    const row = read.get(ev.resource.meta.type, ev.resource.meta.mesh ?? '', ev.resource.meta.name) as { version: number } | undefined;
+    seen.push({ kind: ev.kind, event: ev.resource.meta.version, committed: row ? String(row.version) : undefined });
+  });
+  const a = await store.create({ type: 'Zone', name: 'z1', spec: {} });
+  const b = await store.update({ type: 'Zone', name: 'z1', spec: { enabled: false } });
+  await store.transaction([
+    { op: 'create', input: { type: 'Zone', name: 'z2', spec: {} } },
+    { op: 'delete', type: 'Zone', key: { name: 'z1' } },
+  ]);
+  t.same(seen, [
+    { kind: 'create', event: a.meta.version, committed: a.meta.version },
+    { kind: 'update', event: b.meta.version, committed: b.meta.version },
+    { kind: 'create', event: String(Number(b.meta.version) + 1), committed: String(Number(b.meta.version) + 1) },
+    { kind: 'delete', event: b.meta.version, committed: undefined },
+  ]);
+});
+
 t.test('a file that is not a database gives a clear error naming it', async (t) => {
   const dir = tempDir(t);
   const file = path.join(dir, SQLITE_FILE_NAME);
