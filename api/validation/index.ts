@@ -85,7 +85,9 @@ export function validateResource(input: ResourceInput, ctx: ValidationContext = 
   const body = (spec ?? {}) as Record<string, unknown>;
 
   if (desc.message) checkMessage(v, '', body, specMessage(desc.message), META_KEYS);
-  else checkStringFields(v, body, ['config'], META_KEYS);
-  RULES[desc.type](v, body);
+  else if (desc.type === 'Config') checkStringFields(v, body, ['config'], META_KEYS);
+  // A type added to RESOURCE_TYPES without rules here still gets the structure check.
+  const rules: SpecRules | undefined = Object.prototype.hasOwnProperty.call(RULES, desc.type) ? RULES[desc.type] : undefined;
+  rules?.(v, body);
   return v.violations;
 }
