@@ -210,6 +210,16 @@ t.test('global and two zones over KDS', async (t) => {
     t.ok(g.insights.subscriptions('zone-9').at(-1)!.status.stat.Dataplane.responsesReceivedRejected >= 2);
   });
 
+  await t.test('a zone that goes away shows offline within seconds', async (t) => {
+    const z4 = await startZone(t, 'zone-4', port);
+    await eventually('zone-4 online', async () => g.insights.online('zone-4'));
+    await z4.client.close();
+    const started = Date.now();
+    await eventually('zone-4 offline', async () => !g.insights.online('zone-4'), 5000);
+    t.ok(Date.now() - started < 5000, `offline after ${Date.now() - started} ms`);
+    t.ok(g.insights.subscriptions('zone-4').at(-1)!.disconnectTime, 'disconnect time recorded');
+  });
+
   await t.test('zones keep working while global is down and converge after it returns', async (t) => {
     await g.server.close();
     await eventually('zone-1 notices', async () => !z1.client.connected);
