@@ -18,8 +18,8 @@ export interface StubAnswer {
 export class CpStub {
   readonly bootstrapRequests: any[] = [];
   readonly vipsRequests: { url: string; authorization?: string }[] = [];
-  /** Answers handed out in order; the last one repeats. */
-  answers: StubAnswer[] = [];
+  /** Answers handed out in order; the last one repeats. A function answers from the request. */
+  answers: (StubAnswer | ((req: any) => StubAnswer))[] = [];
   vips: { status: number; body: unknown } = { status: 200, body: { mesh: 'default', ttl: 30, vips: {} } };
   private server?: http.Server;
 
@@ -37,7 +37,8 @@ export class CpStub {
       req.on('end', () => {
         if (req.method === 'POST' && req.url === '/bootstrap') {
           this.bootstrapRequests.push(JSON.parse(Buffer.concat(chunks).toString('utf8')));
-          const a = this.answers[Math.min(this.bootstrapRequests.length - 1, this.answers.length - 1)];
+          const pick = this.answers[Math.min(this.bootstrapRequests.length - 1, this.answers.length - 1)];
+          const a = typeof pick === 'function' ? pick(this.bootstrapRequests[this.bootstrapRequests.length - 1]) : pick;
           res.writeHead(a.status, { 'content-type': 'application/json' }).end(typeof a.body === 'string' ? a.body : JSON.stringify(a.body));
         } else if (req.method === 'GET' && req.url?.startsWith('/dns/vips')) {
           this.vipsRequests.push({ url: req.url, authorization: req.headers.authorization });

@@ -1,0 +1,68 @@
+/** Runs the compiled kuma-dp binary the way an operator does, and reads its JSON log lines. */
+import { spawn, type ChildProcess } from 'node:child_process';
+import http from 'node:http';
+import path from 'node:path';
+import { waitFor } from './proc';
+
+/** Path of the compiled entry point, from dist/test/integration/agent/support/. */
+export const KUMA_DP = path.resolve(__dirname, '../../../../agent/main.js');
+/** The fake Envoy executable (committed with mode 100755). */
+export const FAKE_ENVOY = path.resolve(__dirname, '../../../../../test/fixtures/fake-envoy/envoy');
+
+/** A running kuma-dp. */
+export class KumaDpProcess {
+  readonly child: ChildProcess;
+  stdout = '';
+  stderr = '';
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+
+  constructor(args: string[], env: NodeJS.ProcessEnv = {}) {
+    this.child = spawn(process.execPath, [KUMA_DP, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.child.stdout!.on('data', (d) => (this.stdout += d));
+    this.child.stderr!.on('data', (d) => (this.stderr += d));
+    this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+  }
+
+  /** Parsed JSON log lines (stderr). */
+  logs(): any[] {
+    return this.stderr
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => {
+        try {
+          return JSON.parse(l);
+        } catch {
+          return {};
+        }
+      });
+  }
+
+  /** Waits for a log line with this msg; returns it. */
+  async waitLog(msg: string, ms = 10_000): Promise<any> {
+    let found: any;
+    await waitFor(() => (found = this.logs().find((l) => l.msg === msg)) !== undefined || this.child.exitCode !== null, ms);
+    if (!found) throw new Error(`no "${msg}" log line within ${ms} ms; stderr:\n${this.stderr.slice(-3000)}`);
+    return found;
+  }
+
+  kill(signal: NodeJS.Signals = 'SIGKILL'): void {
+    try {
+      this.child.kill(signal);
+    } catch {
+      // gone
+    }
+  }
+}
+
+/** GET on 127.0.0.1:port; resolves status and body. */
+export function httpGet(port: number, p: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    http
+      .get({ host: '127.0.0.1', port, path: p, timeout: 3000, agent: false }, (res) => {
+        let body = '';
+        res.on('data', (d) => (body += d));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+      })
+      .on('error', reject);
+  });
+}
