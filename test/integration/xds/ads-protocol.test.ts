@@ -1,0 +1,211 @@
+/**
+ * The ADS server over a real gRPC socket: protocol invariants on every response,
+ * ACK/NACK handling, pushes on store changes (and none when nothing changed), delta
+ * xDS, and hostile or broken clients that must not affect anyone else.
+ */
+import { Writable } from 'node:stream';
+import * as grpc from '@grpc/grpc-js';
+import pino from 'pino';
+import t, { type Test } from 'tap';
+import { MemoryStore } from '../../../cp/store/memory-store';
+import { XdsServer } from '../../../cp/xds/server/xds-server';
+import { TypeUrl } from '../../../proto/index';
+import { AdsTestClient } from './ads-test-client';
+
+function logCapture() {
+  const lines: Record<string, any>[] = [];
+  const stream = new Writable({
+    write(chunk, _enc, cb) {
+      for (const l of String(chunk).split('\n')) if (l.trim()) lines.push(JSON.parse(l));
+      cb();
+    },
+  });
+  return { log: pino({ level: 'debug' }, stream), lines };
+}
+
+async function setup(t: Test) {
+  const store = new MemoryStore();
+  await store.create({ type: 'Mesh', name: 'default', spec: {} });
+  await store.create({ type: 'Mesh', name: 'other', spec: {} });
+  const dp = (mesh: string, name: string, ip: string, service: string, port: number, outbound?: string) => ({
+    type: 'Dataplane' as const,
+    mesh,
+    name,
+    spec: {
+      networking: {
+        address: ip,
+        inbound: [{ port, servicePort: port + 1000, tags: { 'kuma.io/service': service } }],
+        outbound: outbound ? [{ port: 10001, tags: { 'kuma.io/service': outbound } }] : [],
+      },
+    },
+  });
+  await store.create(dp('default', 'web-1', '127.0.0.2', 'web', 8080, 'backend'));
+  await store.create(dp('default', 'backend-1', '127.0.0.3', 'backend', 9090));
+  await store.create(dp('other', 'secret-1', '127.0.0.9', 'backend', 7070));
+  const { log, lines } = logCapture();
+  const xds = new XdsServer({ store, log, cp: { zone: 'zone-1', vipPort: 80 }, authn: 'none', debounceMs: 20, nackBackoff: { initialMs: 200, maxMs: 400 } });
+  await xds.start();
+  const server = new grpc.Server();
+  xds.ads.addTo(server);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  const clients: AdsTestClient[] = [];
+  const open = (id: string, delta = false, extra: Record<string, any> = {}) => {
+    const c = new AdsTestClient(`127.0.0.1:${port}`, { id, cluster: 'x', ...extra }, delta);
+    clients.push(c);
+    return c;
+  };
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await xds.close();
+    server.forceShutdown();
+  });
+  return { store, xds, open, lines };
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+t.test('SotW: invariants, ACK, no resend when unchanged, push on change', async (t) => {
+  const { store, open } = await setup(t);
+  const c = open('default.web-1');
+  c.request(TypeUrl.Cluster);
+  const cds = await c.next(TypeUrl.Cluster, 0);
+  t.same(cds.names, ['backend', 'localhost:9080']);
+  c.request(TypeUrl.Cluster, [], cds);
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend']);
+  const eds = await c.next(TypeUrl.ClusterLoadAssignment, 0);
+  t.same(eds.names, ['backend']);
+  t.equal(eds.resources[0].endpoints[0].lb_endpoints.length, 1);
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend'], eds);
+  c.request(TypeUrl.Listener);
+  const lds = await c.next(TypeUrl.Listener, 0);
+  t.same(lds.names, ['inbound:127.0.0.2:8080', 'outbound:127.0.0.1:10001']);
+  c.request(TypeUrl.Listener, [], lds);
+  await sleep(200);
+  const before = c.received.length;
+  // Unrelated change in another mesh: nothing is re-sent.
+  await store.create({ type: 'Dataplane', mesh: 'other', name: 'secret-2', spec: { networking: { address: '127.0.0.10', inbound: [{ port: 7071, tags: { 'kuma.io/service': 'backend' } }] } } });
+  await sleep(200);
+  t.equal(c.received.length, before, 'no response for a change in another mesh');
+  // A second backend instance: only EDS changes.
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'backend-2', spec: { networking: { address: '127.0.0.4', inbound: [{ port: 9090, tags: { 'kuma.io/service': 'backend' } }] } } });
+  const eds2 = await c.next(TypeUrl.ClusterLoadAssignment, before);
+  const hosts = eds2.resources[0].endpoints.flatMap((l: any) => l.lb_endpoints.map((e: any) => e.endpoint.address.socket_address.address)).sort();
+  t.same(hosts, ['127.0.0.3', '127.0.0.4'], 'mesh isolation: the other mesh\'s backend never appears');
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend'], eds2);
+  await sleep(200);
+  t.equal(c.count(TypeUrl.Listener), 1, 'LDS not re-sent');
+  t.equal(c.count(TypeUrl.Cluster), 1, 'CDS not re-sent');
+  t.same(c.violations, []);
+});
+
+t.test('NACK: logged with node, type and error_detail; rejected version never re-sent; next version after backoff', async (t) => {
+  const { store, open, lines } = await setup(t);
+  const c = open('default.web-1');
+  c.request(TypeUrl.Cluster);
+  const cds = await c.next(TypeUrl.Cluster, 0);
+  c.request(TypeUrl.Cluster, [], cds, 'cluster backend: unsupported lb_policy');
+  await sleep(300);
+  const nack = lines.find((l) => l.msg === 'NACK');
+  t.ok(nack, 'NACK logged');
+  t.equal(nack?.node, 'default.web-1');
+  t.equal(nack?.type, TypeUrl.Cluster);
+  t.match(nack?.error_detail?.message, /unsupported lb_policy/);
+  t.equal(c.count(TypeUrl.Cluster), 1, 'the rejected version is not re-sent');
+  const n = c.received.length;
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'db-1', spec: { networking: { address: '127.0.0.5', inbound: [{ port: 5432, tags: { 'kuma.io/service': 'db' } }] } } });
+  await store.update({ type: 'Dataplane', mesh: 'default', name: 'web-1', spec: { networking: { address: '127.0.0.2', inbound: [{ port: 8080, servicePort: 9080, tags: { 'kuma.io/service': 'web' } }], outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }, { port: 10002, tags: { 'kuma.io/service': 'db' } }] } } });
+  const cds2 = await c.next(TypeUrl.Cluster, n);
+  t.ok(cds2.names.includes('db'), 'a new version is sent after the backoff');
+  t.not(cds2.version, cds.version);
+  t.same(c.violations, []);
+});
+
+t.test('NACK storm from one client does not disturb another', async (t) => {
+  const { store, open } = await setup(t);
+  const bad = open('default.web-1');
+  const good = open('default.backend-1');
+  bad.request(TypeUrl.Cluster);
+  good.request(TypeUrl.Cluster);
+  let last = await bad.next(TypeUrl.Cluster, 0);
+  const g0 = await good.next(TypeUrl.Cluster, 0);
+  good.request(TypeUrl.Cluster, [], g0);
+  // 200 NACKs, including stale nonces and garbage types.
+  for (let i = 0; i < 200; i++) {
+    bad.request(TypeUrl.Cluster, [], i % 3 === 0 ? { ...last, nonce: 'stale-' + i } : last, 'rejected ' + i);
+    if (i % 50 === 0) bad.request('type.googleapis.com/not.a.Type', ['x']);
+  }
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'cache-1', spec: { networking: { address: '127.0.0.6', inbound: [{ port: 6379, tags: { 'kuma.io/service': 'cache' } }] } } });
+  await store.update({ type: 'Dataplane', mesh: 'default', name: 'backend-1', spec: { networking: { address: '127.0.0.3', inbound: [{ port: 9090, servicePort: 10090, tags: { 'kuma.io/service': 'backend' } }], outbound: [{ port: 10003, tags: { 'kuma.io/service': 'cache' } }] } } });
+  const g1 = await good.next(TypeUrl.Cluster, 1);
+  t.ok(g1.names.includes('cache'), 'the well-behaved client got its update');
+  await sleep(300);
+  t.ok(bad.count(TypeUrl.Cluster) <= 3, `the NACKing client got few responses (${bad.count(TypeUrl.Cluster)}), not one per NACK`);
+  t.notOk(bad.status, 'the NACKing stream is still open');
+  t.same(bad.violations, []);
+  t.same(good.violations, []);
+});
+
+t.test('unknown node, missing node id and malformed ids end the stream with a clear status', async (t) => {
+  const { open } = await setup(t);
+  const unknown = open('default.nobody');
+  unknown.request(TypeUrl.Listener);
+  await unknown.done;
+  t.equal(unknown.status?.code, grpc.status.NOT_FOUND);
+  t.match(unknown.status?.details, /Dataplane "nobody" not found in mesh "default"/);
+  const noMesh = open('ghost.web-1');
+  noMesh.request(TypeUrl.Listener);
+  await noMesh.done;
+  t.equal(noMesh.status?.code, grpc.status.NOT_FOUND);
+  t.match(noMesh.status?.details, /mesh "ghost" not found/);
+  const bad = open('no-dot-here');
+  bad.request(TypeUrl.Listener);
+  await bad.done;
+  t.equal(bad.status?.code, grpc.status.INVALID_ARGUMENT);
+  t.match(bad.status?.details, /node\.id/);
+  const empty = open('');
+  empty.request(TypeUrl.Listener);
+  await empty.done;
+  t.equal(empty.status?.code, grpc.status.INVALID_ARGUMENT);
+});
+
+t.test('delta xDS: wildcard, only changed resources, removals, unsubscribe', async (t) => {
+  const { store, open } = await setup(t);
+  const c = open('default.web-1', true);
+  c.deltaRequest(TypeUrl.Cluster);
+  const r1 = await c.next(TypeUrl.Cluster, 0);
+  t.same(r1.names, ['backend', 'localhost:9080']);
+  c.deltaRequest(TypeUrl.Cluster, [], [], r1);
+  c.deltaRequest(TypeUrl.ClusterLoadAssignment, ['backend']);
+  const e1 = await c.next(TypeUrl.ClusterLoadAssignment, 0);
+  c.deltaRequest(TypeUrl.ClusterLoadAssignment, [], [], e1);
+  const n = c.received.length;
+  // Change the local app port: only the localhost cluster changes.
+  await store.update({ type: 'Dataplane', mesh: 'default', name: 'web-1', spec: { networking: { address: '127.0.0.2', inbound: [{ port: 8080, servicePort: 9999, tags: { 'kuma.io/service': 'web' } }], outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }] } } });
+  const r2 = await c.next(TypeUrl.Cluster, n);
+  t.same(r2.names, ['localhost:9999'], 'only the new cluster is sent');
+  t.same(r2.removed, ['localhost:9080'], 'the old one is removed');
+  c.deltaRequest(TypeUrl.Cluster, [], [], r2);
+  const m = c.received.length;
+  c.deltaRequest(TypeUrl.ClusterLoadAssignment, [], ['backend']);
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'backend-9', spec: { networking: { address: '127.0.0.7', inbound: [{ port: 9090, tags: { 'kuma.io/service': 'backend' } }] } } });
+  await sleep(300);
+  t.equal(c.received.slice(m).filter((r) => r.type_url === TypeUrl.ClusterLoadAssignment).length, 0, 'no EDS after unsubscribing');
+  t.same(c.violations, []);
+});
+
+t.test('a client that disconnects mid-stream and a malformed request leave the server serving', async (t) => {
+  const { open } = await setup(t);
+  for (let i = 0; i < 5; i++) {
+    const c = open('default.web-1');
+    c.request(TypeUrl.Listener);
+    c.close();
+  }
+  const odd = open('default.web-1');
+  odd.call.write({ node: { id: 'default.web-1' }, type_url: '', resource_names: ['\u0000'.repeat(3)] });
+  odd.request(TypeUrl.Listener, [], undefined, undefined, true);
+  const l = await odd.next(TypeUrl.Listener, 0);
+  t.equal(l.names.length, 2);
+  t.same(odd.violations, []);
+});
