@@ -222,4 +222,10 @@ t.test('the config file sets ports and the store; env wins over it', async (t) =
   t.ok(cp.log.some((l) => l.msg === 'starting kuma-cp' && l.storeType === 'memory'), 'store.type from the file');
   const meshes = await kumactl(`http://127.0.0.1:${port}`, 'get', 'meshes', '-o', 'json');
   t.equal(JSON.parse(meshes.stdout).total, 0, 'defaults.skipMeshCreation from the file');
+
+  // A second CP on the same API port cannot start: exit 1 (runtime failure), not a hang.
+  const clash = await run(CP, ['run'], { env: cpEnv({ KUMA_STORE_TYPE: 'memory', KUMA_API_SERVER_HTTP_PORT: String(port), KUMA_GENERAL_WORK_DIR: path.join(tmp, 'w3') }) });
+  t.equal(clash.code, 1);
+  t.match(clash.stderr, /kuma-cp failed to start/);
+  t.match(clash.stderr, /EADDRINUSE/);
 });
