@@ -15,7 +15,7 @@ export function jsonErrorOffset(text: string): number {
   // Stack of open containers: '{' or '['. `expect` says what may come next.
   const stack: string[] = [];
   type Expect = 'value' | 'key' | 'colon' | 'commaOrClose' | 'valueOrClose' | 'keyOrClose';
-  let expect: Expect = 'value';
+  let expect = 'value' as Expect;
   const afterValue = () => {
     expect = 'commaOrClose';
   };
