@@ -23,7 +23,6 @@ interface TypeState {
   subscribed: boolean;
   /** What we believe the peer holds: wire name -> version ('' when unknown). */
   peer: Map<string, string>;
-  running: boolean;
   dirty: boolean;
   sentFirst: boolean;
 }
@@ -40,6 +39,7 @@ export class DeltaSender {
   private readonly inFlight = new Map<string, InFlight>();
   private nonce = 0;
   private closed = false;
+  private working = false;
 
   constructor(
     private readonly opts: {
@@ -50,7 +50,7 @@ export class DeltaSender {
       observer?: SyncObserver;
     },
   ) {
-    for (const t of opts.types) this.state.set(t, { subscribed: false, peer: new Map(), running: false, dirty: false, sentFirst: false });
+    for (const t of opts.types) this.state.set(t, { subscribed: false, peer: new Map(), dirty: false, sentFirst: false });
   }
 
   /** Handles one request from the peer: a subscription, an ACK or a NACK. */
@@ -102,22 +102,33 @@ export class DeltaSender {
     this.closed = true;
   }
 
+  /**
+   * Marks a type dirty and runs the single worker. Types are computed one at a time in
+   * the order of `types`, so a batch of changes reaches the peer in dependency order
+   * (CA secrets before the Mesh that uses them).
+   */
   private push(type: KdsResourceType): void {
-    const st = this.state.get(type)!;
-    if (st.running) {
-      st.dirty = true;
-      return;
+    this.state.get(type)!.dirty = true;
+    if (this.working) return;
+    this.working = true;
+    void this.work().finally(() => {
+      this.working = false;
+    });
+  }
+
+  private async work(): Promise<void> {
+    for (;;) {
+      if (this.closed) return;
+      const type = this.opts.types.find((t) => this.state.get(t)!.dirty);
+      if (!type) return;
+      const st = this.state.get(type)!;
+      st.dirty = false;
+      try {
+        await this.compute(type, st);
+      } catch (err) {
+        this.opts.log.error({ type, err: describeError(err) }, 'KDS could not compute resources to send');
+      }
     }
-    st.running = true;
-    void this.compute(type, st)
-      .catch((err) => this.opts.log.error({ type, err: describeError(err) }, 'KDS could not compute resources to send'))
-      .finally(() => {
-        st.running = false;
-        if (st.dirty && !this.closed) {
-          st.dirty = false;
-          this.push(type);
-        }
-      });
   }
 
   private async compute(type: KdsResourceType, st: TypeState): Promise<void> {

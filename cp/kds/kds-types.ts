@@ -34,9 +34,10 @@ export const KdsTypeUrl: Readonly<Record<KdsResourceType, string>> = {
 
 /** Types global sends to every zone (GlobalToZoneSync), in sending order. */
 export const GLOBAL_TO_ZONE_TYPES: readonly KdsResourceType[] = [
-  'Mesh',
+  // Secrets first: a zone should hold a mesh's CA before it learns the mesh uses it.
   'Secret',
   'GlobalSecret',
+  'Mesh',
   'TrafficRoute',
   'TrafficPermission',
   'ZoneIngress',
