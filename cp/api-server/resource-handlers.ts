@@ -3,7 +3,7 @@
  * for mesh-scoped types, `/{collection}[/{name}]` for global types and cross-mesh lists.
  * Collections come from the descriptors in api/resource.ts.
  */
-import { ConflictError, NotFoundError } from '../../lib/errors';
+import { ConflictError, NotFoundError, ValidationError } from '../../lib/errors';
 import {
   descriptorByPath,
   keyString,
@@ -136,6 +136,7 @@ async function put(deps: ResourceHandlerDeps, req: ApiRequest, d: ResourceTypeDe
 }
 
 async function remove(deps: ResourceHandlerDeps, req: ApiRequest, d: ResourceTypeDescriptor, key: ResourceKey): Promise<RouteResponse> {
+  if (d.type === 'Config') throw new ValidationError('Resource is not valid', [{ field: 'type', message: 'Config resources are internal to the control plane and read-only through the API' }]);
   const existing = await deps.store.get(d.type, key);
   if (!existing) throw new NotFoundError(`${keyString(d.type, key)} not found`);
   await runGuards(deps, 'delete', { type: d.type, ...key, labels: existing.meta.labels, spec: existing.spec }, existing);

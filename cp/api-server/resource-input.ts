@@ -43,6 +43,12 @@ export function bodyToInput(
   }
   if (d && obj.type !== d.type) add('type', `${JSON.stringify(obj.type)} in the body differs from ${JSON.stringify(d.type)} of the URL; they must agree`);
   const desc = descriptorOf(obj.type)!;
+  if (desc.type === 'Config') {
+    // Config resources hold the CP's own state (VIP tables, markers): readable for
+    // debugging, never writable from outside, or a typo could break every dataplane.
+    add('type', 'Config resources are internal to the control plane and read-only through the API');
+    return { violations };
+  }
   if (obj.name === undefined && expected.name !== undefined) obj.name = expected.name;
   if (typeof obj.name !== 'string' || obj.name === '') {
     add('name', `must be a non-empty string, got ${JSON.stringify(obj.name) ?? 'nothing'}`);

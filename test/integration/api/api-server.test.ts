@@ -187,6 +187,11 @@ function suite(tt: { test: typeof t.test }): void {
     t.equal(noMesh.status, 400);
     t.match(noMesh.body.causes, [{ field: 'mesh', message: /nope/ }]);
 
+    const config = await call('PUT', '/configs/vips', { type: 'Config', name: 'vips', config: '{}' });
+    t.equal(config.status, 400, 'internal Config resources cannot be written through the API');
+    t.match(config.body.causes, [{ field: 'type', message: /read-only/ }]);
+    t.equal((await call('DELETE', '/configs/vips')).status, 400);
+
     const notObject = await call('PUT', '/meshes/default/dataplanes/dp-1', [1, 2]);
     t.equal(notObject.status, 400);
 
