@@ -217,3 +217,25 @@ t.test('several kuma-dp on one host pick their own ports', async (t) => {
   t.equal((await a.p.exited).code, 0);
   t.equal((await b.p.exited).code, 0);
 });
+
+t.test('zone ingress: a ZoneIngress template, proxyType ingress, no DNS', async (t) => {
+  const stub = await cp(t);
+  const ingressFile = path.join(root, 'ingress.yaml');
+  fs.writeFileSync(ingressFile, 'type: ZoneIngress\nname: ingress-{{ zone }}\nnetworking:\n  address: 127.0.0.1\n  port: 10001\n  advertisedAddress: 127.0.0.1\n  advertisedPort: 10001\n');
+  const dir = path.join(root, 'ingress');
+  const p = new KumaDpProcess(['run', '--proxy-type=ingress', `--cp-address=${stub.url}`, `--ca-cert-file=${cert.certFile}`, `--dataplane-file=${ingressFile}`, '-v', 'zone=zone-1',
+    `--dataplane-token-file=${tokenFile}`, `--binary-path=${FAKE_ENVOY}`, `--config-dir=${dir}`, '--dns-enabled', '--drain-time=100ms'], { FAKE_ENVOY_ARGV_FILE: path.join(root, 'ingress-argv.jsonl') });
+  t.teardown(() => p.kill());
+  await p.waitLog('kuma-dp started');
+  const req = stub.bootstrapRequests[0];
+  t.equal(req.proxyType, 'ingress');
+  t.equal(req.name, 'ingress-zone-1');
+  t.equal(req.mesh, '');
+  t.equal(JSON.parse(req.dataplaneResource).type, 'ZoneIngress');
+  t.ok(p.logs().some((l) => l.msg === 'DNS is not served for zone proxies'));
+  t.notOk(p.logs().some((l) => l.msg === 'DNS server listening'));
+  p.child.kill('SIGTERM');
+  t.equal((await p.exited).code, 0);
+  const pid = JSON.parse(fs.readFileSync(path.join(root, 'ingress-argv.jsonl'), 'utf8').trim()).pid;
+  t.notOk(alive(pid));
+});
