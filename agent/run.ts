@@ -195,7 +195,9 @@ class Runner {
       fs.mkdirSync(this.cfg.workDir, { recursive: true, mode: 0o700 });
       return path.resolve(this.cfg.workDir);
     }
-    this.tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-dp-'));
+    const tempDir = (this.tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-dp-')));
+    // Also on a forced exit (second signal), which skips the normal cleanup.
+    process.once('exit', () => fs.rmSync(tempDir, { recursive: true, force: true }));
     this.log.info({ dir: this.tempDir }, 'generated configuration will be stored in a temporary directory');
     return this.tempDir;
   }
