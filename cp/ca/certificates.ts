@@ -1,0 +1,178 @@
+/**
+ * X.509 for the builtin CA: the self-signed mesh CA certificate and the SPIFFE identity
+ * certificates it signs. Keys are generated natively (node:crypto, fast) and handed to
+ * node-forge as PEM, which builds and signs the certificates. The clock is an argument,
+ * so that these functions are deterministic apart from key material and serials.
+ *
+ * Profiles follow RFC 5280 and the SPIFFE X.509-SVID spec
+ * (https://github.com/spiffe/spiffe/blob/main/standards/X509-SVID.md): the CA has
+ * basicConstraints cA=true and keyCertSign|cRLSign; a leaf has cA=false,
+ * digitalSignature|keyEncipherment, serverAuth+clientAuth (mTLS both ways) and its
+ * SPIFFE ID as the first URI SAN.
+ */
+import crypto from 'node:crypto';
+import forge from 'node-forge';
+import { SERVICE_TAG } from '../../lib/naming/tags';
+import { kumaUris, spiffeId } from '../../lib/naming/spiffe';
+import { ValidationError } from '../../lib/errors';
+import type { IdentityCert } from './types';
+
+/** How far notBefore is back-dated, so that peers whose clocks run a little behind accept a fresh certificate. */
+export const CLOCK_SKEW_MS = 60_000;
+/** Fraction of a certificate's life after which it is re-issued (Kuma rotates well before expiry). */
+export const RENEW_FRACTION = 0.8;
+
+/** A PEM key pair. */
+export interface PemKeyPair {
+  /** PKCS#1 RSA private key, PEM. */
+  privateKeyPem: string;
+  /** SPKI public key, PEM. */
+  publicKeyPem: string;
+}
+
+/** Generates an RSA key pair natively (a 2048-bit key takes tens of ms, vs seconds in forge). */
+export function generateRsaKeyPair(bits: number): PemKeyPair {
+  const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', {
+    modulusLength: bits,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs1', format: 'pem' },
+  });
+  return { privateKeyPem: privateKey, publicKeyPem: publicKey };
+}
+
+/** A random positive 128-bit serial (RFC 5280 4.1.2.2: positive, at most 20 octets), hex. */
+export function randomSerial(): string {
+  const b = crypto.randomBytes(16);
+  b[0] &= 0x7f;
+  if (b[0] === 0) b[0] = 0x01; // keep 16 significant octets so DER needs no padding byte
+  return b.toString('hex');
+}
+
+/** What a CA certificate is made of. */
+export interface CaCertInput {
+  mesh: string;
+  backend: string;
+  keys: PemKeyPair;
+  now: Date;
+  lifetimeMs: number;
+  serial?: string;
+}
+
+/** A self-signed mesh CA certificate, PEM. */
+export function createCaCertificate(input: CaCertInput): string {
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(input.keys.publicKeyPem);
+  cert.serialNumber = input.serial ?? randomSerial();
+  cert.validity.notBefore = new Date(input.now.getTime() - CLOCK_SKEW_MS);
+  cert.validity.notAfter = new Date(input.now.getTime() + input.lifetimeMs);
+  const subject = [
+    { name: 'commonName', value: input.mesh },
+    { name: 'organizationName', value: 'Kuma' },
+    { name: 'organizationalUnitName', value: `Mesh ${input.mesh}, backend ${input.backend}` },
+  ];
+  cert.setSubject(subject);
+  cert.setIssuer(subject);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: true, critical: true },
+    { name: 'keyUsage', keyCertSign: true, cRLSign: true, critical: true },
+    { name: 'subjectKeyIdentifier' },
+    // The SPIFFE trust domain of this CA is the mesh (X509-SVID: a signing cert may carry one).
+    { name: 'subjectAltName', altNames: [{ type: 6, value: `spiffe://${input.mesh}` }] },
+  ]);
+  cert.sign(forge.pki.privateKeyFromPem(input.keys.privateKeyPem), forge.md.sha256.create());
+  return forge.pki.certificateToPem(cert);
+}
+
+/** A parsed CA, ready to sign. */
+export interface SigningCa {
+  cert: forge.pki.Certificate;
+  key: forge.pki.rsa.PrivateKey;
+  certPem: string;
+}
+
+/** Parses a CA certificate and key (PEM); ValidationError naming what is wrong. */
+export function parseSigningCa(certPem: string, keyPem: string): SigningCa {
+  let cert: forge.pki.Certificate;
+  let key: forge.pki.rsa.PrivateKey;
+  try {
+    cert = forge.pki.certificateFromPem(certPem);
+  } catch (err) {
+    throw new ValidationError('invalid CA certificate', [{ field: 'cert', message: `not an RSA certificate in PEM: ${(err as Error).message}` }], { cause: err });
+  }
+  try {
+    key = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
+  } catch (err) {
+    throw new ValidationError('invalid CA key', [{ field: 'key', message: `not an RSA private key in PEM: ${(err as Error).message}` }], { cause: err });
+  }
+  const pub = cert.publicKey as forge.pki.rsa.PublicKey;
+  if (!pub.n || pub.n.compareTo(key.n) !== 0) {
+    throw new ValidationError('invalid CA', [{ field: 'key', message: 'does not match the CA certificate public key' }]);
+  }
+  return { cert, key, certPem };
+}
+
+/** What an identity certificate is made of. */
+export interface IdentityCertInput {
+  ca: SigningCa;
+  mesh: string;
+  tags: Record<string, string[]>;
+  keys: PemKeyPair;
+  now: Date;
+  lifetimeMs: number;
+  serial?: string;
+}
+
+/**
+ * URI SANs of an identity: the SPIFFE ID of every service (the first service first, as
+ * the primary identity), then `kuma://<tag>/<value>` for every tag value, sorted.
+ */
+export function identityUris(mesh: string, tags: Record<string, string[]>): string[] {
+  const services = tags[SERVICE_TAG] ?? [];
+  const spiffe = [...new Set(services.map((s) => spiffeId(mesh, s)))];
+  return [...spiffe, ...new Set(kumaUris(tags))];
+}
+
+/** A SPIFFE identity certificate signed by the mesh CA. */
+export function createIdentityCertificate(input: IdentityCertInput): IdentityCert {
+  const services = input.tags[SERVICE_TAG] ?? [];
+  if (services.length === 0) {
+    throw new ValidationError('cannot issue an identity certificate', [{ field: `tags["${SERVICE_TAG}"]`, message: 'needs at least one service (the SPIFFE ID is spiffe://<mesh>/<service>)' }]);
+  }
+  const cert = forge.pki.createCertificate();
+  cert.publicKey = forge.pki.publicKeyFromPem(input.keys.publicKeyPem);
+  cert.serialNumber = input.serial ?? randomSerial();
+  const notBefore = new Date(input.now.getTime() - CLOCK_SKEW_MS);
+  const notAfter = new Date(input.now.getTime() + input.lifetimeMs);
+  // Never outlive the CA: a leaf past its issuer's notAfter fails verification anyway.
+  const caNotAfter = input.ca.cert.validity.notAfter;
+  const effectiveNotAfter = notAfter.getTime() > caNotAfter.getTime() ? caNotAfter : notAfter;
+  cert.validity.notBefore = notBefore;
+  cert.validity.notAfter = effectiveNotAfter;
+  cert.setSubject([
+    { name: 'organizationName', value: input.mesh },
+    { name: 'commonName', value: services[0] },
+  ]);
+  cert.setIssuer(input.ca.cert.subject.attributes);
+  cert.setExtensions([
+    { name: 'basicConstraints', cA: false, critical: true },
+    { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+    { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
+    { name: 'subjectKeyIdentifier' },
+    { name: 'authorityKeyIdentifier', keyIdentifier: input.ca.cert.generateSubjectKeyIdentifier().getBytes() },
+    { name: 'subjectAltName', altNames: identityUris(input.mesh, input.tags).map((value) => ({ type: 6, value })) },
+  ]);
+  cert.sign(input.ca.key, forge.md.sha256.create());
+  return {
+    certPem: forge.pki.certificateToPem(cert),
+    keyPem: input.keys.privateKeyPem,
+    caPem: input.ca.certPem,
+    notBefore,
+    notAfter: effectiveNotAfter,
+  };
+}
+
+/** When a certificate should be re-issued: 80% into its life, so rotation never races expiry. */
+export function renewAt(cert: Pick<IdentityCert, 'notBefore' | 'notAfter'>): Date {
+  const start = cert.notBefore.getTime();
+  return new Date(start + Math.floor(RENEW_FRACTION * (cert.notAfter.getTime() - start)));
+}
