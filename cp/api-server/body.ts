@@ -32,6 +32,7 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onError);
+      req.off('close', onClose);
       if (err) reject(err);
       else resolve(Buffer.concat(chunks));
     };
@@ -50,9 +51,14 @@ export function readBody(req: IncomingMessage, limit = MAX_BODY_BYTES): Promise<
     };
     const onEnd = () => done(over ? tooLarge(limit) : undefined);
     const onError = (err: Error) => done(badRequest(`could not read the request body: ${err.message}`, [], err));
+    // A client that goes away mid-body may not produce 'error' on every Node version.
+    const onClose = () => {
+      if (!req.complete) done(badRequest('the client closed the connection before sending the whole body'));
+    };
     req.on('data', onData);
     req.on('end', onEnd);
     req.on('error', onError);
+    req.on('close', onClose);
   });
 }
 
