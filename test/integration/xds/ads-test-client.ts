@@ -41,9 +41,10 @@ export class AdsTestClient {
     readonly node: Record<string, any>,
     readonly delta = false,
     metadata = new grpc.Metadata(),
+    creds: grpc.ChannelCredentials = grpc.credentials.createInsecure(),
   ) {
     const C = clientCtor();
-    this.client = new C(address, grpc.credentials.createInsecure());
+    this.client = new C(address, creds);
     this.call = delta ? (this.client as any).DeltaAggregatedResources(metadata) : (this.client as any).StreamAggregatedResources(metadata);
     this.done = new Promise((resolve) => {
       this.call.on('status', (s: grpc.StatusObject) => {

@@ -1,0 +1,167 @@
+/**
+ * The DP server on a real TLS port: POST /bootstrap (registration, statuses, the
+ * bootstrap itself), GET /dns/vips, and gRPC ADS on the same port told apart by ALPN.
+ *
+ * TokenVerifier: STOPGAP in-test implementation of cp/tokens/types.ts until the real
+ * StoreTokenVerifier lands; tokens here are `dp:<mesh>:<name>[:expMs]`.
+ */
+import fs from 'node:fs';
+import https from 'node:https';
+import os from 'node:os';
+import path from 'node:path';
+import * as grpc from '@grpc/grpc-js';
+import t, { type Test } from 'tap';
+import { silentLogger } from '../../../lib/logger';
+import { AuthError } from '../../../lib/errors';
+import { MemoryStore } from '../../../cp/store/memory-store';
+import { XdsServer } from '../../../cp/xds/server/xds-server';
+import { DpServer } from '../../../cp/dp-server/dp-server';
+import { ensureDpServerTls } from '../../../cp/dp-server/tls-material';
+import type { TokenVerifier, TokenClaims } from '../../../cp/tokens/types';
+import type { VipAllocator } from '../../../cp/vips/types';
+import { checkBootstrap } from '../../../envoy-bootstrap';
+import { TypeUrl } from '../../../proto/index';
+import { AdsTestClient } from './ads-test-client';
+
+const verifier: TokenVerifier = {
+  async verify(token, expect): Promise<TokenClaims> {
+    const [kind, mesh, name, exp] = token.split(':');
+    if (kind !== 'dp') throw new AuthError('malformed token', 401);
+    if (exp && Number(exp) < Date.now()) throw new AuthError('token expired', 401);
+    if (expect.mesh !== mesh || expect.name !== name) throw new AuthError(`token is for ${mesh}/${name}`, 403);
+    return { kind: 'dataplane', mesh, name, id: token, expiresAt: exp ? new Date(Number(exp)) : undefined };
+  },
+};
+const vips: VipAllocator = { async table(mesh) { return new Map(mesh === 'default' ? [['web', '240.0.0.1'], ['backend', '240.0.0.2']] : []); }, onChange() { return () => undefined; } };
+
+const DP_YAML = `type: Dataplane
+mesh: default
+name: web-1
+networking:
+  address: 127.0.0.2
+  inbound:
+    - port: 8080
+      servicePort: 9080
+      tags:
+        kuma.io/service: web
+`;
+
+async function setup(t: Test) {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'dp-server-'));
+  const store = new MemoryStore();
+  await store.create({ type: 'Mesh', name: 'default', spec: {} });
+  await store.create({ type: 'Mesh', name: 'other', spec: {} });
+  const log = silentLogger();
+  const xds = new XdsServer({ store, log, cp: { zone: '', vipPort: 80 }, authn: 'dpToken', tokens: verifier, vips });
+  await xds.start();
+  const tls = ensureDpServerTls({ workDir, log });
+  const dp = new DpServer({ port: 0, plaintextPort: 0, host: '127.0.0.1', tls, xds, log, handlers: { store, authn: 'dpToken', tokens: verifier, vips } });
+  await dp.start();
+  const clients: AdsTestClient[] = [];
+  t.teardown(async () => {
+    for (const c of clients) c.close();
+    await dp.close();
+    await xds.close();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+  const post = (body: unknown, raw?: string) => request('POST', '/bootstrap', raw ?? JSON.stringify(body));
+  const request = (method: string, p: string, body?: string, headers: Record<string, string> = {}) =>
+    new Promise<{ status: number; json: any }>((resolve, reject) => {
+      const req = https.request({ host: '127.0.0.1', port: dp.port, method, path: p, ca: tls.caPem, servername: 'localhost', headers: { 'content-type': 'application/json', ...headers } }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, json: JSON.parse(Buffer.concat(chunks).toString() || 'null') }));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+  const ads = (id: string, token?: string) => {
+    const md = new grpc.Metadata();
+    if (token) md.set('authorization', token);
+    const c = new AdsTestClient(`localhost:${dp.port}`, { id }, false, md, grpc.credentials.createSsl(Buffer.from(tls.caPem)));
+    clients.push(c);
+    return c;
+  };
+  return { store, dp, tls, workDir, post, request, ads, clients };
+}
+
+t.test('POST /bootstrap: statuses and the bootstrap contract', async (t) => {
+  const { store, dp, tls, post } = await setup(t);
+  const base = { mesh: 'default', name: 'web-1', proxyType: 'dataplane', dataplaneToken: 'dp:default:web-1', adminPort: 9901, dnsPort: 15053, version: { kumaDp: { version: '0.1.0' }, envoy: { version: '1.30.1' } } };
+  const missing = await post(base);
+  t.equal(missing.status, 404, 'unknown Dataplane without dataplaneResource');
+  t.match(missing.json.details, /Dataplane "web-1" in mesh "default" not found/);
+  t.equal((await post({ ...base, dataplaneToken: undefined, dataplaneResource: DP_YAML })).status, 401, 'no token');
+  t.equal((await post({ ...base, dataplaneToken: 'dp:other:web-1', dataplaneResource: DP_YAML })).status, 403, 'token of another mesh');
+  t.equal((await post({ ...base, dataplaneToken: 'garbage', dataplaneResource: DP_YAML })).status, 401);
+  t.notOk(await store.get('Dataplane', { mesh: 'default', name: 'web-1' }), 'refused requests registered nothing');
+  const bad = await post({ ...base, dataplaneResource: DP_YAML.replace('port: 8080', 'port: 70000') });
+  t.equal(bad.status, 422);
+  t.match(bad.json.causes, [{ field: /networking\.inbound\[0\]\.port/ }]);
+  const wrongName = await post({ ...base, dataplaneResource: DP_YAML.replace('name: web-1', 'name: web-2') });
+  t.equal(wrongName.status, 422);
+  t.match(wrongName.json.causes, [{ field: 'name' }]);
+  t.equal((await post(undefined, '{not json')).status, 400);
+  t.equal((await post([1, 2])).status, 400);
+  t.equal((await post({ ...base, adminPort: 'x' })).status, 422);
+  const ok = await post({ ...base, dataplaneResource: DP_YAML });
+  t.equal(ok.status, 200);
+  t.ok(await store.get('Dataplane', { mesh: 'default', name: 'web-1' }), 'registered');
+  const b = ok.json.bootstrap;
+  t.same(checkBootstrap(b), [], 'bootstrap passes Envoy proto and PGV checks');
+  t.equal(b.node.id, 'default.web-1');
+  t.equal(b.node.cluster, 'web');
+  t.equal(b.node.metadata['dataplane.dns.port'], '15053');
+  const ads = b.static_resources.clusters[0];
+  t.equal(ads.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, dp.port);
+  t.equal(ads.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address, '127.0.0.1');
+  t.equal(ads.transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string, tls.caPem);
+  t.same(b.dynamic_resources.ads_config.grpc_services[0].initial_metadata, [{ key: 'authorization', value: 'dp:default:web-1' }]);
+  t.same(ok.json.kumaSidecarConfiguration.networking, { isUsingTransparentProxy: false, address: '127.0.0.2', corefile: '' });
+  // Already registered: no resource needed.
+  t.equal((await post(base)).status, 200);
+});
+
+t.test('GET /dns/vips', async (t) => {
+  const { request } = await setup(t);
+  const ok = await request('GET', '/dns/vips?mesh=default&name=web-1', undefined, { authorization: 'Bearer dp:default:web-1' });
+  t.equal(ok.status, 200);
+  t.same(ok.json, { mesh: 'default', ttl: 30, vips: { backend: '240.0.0.2', web: '240.0.0.1' } });
+  t.equal((await request('GET', '/dns/vips?mesh=default&name=web-1')).status, 401);
+  t.equal((await request('GET', '/dns/vips?mesh=other&name=web-1', undefined, { authorization: 'Bearer dp:default:web-1' })).status, 403, 'another mesh\'s table needs that mesh\'s token');
+  t.equal((await request('GET', '/dns/vips?mesh=default', undefined, { authorization: 'Bearer dp:default:web-1' })).status, 422);
+  t.equal((await request('GET', '/nope')).status, 404);
+});
+
+t.test('ADS on the same TLS port (ALPN h2), token checks on the stream', async (t) => {
+  const { post, ads } = await setup(t);
+  t.equal((await post({ mesh: 'default', name: 'web-1', dataplaneToken: 'dp:default:web-1', dataplaneResource: DP_YAML })).status, 200);
+  const good = ads('default.web-1', 'dp:default:web-1');
+  good.request(TypeUrl.Listener);
+  const l = await good.next(TypeUrl.Listener, 0);
+  t.ok(l.names.includes('inbound:127.0.0.2:8080'));
+  const foreign = ads('default.web-1', 'dp:other:web-1');
+  foreign.request(TypeUrl.Listener);
+  await foreign.done;
+  t.equal(foreign.status?.code, grpc.status.PERMISSION_DENIED);
+  t.equal(foreign.received.length, 0, 'nothing of the mesh leaked');
+  const none = ads('default.web-1');
+  none.request(TypeUrl.Listener);
+  await none.done;
+  t.equal(none.status?.code, grpc.status.UNAUTHENTICATED);
+  const expiring = ads('default.web-1', `dp:default:web-1:${Date.now() + 700}`);
+  expiring.request(TypeUrl.Listener);
+  await expiring.next(TypeUrl.Listener, 0);
+  await expiring.done;
+  t.equal(expiring.status?.code, grpc.status.UNAUTHENTICATED, 'stream closed when the token expires');
+  t.match(expiring.status?.details, /expired/);
+  t.notOk(good.status, 'the good stream is unaffected');
+});
+
+t.test('generated TLS files are reused across restarts', async (t) => {
+  const { workDir, tls } = await setup(t);
+  const again = ensureDpServerTls({ workDir, log: silentLogger() });
+  t.equal(again.caPem, tls.caPem);
+  t.equal(again.certPem, tls.certPem);
+  t.equal((fs.statSync(again.keyFile).mode & 0o777).toString(8), '600');
+});
