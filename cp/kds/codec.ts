@@ -38,6 +38,8 @@ export interface KdsResource {
   name: string;
   labels: Record<string, string>;
   spec: Record<string, any>;
+  /** Set by a source: not ready to send; the peer keeps whatever version it has (nothing is removed). */
+  hold?: boolean;
 }
 
 const STRUCT = 'google.protobuf.Struct';

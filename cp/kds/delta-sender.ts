@@ -140,6 +140,7 @@ export class DeltaSender {
     for (const r of current) {
       const name = wireName(r.mesh, r.name);
       seen.add(name);
+      if (r.hold) continue;
       let version: string;
       try {
         version = contentVersion(type, r.spec, r.labels);

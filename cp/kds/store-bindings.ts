@@ -24,8 +24,12 @@ import {
 /** Global's source for the GlobalToZoneSync stream of `zone`. */
 export function globalSourceFor(store: ResourceStore, zone: string): ResourceSource {
   return async (type) => {
-    const [stored, zones] = await Promise.all([store.list(type), type === 'ZoneIngress' ? store.list('Zone') : Promise.resolve([])]);
-    return globalToZoneResources(type, zone, stored, zones);
+    const [stored, zones, secrets] = await Promise.all([
+      store.list(type),
+      type === 'ZoneIngress' ? store.list('Zone') : Promise.resolve([]),
+      type === 'Mesh' ? store.list('Secret') : Promise.resolve([]),
+    ]);
+    return globalToZoneResources(type, zone, stored, zones, secrets);
   };
 }
 
@@ -108,7 +112,9 @@ export function zoneSinkFor(store: ResourceStore, zone: string): ResourceSink {
 export function affectedTypes(ev: StoreEvent): KdsResourceType[] {
   const t = ev.resource.meta.type;
   if (t === 'Zone') return ['ZoneIngress'];
-  if (t === 'Mesh' || t === 'Secret' || t === 'GlobalSecret' || t === 'TrafficRoute' || t === 'TrafficPermission' || t === 'ZoneIngress' || t === 'Dataplane') return [t];
+  // A Mesh waits for its CA secrets (sync-policy.meshCaReady).
+  if (t === 'Secret') return ['Secret', 'Mesh'];
+  if (t === 'Mesh' || t === 'GlobalSecret' || t === 'TrafficRoute' || t === 'TrafficPermission' || t === 'ZoneIngress' || t === 'Dataplane') return [t];
   return [];
 }
 

@@ -50,10 +50,25 @@ export function disabledZones(zones: Resource[]): Set<string> {
 }
 
 /**
- * The resources of `type` global sends to `zone`, with their wire labels, sorted by
- * wire name. `zones` are global's Zone resources (for `enabled: false`).
+ * True when a mesh's enabled builtin CA exists in `secrets` (or the mesh needs none).
+ * A zone that learned of an mTLS mesh before its CA would mint a CA of its own, and
+ * its certificates would not verify in other zones.
  */
-export function globalToZoneResources(type: KdsResourceType, zone: string, stored: Resource[], zones: Resource[]): KdsResource[] {
+export function meshCaReady(mesh: Resource, secrets: Resource[]): boolean {
+  const mtls = mesh.spec?.mtls;
+  const backend = Array.isArray(mtls?.backends) ? mtls.backends.find((b: any) => b?.name === mtls.enabledBackend) : undefined;
+  if (!backend || backend.type !== 'builtin') return true;
+  const names = new Set(secrets.filter((s) => s.meta.mesh === mesh.meta.name).map((s) => s.meta.name));
+  const m = mesh.meta.name;
+  return names.has(`${m}.ca-builtin-cert-${backend.name}`) && names.has(`${m}.ca-builtin-key-${backend.name}`);
+}
+
+/**
+ * The resources of `type` global sends to `zone`, with their wire labels, sorted by
+ * wire name. `zones` are global's Zone resources (for `enabled: false`); `secrets`
+ * its Secrets (a Mesh whose CA does not exist yet is held back: `hold: true`).
+ */
+export function globalToZoneResources(type: KdsResourceType, zone: string, stored: Resource[], zones: Resource[], secrets: Resource[] = []): KdsResource[] {
   const out: KdsResource[] = [];
   if (type === 'ZoneIngress') {
     const disabled = disabledZones(zones);
@@ -69,7 +84,9 @@ export function globalToZoneResources(type: KdsResourceType, zone: string, store
       if ((type === 'Secret' || type === 'GlobalSecret') && !isSyncedSecret(type, r.meta.name)) continue;
       // Resources that came from a zone are not echoed down as global's own.
       if (r.meta.labels?.[Labels.origin] === Origin.zone) continue;
-      out.push(toKds(type, r, { ...labelsOf(r), [Labels.origin]: Origin.global, [Labels.displayName]: r.meta.name }));
+      const k = toKds(type, r, { ...labelsOf(r), [Labels.origin]: Origin.global, [Labels.displayName]: r.meta.name });
+      if (type === 'Mesh' && !meshCaReady(r, secrets)) k.hold = true;
+      out.push(k);
     }
   }
   return out.sort((a, b) => wireName(a.mesh, a.name).localeCompare(wireName(b.mesh, b.name)));

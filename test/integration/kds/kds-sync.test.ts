@@ -128,6 +128,21 @@ t.test('global and two zones over KDS', async (t) => {
     t.ok(g.insights.online('zone-1') && g.insights.online('zone-2'), 'both zones online');
   });
 
+  await t.test('an mTLS mesh reaches zones only after its CA secrets', async (t) => {
+    const order: string[] = [];
+    const unwatch = z1.store.watch((ev) => {
+      if (ev.resource.meta.name.startsWith('late')) order.push(`${ev.kind} ${ev.resource.meta.type} ${ev.resource.meta.name}`);
+    });
+    t.teardown(unwatch);
+    await gstore.create({ type: 'Mesh', name: 'late', spec: { mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } } });
+    await new Promise((r) => setTimeout(r, 300));
+    t.equal(await z1.store.get('Mesh', { name: 'late' }), undefined, 'held back while its CA is missing');
+    await gstore.create({ type: 'Secret', mesh: 'late', name: 'late.ca-builtin-cert-ca-1', spec: { data: Buffer.from('C').toString('base64') } });
+    await gstore.create({ type: 'Secret', mesh: 'late', name: 'late.ca-builtin-key-ca-1', spec: { data: Buffer.from('K').toString('base64') } });
+    await eventually('late mesh in zone-1', () => z1.store.get('Mesh', { name: 'late' }));
+    t.same(order, ['create Secret late.ca-builtin-cert-ca-1', 'create Secret late.ca-builtin-key-ca-1', 'create Mesh late'], 'secrets land before the mesh');
+  });
+
   await t.test('a zone dataplane reaches global renamed, and zone-2 sees it as an available service of zone-1', async (t) => {
     await z1.store.create({ type: 'ZoneIngress', name: 'ingress', spec: { networking: { address: '127.0.0.1', advertisedAddress: '127.0.0.1', port: 10000, advertisedPort: 10000 } } });
     await z2.store.create({ type: 'ZoneIngress', name: 'ingress', spec: { zone: 'zone-2', networking: { address: '127.0.0.1', advertisedAddress: '127.0.0.1', port: 20000, advertisedPort: 20000 } } });
@@ -236,6 +251,7 @@ t.test('global and two zones over KDS', async (t) => {
     for (const z of [z1, z2]) {
       await eventually('route in zone', () => z.store.get('TrafficRoute', { mesh: 'default', name: 'route-1' })).catch((e) => { console.error(JSON.stringify(z.lines.filter((l) => l.level >= 40).slice(-5))); throw e; });
       await eventually('deleted secret removed from zone', async () => !(await z.store.get('Secret', { mesh: 'default', name: 'default.ca-builtin-key-ca-1' })));
+      t.ok(await z.store.get('Mesh', { name: 'default' }), 'a held mesh (CA incomplete) is kept, not removed');
     }
     const zone1Dps = (await gstore.list('Dataplane')).filter((r) => r.meta.labels?.['kuma.io/zone'] === 'zone-1').map((r) => r.meta.labels?.['kuma.io/display-name']);
     t.same(zone1Dps.sort(), ['web-3', 'web-4'], 'exactly the zone\'s dataplanes: nothing lost, nothing duplicated');

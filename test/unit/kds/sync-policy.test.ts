@@ -34,6 +34,15 @@ t.test('ingresses: never a zone\'s own, never a disabled zone\'s', async (t) => 
   t.same(globalToZoneResources('ZoneIngress', 'zone-9', stored, []).map((r) => r.name), ['ingress.zone-1-x', 'ingress.zone-2-x', 'ingress.zone-3-x']);
 });
 
+t.test('an mTLS mesh is held until its builtin CA secrets exist', async (t) => {
+  const mesh = res('Mesh', 'm', { mtls: { enabledBackend: 'ca', backends: [{ name: 'ca', type: 'builtin' }] } });
+  const plain = res('Mesh', 'p', {});
+  const cert = res('Secret', 'm.ca-builtin-cert-ca', {}, undefined, 'm');
+  const key = res('Secret', 'm.ca-builtin-key-ca', {}, undefined, 'm');
+  t.same(globalToZoneResources('Mesh', 'z', [mesh, plain], [], [cert]).map((r) => [r.name, !!r.hold]), [['m', true], ['p', false]]);
+  t.same(globalToZoneResources('Mesh', 'z', [mesh, plain], [], [cert, key]).map((r) => [r.name, !!r.hold]), [['m', false], ['p', false]]);
+});
+
 t.test('policies go down with origin global; zone-made resources are not echoed', async (t) => {
   const out = globalToZoneResources('TrafficPermission', 'zone-1', [res('TrafficPermission', 'tp', {}, { team: 'a' }, 'default'), res('TrafficPermission', 'odd', {}, { 'kuma.io/origin': 'zone' }, 'default')], []);
   t.same(out, [{ type: 'TrafficPermission', mesh: 'default', name: 'tp', labels: { team: 'a', 'kuma.io/origin': 'global', 'kuma.io/display-name': 'tp' }, spec: {} }]);
