@@ -17,7 +17,7 @@ import { KdsServer } from '../cp/kds/kds-server';
 import { KdsZoneClient } from '../cp/kds/kds-client';
 import { ZoneInsights } from '../cp/zones/zone-insights';
 import { IngressUpdater } from '../cp/ingress/ingress-updater';
-import { generateSelfSignedCert } from '../cp/kds/cp-certificate';
+import { generateDpServerCerts } from '../cp/dp-server/tls-material';
 import { globalName } from '../cp/kds/global-names';
 import { normaliseForZone } from '../cp/kds/write-guards';
 import type { ResourceInput } from '../api/resource';
@@ -46,7 +46,7 @@ function dp(zone: string, i: number): ResourceInput {
 async function main(): Promise<void> {
   const zonesN = Number(process.argv[2] ?? 5);
   const perZone = Number(process.argv[3] ?? 200);
-  const tls = generateSelfSignedCert();
+  const tls = generateDpServerCerts(['localhost', '127.0.0.1']);
   const log = silentLogger();
   const gstore = new MemoryStore();
   await gstore.create({ type: 'Mesh', name: 'default', spec: {} });
@@ -67,7 +67,7 @@ async function main(): Promise<void> {
     const name = `zone-${z}`;
     const store = new MemoryStore();
     await store.create({ type: 'ZoneIngress', name: 'ingress', spec: { zone: name, networking: { address: '127.0.0.1', advertisedAddress: '127.0.0.1', port: 10001, advertisedPort: 10001 } } });
-    const client = new KdsZoneClient({ store, log, zone: name, globalAddress: `grpcs://127.0.0.1:${server.port}`, rootCaPem: tls.certPem, token: () => `t-${name}` });
+    const client = new KdsZoneClient({ store, log, zone: name, globalAddress: `grpcs://127.0.0.1:${server.port}`, rootCaPem: tls.caPem, token: () => `t-${name}` });
     const updater = new IngressUpdater({ store, log, zone: name });
     await updater.start();
     await client.start();

@@ -11,7 +11,7 @@ import type { ComponentFactory, CpContext } from '../run';
 import type { TokenVerifier } from '../tokens/types';
 import { IngressUpdater } from '../ingress/ingress-updater';
 import { ZoneInsights } from '../zones/zone-insights';
-import { loadOrCreateCpTls } from './cp-certificate';
+import { ensureDpServerTls } from '../dp-server/tls-material';
 import { KdsZoneClient } from './kds-client';
 import { KdsServer, type ZoneAuthenticator } from './kds-server';
 import { globalWriteGuard, zoneWriteGuard } from './write-guards';
@@ -38,7 +38,14 @@ export interface GlobalKdsOptions {
 export function globalKdsFactory(opts: GlobalKdsOptions): ComponentFactory {
   return async (ctx) => {
     const { config, store, log } = ctx;
-    const tls = loadOrCreateCpTls(config.general.workDir, config.general.tlsCertFile, config.general.tlsKeyFile);
+    // One CP certificate for every TLS port: the DP server's (configured, or generated once
+    // into the work dir), so zones trust global with the same CA file kuma-dp uses.
+    const tls = ensureDpServerTls({
+      workDir: config.general.workDir,
+      certFile: config.general.tlsCertFile,
+      keyFile: config.general.tlsKeyFile,
+      log: log.child({ component: 'kds-server' }),
+    });
     const insights = new ZoneInsights();
     for (const r of insights.routes(store)) ctx.api.addRoute(r);
     ctx.api.addWriteGuard(globalWriteGuard());

@@ -120,7 +120,7 @@ async function startZone(t: any, global: Cp, zone: string, token: string): Promi
     KUMA_MODE: 'zone',
     KUMA_MULTIZONE_ZONE_NAME: zone,
     KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS: `grpcs://127.0.0.1:${global.kdsPort}`,
-    KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE: path.join(global.workDir, 'kuma-cp.crt'),
+    KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE: path.join(global.workDir, 'dp-server-tls', 'ca.crt'),
     KUMA_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH: tokenFile,
   });
 }
@@ -199,7 +199,7 @@ t.test('multi-zone with real kuma-cp processes', async (t) => {
 
   await t.test('malformed KDS messages are NACKed and change nothing', async (t) => {
     const token = await zoneToken(global, 'zone-9');
-    const client = createKdsClient(`127.0.0.1:${kdsPort}`, grpc.credentials.createSsl(fs.readFileSync(path.join(globalDir, 'kuma-cp.crt'))), {});
+    const client = createKdsClient(`127.0.0.1:${kdsPort}`, grpc.credentials.createSsl(fs.readFileSync(path.join(globalDir, 'dp-server-tls', 'ca.crt'))), {});
     t.teardown(() => client.close());
     const md = new grpc.Metadata();
     md.set(KdsMetadata.zone, 'zone-9');

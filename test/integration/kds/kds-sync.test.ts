@@ -16,14 +16,14 @@ import { KdsServer } from '../../../cp/kds/kds-server';
 import { KdsZoneClient } from '../../../cp/kds/kds-client';
 import { ZoneInsights } from '../../../cp/zones/zone-insights';
 import { IngressUpdater } from '../../../cp/ingress/ingress-updater';
-import { generateSelfSignedCert } from '../../../cp/kds/cp-certificate';
+import { generateDpServerCerts } from '../../../cp/dp-server/tls-material';
 import { createKdsClient, KdsMetadata } from '../../../cp/kds/grpc-service';
 import { KdsTypeUrl, KUMA_RESOURCE_TYPE_URL } from '../../../cp/kds/kds-types';
 import { globalName } from '../../../cp/kds/global-names';
 import { normaliseForZone } from '../../../cp/kds/write-guards';
 import type { ResourceInput } from '../../../api/resource';
 
-const tls = generateSelfSignedCert();
+const tls = generateDpServerCerts(['localhost', '127.0.0.1']);
 
 function capturingLogger(): { log: Logger; lines: any[] } {
   const lines: any[] = [];
@@ -82,7 +82,7 @@ async function startZone(t: any, zone: string, port: number, token = `token-of-$
     log,
     zone,
     globalAddress: `grpcs://127.0.0.1:${port}`,
-    rootCaPem: tls.certPem,
+    rootCaPem: tls.caPem,
     token: () => token,
     backoff: { initialMs: 100, maxMs: 400 },
     debounceMs: 20,
@@ -197,7 +197,7 @@ t.test('global and two zones over KDS', async (t) => {
   });
 
   await t.test('malformed KDS messages are NACKed and change nothing', async (t) => {
-    const client = createKdsClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(tls.certPem)), {});
+    const client = createKdsClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(tls.caPem)), {});
     t.teardown(() => client.close());
     const md = new grpc.Metadata();
     md.set(KdsMetadata.zone, 'zone-9');
