@@ -35,7 +35,7 @@ export interface Destination {
 
 /**
  * Clusters, CLAs and (for HTTP) the RouteConfiguration of one destination service.
- * `tls` is false for proxyless gRPC clients, which speak plaintext.
+ * `tls` is false for proxyless gRPC clients, which speak plaintext and only round robin.
  */
 export function generateDestination(ctx: ProxyContext, service: string, set: ResourceSet, tls: boolean): Destination {
   const mesh = ctx.meshSnapshot!;
@@ -48,7 +48,8 @@ export function generateDestination(ctx: ProxyContext, service: string, set: Res
       type: 'EDS',
       eds_cluster_config: { eds_config: adsConfigSource() },
       connect_timeout: '5s',
-      lb_policy: route.lbPolicy,
+      // gRPC clients implement only round robin (and ring hash) of Envoy's policies.
+      lb_policy: tls ? route.lbPolicy : 'ROUND_ROBIN',
     };
     if (protocol === 'http2' || protocol === 'grpc') cluster.typed_extension_protocol_options = http2ProtocolOptions();
     if (tls && mesh.mtls) cluster.transport_socket = upstreamTlsSocket(mesh.name, sub.service, sniFor(mesh.name, sub.service, sub.tags));
