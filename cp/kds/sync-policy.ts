@@ -24,11 +24,16 @@ export const Origin = { global: 'global', zone: 'zone' } as const;
 
 const CA_SECRET = /^.+\.ca-builtin-(cert|key)-.+$/;
 const DP_TOKEN_PUBLIC_KEY = /^dataplane-token-signing-public-key-.+$/;
+// Revoking a dataplane token on global must take effect in every zone that verifies it.
+const DP_TOKEN_REVOCATIONS = /^dataplane-token-revocations-.+$/;
 
-/** True for secrets a zone needs: mesh CA material and dataplane-token public keys. Never private signing keys. */
+/**
+ * True for secrets a zone needs: mesh CA material, dataplane-token public keys and
+ * revocation lists. Never private signing keys (dataplane or zone tokens).
+ */
 export function isSyncedSecret(type: 'Secret' | 'GlobalSecret', name: string): boolean {
   if (DP_TOKEN_PUBLIC_KEY.test(name)) return true;
-  return type === 'Secret' && CA_SECRET.test(name);
+  return type === 'Secret' && (CA_SECRET.test(name) || DP_TOKEN_REVOCATIONS.test(name));
 }
 
 function labelsOf(r: Resource): Record<string, string> {

@@ -24,6 +24,11 @@ t.test('secrets: CA material and public keys go down, private signing keys never
   t.notOk(isSyncedSecret('GlobalSecret', 'dataplane-token-signing-key-default'));
   t.notOk(isSyncedSecret('GlobalSecret', 'zone-token-signing-key-1'));
   t.notOk(isSyncedSecret('Secret', 'user-secret'));
+  t.ok(isSyncedSecret('Secret', 'dataplane-token-signing-public-key-default'), 'mesh-scoped public key (cp/tokens names)');
+  t.notOk(isSyncedSecret('Secret', 'dataplane-token-signing-key-default'), 'mesh-scoped private key');
+  t.ok(isSyncedSecret('Secret', 'dataplane-token-revocations-default'));
+  t.notOk(isSyncedSecret('GlobalSecret', 'zone-token-revocations'));
+  t.notOk(isSyncedSecret('GlobalSecret', 'zone-token-signing-public-key-1'));
 });
 
 t.test('ingresses: never a zone\'s own, never a disabled zone\'s', async (t) => {
