@@ -39,7 +39,7 @@ async function freeUdpPort(): Promise<number> {
 async function startDnsmasq(t: any): Promise<number> {
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freeUdpPort();
-    const child: ChildProcess = spawn('dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', '--address=/example.test/127.0.0.9', '-p', String(port), '--listen-address=127.0.0.1', '--bind-interfaces', '--user=root'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child: ChildProcess = spawn('dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', '--address=/example.test/127.0.0.9', '-p', String(port), '--listen-address=127.0.0.1', '--bind-interfaces', ...(process.getuid?.() === 0 ? ['--user=root'] : [])], { stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     t.teardown(() => killIfAlive(child.pid, 'SIGTERM'));

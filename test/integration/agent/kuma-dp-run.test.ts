@@ -191,6 +191,7 @@ t.test('a second signal forces the exit; the Envoy group still goes', async (t) 
   const stub = await cp(t);
   const { p, envoyPids } = start(t, stub, 'dp-force', ['--drain-time=30s'], { FAKE_ENVOY_IGNORE_SIGTERM: '1' });
   await p.waitLog('kuma-dp started');
+  t.ok(await waitFor(() => envoyPids().length === 1, 5000), 'Envoy runs');
   const [envoyPid] = envoyPids();
   p.child.kill('SIGTERM');
   await p.waitLog('draining proxy connections');
@@ -234,6 +235,7 @@ t.test('zone ingress: a ZoneIngress template, proxyType ingress, no DNS', async 
   t.equal(JSON.parse(req.dataplaneResource).type, 'ZoneIngress');
   t.ok(p.logs().some((l) => l.msg === 'DNS is not served for zone proxies'));
   t.notOk(p.logs().some((l) => l.msg === 'DNS server listening'));
+  t.ok(await waitFor(() => fs.existsSync(path.join(root, 'ingress-argv.jsonl')), 5000), 'Envoy runs');
   p.child.kill('SIGTERM');
   t.equal((await p.exited).code, 0);
   const pid = JSON.parse(fs.readFileSync(path.join(root, 'ingress-argv.jsonl'), 'utf8').trim()).pid;
