@@ -1,60 +1,132 @@
 /**
- * `npm start`: brings a mesh up on loopback with embedded defaults (no Envoy, no
- * database server). Until every piece of the multi-zone demo carries traffic, it
- * starts a standalone control plane in a temporary work dir and says what to try.
+ * `npm start`: the multi-zone demo on loopback, with no Envoy, no database server and
+ * no root. It starts a global CP, zone-1 and zone-2 CPs, an ingress per zone and the
+ * services `users` + `invoices` (zone-1) and `billing` (zone-2) behind kuma-dp sidecars
+ * on the embedded engine, then runs four steps (scripts/demo/steps.ts), each checked
+ * against its expectation. Exit code: 0 when all passed, else the number of the first
+ * failing step (a set-up failure counts as step 1 failing). `--keep` leaves the mesh
+ * running and prints kumactl commands; Ctrl-C stops it. Nothing is left running or on
+ * disk when it ends.
  */
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
-import { ManagedProcess } from './harness/managed-process';
+import { BIN, MeshSetupError } from './harness/mesh';
+import { withTimeout } from './harness/wait';
+import { demoHarness, startDemoMesh, type DemoMesh, type SetupStage } from './demo/demo-mesh';
+import { STEPS } from './demo/steps';
 
-const root = path.resolve(__dirname, '..');
+const USAGE = `usage: npm start [-- --keep] [-- --verbose]
+  --keep     leave the mesh running after the steps and print kumactl commands (Ctrl-C stops it)
+  --verbose  print every log line of every process`;
 
-async function main(): Promise<number> {
-  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-demo-'));
-  const cp = new ManagedProcess({
-    name: 'kuma-cp',
-    command: process.execPath,
-    args: [path.join(root, 'cp/main.js'), 'run'],
-    env: {
-      ...process.env,
-      KUMA_MODE: 'standalone',
-      KUMA_GENERAL_WORK_DIR: workDir,
-      KUMA_API_SERVER_HTTP_PORT: process.env.KUMA_API_SERVER_HTTP_PORT ?? '5681',
-      KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
-      KUMA_DP_SERVER_PORT: '0',
-      KUMA_DNS_SERVER_PORT: '0',
-      KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT: '0',
-    },
-  });
-  await cp.start();
-  let port: number;
-  try {
-    port = await cp.waitForPort('API server listening', 20_000);
-  } catch (err) {
-    console.error(`kuma-cp did not start: ${(err as Error).message}`);
-    for (const l of cp.log.slice(-10)) console.error(JSON.stringify(l));
-    await cp.stop();
-    return 1;
-  }
-  const kumactl = `node ${path.relative(process.cwd(), path.join(root, 'kumactl/main.js'))} --cp-address http://127.0.0.1:${port}`;
-  console.log(`kuma-cp (standalone) is running; REST API on http://127.0.0.1:${port}, work dir ${workDir}`);
-  console.log('Try:');
-  console.log(`  ${kumactl} get meshes`);
-  console.log(`  ${kumactl} apply -f examples/mesh.yaml`);
-  console.log(`  ${kumactl} apply -f examples/dataplane.yaml`);
-  console.log(`  ${kumactl} get dataplanes -o yaml`);
-  console.log('Press Ctrl-C to stop.');
-  await new Promise<void>((resolve) => {
-    process.once('SIGINT', resolve);
-    process.once('SIGTERM', resolve);
-  });
-  await cp.stop();
-  fs.rmSync(workDir, { recursive: true, force: true });
-  return 0;
+/** Bound of one step (set-up has its own bounds inside the harness). */
+const STEP_TIMEOUT_MS = 120_000;
+const SETUP_TIMEOUT_MS = 180_000;
+
+const started = Date.now();
+function say(line: string): void {
+  const t = ((Date.now() - started) / 1000).toFixed(1).padStart(6);
+  process.stdout.write(`[${t}s] ${line}\n`);
 }
 
-main().then(
+async function main(argv: string[]): Promise<number> {
+  const unknown = argv.filter((a) => !['--keep', '--verbose', '--help', '-h'].includes(a));
+  if (argv.includes('--help') || argv.includes('-h')) {
+    process.stdout.write(`${USAGE}\n`);
+    return 0;
+  }
+  if (unknown.length) {
+    process.stderr.write(`unknown argument ${JSON.stringify(unknown[0])}\n${USAGE}\n`);
+    return 64;
+  }
+  const keep = argv.includes('--keep');
+  const verbose = argv.includes('--verbose');
+
+  say('multi-zone demo: global + zone-1 + zone-2 on 127.0.0.1, embedded engine, VIPs in 127.64.0.0/10');
+  let stage: SetupStage = 'control planes';
+  let d: DemoMesh | undefined;
+  const results: { n: number; title: string; ok: boolean; summary: string; seconds: number }[] = [];
+  const onLine = verbose ? (proc: string, l: Record<string, unknown>) => process.stdout.write(`    ${proc}| ${JSON.stringify(l)}\n`) : undefined;
+  const mesh = demoHarness({ say: (l) => say(`  ${l}`), onLine });
+  let keeping: (() => void) | undefined;
+  mesh.installExitHooks(() => {
+    if (!keeping) return false;
+    keeping();
+    return true;
+  });
+  const setup = startDemoMesh(mesh, (s) => {
+    stage = s;
+    say(`set-up: ${s}`);
+  });
+  try {
+    d = await withTimeout(setup, SETUP_TIMEOUT_MS, `set-up (${stage})`);
+  } catch (err) {
+    const detail = err instanceof MeshSetupError && err.detail ? `\n    last log lines:\n    ${err.detail}` : '';
+    say(`FAILED set-up at "${stage}": ${(err as Error).message}${detail}`);
+    results.push({ n: 1, title: STEPS[0].title, ok: false, summary: `not run: set-up failed at "${stage}": ${(err as Error).message}`, seconds: 0 });
+    for (let i = 1; i < STEPS.length; i++) results.push({ n: i + 1, title: STEPS[i].title, ok: false, summary: 'not run (set-up failed)', seconds: 0 });
+    await mesh.stopAll();
+    return report(results);
+  }
+
+  for (let i = 0; i < STEPS.length; i++) {
+    const step = STEPS[i];
+    const t0 = Date.now();
+    say(`step ${i + 1}: ${step.title}`);
+    let ok = false;
+    let summary: string;
+    try {
+      ({ ok, summary } = await withTimeout(step.run(d, (l) => say(`  ${l}`)), STEP_TIMEOUT_MS, `step ${i + 1}`));
+    } catch (err) {
+      const detail = err instanceof MeshSetupError && err.detail ? ` (last log lines: ${err.detail})` : '';
+      summary = `could not run: ${(err as Error).message}${detail}`;
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    say(`step ${i + 1} ${ok ? 'PASSED' : 'FAILED'}: ${summary} (${seconds.toFixed(1)} s)`);
+    results.push({ n: i + 1, title: step.title, ok, summary, seconds });
+  }
+
+  if (keep) {
+    printExplore(d);
+    await new Promise<void>((resolve) => {
+      keeping = resolve;
+    });
+  }
+  say('stopping every process of the mesh');
+  await d.mesh.stopAll();
+  const left = d.mesh.runningPids();
+  if (left.length) say(`WARNING: processes still running: ${left.join(', ')}`);
+  return report(results);
+}
+
+function printExplore(d: DemoMesh): void {
+  const kumactl = `node ${path.relative(process.cwd(), BIN.kumactl)}`;
+  const g = d.mesh.global!;
+  say('the mesh keeps running (--keep). Explore it:');
+  for (const line of [
+    `${kumactl} --cp-address ${g.api} get zones`,
+    `${kumactl} --cp-address ${g.api} inspect zones`,
+    `${kumactl} --cp-address ${g.api} get dataplanes -m default`,
+    `${kumactl} --cp-address ${g.api} get zone-ingresses`,
+    `${kumactl} --cp-address ${g.api} get traffic-routes -m default -o yaml`,
+    `${kumactl} --cp-address ${d.mesh.zoneCp('zone-1').api} inspect dataplanes`,
+    `dig @127.0.0.1 -p ${d.sidecars.get('users-1')?.dnsPort} billing.mesh +short`,
+    `curl -s http://$(dig @127.0.0.1 -p ${d.sidecars.get('users-1')?.dnsPort} billing.mesh +short):${d.mesh.vipPort}/`,
+    `curl -s http://127.0.0.1:${d.ingress.get('zone-2')?.adminPort}/stats   # zone-2 ingress counters`,
+  ]) {
+    process.stdout.write(`    ${line}\n`);
+  }
+  say(`work dir ${d.mesh.workDir}; press Ctrl-C to stop everything`);
+}
+
+function report(results: { n: number; title: string; ok: boolean; summary: string; seconds: number }[]): number {
+  process.stdout.write('\nsummary:\n');
+  for (const r of results) process.stdout.write(`  ${r.ok ? 'PASS' : 'FAIL'}  step ${r.n}: ${r.title}\n        ${r.summary}\n`);
+  const failed = results.find((r) => !r.ok);
+  process.stdout.write(failed ? `\ndemo FAILED at step ${failed.n} (exit ${failed.n})\n` : `\ndemo passed: ${results.length}/${results.length} steps in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+  return failed ? failed.n : 0;
+}
+
+main(process.argv.slice(2)).then(
   (code) => process.exit(code),
   (err) => {
     console.error(err);
