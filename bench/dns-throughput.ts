@@ -1,0 +1,224 @@
+/**
+ * DNS throughput and latency (issue 4): kuma-dp's DNS server against dnsmasq serving the
+ * same `.mesh` names, in one run. Each server is pinned to core 1 with taskset; dnsperf
+ * runs on core 0. Per round and server: a saturating run (dnsperf, 100 queries
+ * outstanding) for queries/s and server CPU per query, then a fixed-rate run (`dnsperf -Q`)
+ * whose per-query latencies (`-v`) give p50/p99. Rounds alternate the servers so that
+ * background load hits both alike; the table reports the median over rounds.
+ *
+ * Usage: node dist/bench/dns-throughput.js [--names=200] [--seconds=10] [--rate=2000]
+ *        [--latency-seconds=5] [--rounds=3]
+ */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startChild, stopChild, runToEnd, stopAllChildren, stopChildrenOnSignal, type Child } from './harness/children';
+import { cpuMicros, mib, rssBytes } from './harness/proc-stats';
+import { median, percentile, round } from './harness/stats';
+import { runContext } from './harness/run-context';
+import { printTable, writeResults, type Table } from './harness/results';
+import { parseArgs } from './harness/args';
+
+const SERVER_CORE = 1;
+const CLIENT_CORE = 0;
+
+interface DnsperfResult {
+  qps: number;
+  sent: number;
+  completed: number;
+  lost: number;
+  avgLatencyMs: number;
+  noerror: number;
+}
+
+interface ServerRound {
+  server: string;
+  round: number;
+  qps: number;
+  lost: number;
+  avgLatencyMsSaturated: number;
+  cpuUsPerQuery: number;
+  rssMiB: number;
+  fixedRate: { rate: number; answered: number; p50Ms: number; p99Ms: number; maxMs: number };
+}
+
+function parseDnsperf(out: string): DnsperfResult {
+  const num = (re: RegExp) => {
+    const m = re.exec(out);
+    if (!m) throw new Error(`dnsperf output lacks ${re}: ${out.slice(-600)}`);
+    return Number(m[1]);
+  };
+  return {
+    sent: num(/Queries sent:\s+(\d+)/),
+    completed: num(/Queries completed:\s+(\d+)/),
+    lost: num(/Queries lost:\s+(\d+)/),
+    qps: num(/Queries per second:\s+([\d.]+)/),
+    avgLatencyMs: num(/Average Latency \(s\):\s+([\d.]+)/) * 1000,
+    noerror: /NOERROR (\d+)/.test(out) ? num(/NOERROR (\d+)/) : 0,
+  };
+}
+
+/** Per-query latencies in ms from `dnsperf -v` lines (`> NOERROR name A 0.000123`). */
+function verboseLatencies(out: string): number[] {
+  const lat: number[] = [];
+  for (const m of out.matchAll(/^> (\S+) \S+ \S+ ([\d.]+)$/gm)) {
+    if (m[1] !== 'NOERROR') throw new Error(`unexpected rcode ${m[1]} in fixed-rate run`);
+    lat.push(Number(m[2]) * 1000);
+  }
+  return lat;
+}
+
+function vip(i: number): string {
+  return `240.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+}
+
+async function checkAnswers(port: number, names: number, server: string): Promise<void> {
+  for (const i of [0, Math.floor(names / 2), names - 1]) {
+    const r = await runToEnd('dig', ['@127.0.0.1', '-p', String(port), `svc-${i}.mesh`, 'A', '+short', '+tries=1', '+time=2'], { timeoutMs: 5000 });
+    if (r.stdout.trim() !== vip(i)) throw new Error(`${server} answered svc-${i}.mesh with ${JSON.stringify(r.stdout.trim())}, expected ${vip(i)}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { names: 200, seconds: 10, rate: 2000, 'latency-seconds': 5, rounds: 3 });
+  const names = args.names;
+  stopChildrenOnSignal();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-dns-'));
+  const before = runContext();
+  const vips: Record<string, string> = {};
+  for (let i = 0; i < names; i++) vips[`svc-${i}`] = vip(i);
+  fs.writeFileSync(path.join(dir, 'vips.json'), JSON.stringify({ mesh: 'default', ttl: 60, vips }));
+  fs.writeFileSync(path.join(dir, 'hosts'), Object.entries(vips).map(([s, ip]) => `${ip} ${s}.mesh`).join('\n') + '\n');
+  // Every name once, in a fixed scrambled order (stride coprime with the count), so
+  // neither server gets a cache-friendly sequence.
+  const order: number[] = [];
+  const stride = [7919, 104729, 1299709].find((p) => names % p !== 0) ?? 1;
+  for (let k = 0; k < names; k++) order.push((k * stride) % names);
+  fs.writeFileSync(path.join(dir, 'queries.txt'), order.map((i) => `svc-${i}.mesh A`).join('\n') + '\n');
+
+  const hostJs = path.resolve(__dirname, 'harness/dns-host.js');
+  const servers: { name: string; start: () => Promise<{ child: Child; port: number }> }[] = [
+    {
+      name: 'kuma-dp DNS (agent/dns)',
+      start: async () => {
+        const child = startChild('kuma-dp-dns', process.execPath, [hostJs, path.join(dir, 'vips.json')], { core: SERVER_CORE });
+        const line = await child.waitForLine(/"msg":"ready"/);
+        return { child, port: JSON.parse(line).port as number };
+      },
+    },
+    {
+      name: `dnsmasq`,
+      start: async () => {
+        const port = 20000 + Math.floor(Math.random() * 20000);
+        const child = startChild(
+          'dnsmasq',
+          'dnsmasq',
+          ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${path.join(dir, 'hosts')}`, '--local=/mesh/', '-p', String(port), '--listen-address=127.0.0.1', '--bind-interfaces', '-C', '/dev/null', '--cache-size=1000', '--log-facility=-'],
+          { core: SERVER_CORE },
+        );
+        await child.waitForLine(/read .*hosts - \d+ names|started, version/);
+        return { child, port };
+      },
+    },
+  ];
+
+  const rounds: ServerRound[] = [];
+  try {
+    for (let round = 1; round <= args.rounds; round++) {
+      for (const s of round % 2 === 1 ? servers : [...servers].reverse()) {
+        const { child, port } = await s.start();
+        try {
+          await checkAnswers(port, names, s.name);
+          // Warm-up (JIT, caches), not recorded.
+          await runToEnd('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries.txt'), '-l', '1', '-q', '100'], { core: CLIENT_CORE, timeoutMs: 20_000 });
+          const cpu0 = cpuMicros(child.pid)!;
+          const sat = await runToEnd('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries.txt'), '-l', String(args.seconds), '-q', '100'], {
+            core: CLIENT_CORE,
+            timeoutMs: (args.seconds + 20) * 1000,
+          });
+          const cpu1 = cpuMicros(child.pid)!;
+          const r = parseDnsperf(sat.stdout);
+          if (r.noerror !== r.completed) throw new Error(`${s.name}: ${r.completed - r.noerror} answers were not NOERROR`);
+          const fixed = await runToEnd(
+            'dnsperf',
+            ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries.txt'), '-l', String(args['latency-seconds']), '-Q', String(args.rate), '-q', '100', '-v'],
+            { core: CLIENT_CORE, timeoutMs: (args['latency-seconds'] + 20) * 1000 },
+          );
+          const lat = verboseLatencies(fixed.stdout);
+          rounds.push({
+            server: s.name,
+            round,
+            qps: r.qps,
+            lost: r.lost,
+            avgLatencyMsSaturated: r.avgLatencyMs,
+            cpuUsPerQuery: (cpu1 - cpu0) / r.completed,
+            rssMiB: mib(rssBytes(child.pid)),
+            fixedRate: { rate: args.rate, answered: lat.length, p50Ms: percentile(lat, 50), p99Ms: percentile(lat, 99), maxMs: percentile(lat, 100) },
+          });
+          console.log(`round ${round} ${s.name}: ${Math.round(r.qps)} q/s, lost ${r.lost}, fixed-rate p50 ${round3(percentile(lat, 50))} ms p99 ${round3(percentile(lat, 99))} ms`);
+        } finally {
+          await stopChild(child);
+        }
+      }
+    }
+  } finally {
+    await stopAllChildren();
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const per = (server: string) => rounds.filter((r) => r.server === server);
+  const agg = servers.map((s) => {
+    const rs = per(s.name);
+    return {
+      server: s.name,
+      qps: median(rs.map((r) => r.qps)),
+      qpsAll: rs.map((r) => Math.round(r.qps)),
+      cpuUsPerQuery: median(rs.map((r) => r.cpuUsPerQuery)),
+      avgLatencyMsSaturated: median(rs.map((r) => r.avgLatencyMsSaturated)),
+      p50Ms: median(rs.map((r) => r.fixedRate.p50Ms)),
+      p99Ms: median(rs.map((r) => r.fixedRate.p99Ms)),
+      rssMiB: median(rs.map((r) => r.rssMiB)),
+      lost: rs.reduce((a, r) => a + r.lost, 0),
+    };
+  });
+  const [kuma, dnsmasq] = agg;
+  const ratio = kuma.qps / dnsmasq.qps;
+  const table: Table = {
+    title: `DNS: ${names} .mesh names, A queries, ${args.rounds} rounds × ${args.seconds} s saturating + ${args['latency-seconds']} s at ${args.rate} q/s (medians over rounds)`,
+    columns: ['server', 'queries/s', 'per round', 'vs dnsmasq', 'CPU µs/query', 'avg latency saturated (ms)', `p50 @${args.rate}/s (ms)`, `p99 @${args.rate}/s (ms)`, 'RSS (MiB)', 'lost'],
+    rows: agg.map((a) => [a.server, Math.round(a.qps), a.qpsAll.join(' / '), `${round(a.qps / dnsmasq.qps)}×`, round(a.cpuUsPerQuery), round(a.avgLatencyMsSaturated), round3(a.p50Ms), round3(a.p99Ms), round(a.rssMiB), a.lost]),
+  };
+  printTable(table);
+  const verdicts = [
+    `queries/s ratio kuma-dp / dnsmasq = ${round(ratio)}× (target ≥ 1.0×): ${ratio >= 1 ? 'met' : 'NOT met'}`,
+    `fixed-rate p50 latency: kuma-dp ${round3(kuma.p50Ms)} ms vs dnsmasq ${round3(dnsmasq.p50Ms)} ms; p99 ${round3(kuma.p99Ms)} vs ${round3(dnsmasq.p99Ms)} ms`,
+  ];
+  for (const v of verdicts) console.log(v);
+  const files = writeResults({
+    bench: 'dns-throughput',
+    params: { names, seconds: args.seconds, rounds: args.rounds, fixedRate: args.rate, latencySeconds: args['latency-seconds'], serverCore: SERVER_CORE, clientCore: CLIENT_CORE },
+    data: { aggregate: agg, rounds },
+    tables: [table],
+    verdicts,
+    notes: [
+      `Servers pinned with taskset -c ${SERVER_CORE}, dnsperf (udp, 1 client, up to 100 queries outstanding) with taskset -c ${CLIENT_CORE}; one server runs at a time; rounds alternate the order.`,
+      'kuma-dp DNS is agent/dns/DnsServer run alone in a Node process (bench/harness/dns-host.ts) with the VIP table built by VipTable.build; no upstreams, so only .mesh names are asked.',
+      'dnsmasq 2.x serves the same names from an --addn-hosts file with --local=/mesh/ (authoritative-like: no forwarding), cache 1000.',
+      'Latency percentiles come from dnsperf -v per-query times at a fixed rate (-Q), which measure client-observed round trips on loopback; saturated average latency is queueing-dominated.',
+      'CPU µs/query = server utime+stime delta (/proc/<pid>/stat) over the saturating run divided by completed queries.',
+      'The machine is shared (2 cores) with other builds and tests; see the load and busiest processes below.',
+    ],
+    context: { before, after: runContext() },
+  });
+  console.log(`results: ${path.relative(process.cwd(), files.json)}, ${path.relative(process.cwd(), files.md)}`);
+}
+
+function round3(x: number): number {
+  return Number.isFinite(x) ? Number(x.toFixed(3)) : x;
+}
+
+main().catch(async (err) => {
+  console.error(`dns-throughput: ${(err as Error).stack ?? err}`);
+  await stopAllChildren();
+  process.exit(1);
+});
