@@ -14,6 +14,7 @@ import type { Logger } from '../../../lib/logger';
 import type { Resource } from '../../../api/resource';
 import type { ResourceStore, StoreEvent } from '../../store/store';
 import type { CaManager, IdentityCert } from '../../ca/types';
+import { renewAt as caRenewAt } from '../../ca/certificates';
 import type { VipAllocator } from '../../vips/types';
 import { buildMeshSnapshots, type StoreContents } from '../generators/mesh-snapshot';
 import { buildProxyContext } from '../generators/proxy-context';
@@ -49,9 +50,6 @@ interface IssuedIdentity {
   renewAt: number;
   timer?: NodeJS.Timeout;
 }
-
-/** Fraction of a certificate's lifetime after which it is renewed, when the CA does not say. */
-const RENEW_FRACTION = 0.8;
 
 /** Generates and refreshes snapshots for connected proxies. */
 export class XdsReconciler implements Component {
@@ -125,7 +123,17 @@ export class XdsReconciler implements Component {
 
   private onStoreEvent(ev: StoreEvent): void {
     const r = ev.resource;
-    if (r.meta.type === 'Secret' || r.meta.type === 'GlobalSecret') return; // CA material reaches proxies through issued identities
+    if (r.meta.type === 'GlobalSecret') return;
+    if (r.meta.type === 'Secret') {
+      // A mesh CA appeared or rotated: identities issued so far may be missing or signed by the old CA.
+      for (const [nodeId, c] of this.connected) {
+        if (c.proxy.mesh === r.meta.mesh) {
+          clearTimeout(this.identities.get(nodeId)?.timer);
+          this.identities.delete(nodeId);
+        }
+      }
+      return this.markDirty(r.meta.mesh);
+    }
     if (r.meta.type === 'Config') return this.markDirty(undefined);
     if (r.meta.type === 'Mesh') return this.markDirty(r.meta.name);
     if (r.meta.mesh !== undefined) return this.markDirty(r.meta.mesh);
@@ -232,10 +240,7 @@ export class XdsReconciler implements Component {
     if (cur && cur.key === key && Date.now() < cur.renewAt) return pem(cur.cert);
     try {
       const cert = await ca.issue({ mesh: mesh.name, tags });
-      const renewer = (ca as unknown as { renewAt?: (c: IdentityCert) => Date }).renewAt;
-      const renewAt = renewer
-        ? renewer.call(ca, cert).getTime()
-        : cert.notBefore.getTime() + RENEW_FRACTION * (cert.notAfter.getTime() - cert.notBefore.getTime());
+      const renewAt = caRenewAt(cert).getTime();
       clearTimeout(cur?.timer);
       const issued: IssuedIdentity = { cert, key, renewAt };
       const ms = Math.max(1000, renewAt - Date.now());
