@@ -5,6 +5,15 @@
  */
 import { spawnSync } from 'node:child_process';
 import os from 'node:os';
+import path from 'node:path';
+
+/** The repository root (this file runs from dist/bench/harness). */
+const REPO_ROOT = path.resolve(__dirname, '../../..');
+
+/** A command line without this machine's absolute paths (results are committed). */
+function scrub(line: string): string {
+  return line.split(REPO_ROOT).join('.').replace(/(^|\s)\/(?:[\w.+-]+\/)+/g, '$1…/');
+}
 
 /** A snapshot of the machine around a measurement. */
 export interface RunContext {
@@ -25,6 +34,7 @@ export function runContext(): RunContext {
     .map((l) => l.trim())
     .filter((l) => l && !l.includes(' ps -eo '))
     .slice(0, 6)
+    .map(scrub)
     .map((l) => (l.length > 140 ? l.slice(0, 140) + '…' : l));
   return {
     at: new Date().toISOString(),
