@@ -11,6 +11,8 @@ export interface TokenClaims {
   expiresAt?: Date;
   /** Token id (jti), for revocation. */
   id: string;
+  /** Zone tokens: what they may be used for (`cp`, `ingress`). */
+  scope?: string[];
 }
 
 /** Verifies tokens presented on /bootstrap, the ADS stream and KDS. */
@@ -18,6 +20,7 @@ export interface TokenVerifier {
   /**
    * Verifies signature, expiry and revocation, and that the claims match what the
    * caller expects. Throws AuthError (401 bad/expired, 403 wrong mesh/name) otherwise.
+   * For zone tokens, `scope` is the use required (default `cp`, the KDS one).
    */
-  verify(token: string, expect: { kind: TokenClaims['kind']; mesh?: string; name?: string; zone?: string }): Promise<TokenClaims>;
+  verify(token: string, expect: { kind: TokenClaims['kind']; mesh?: string; name?: string; zone?: string; scope?: string }): Promise<TokenClaims>;
 }
