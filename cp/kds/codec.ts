@@ -40,6 +40,8 @@ export interface KdsResource {
   spec: Record<string, any>;
   /** Set by a source: not ready to send; the peer keeps whatever version it has (nothing is removed). */
   hold?: boolean;
+  /** The store version this was derived from; lets a sender reuse its content hash. */
+  revision?: string;
 }
 
 const STRUCT = 'google.protobuf.Struct';

@@ -40,6 +40,7 @@ export class DeltaSender {
   private nonce = 0;
   private closed = false;
   private working = false;
+  private readonly versions = new Map<string, { revision: string; version: string }>();
 
   constructor(
     private readonly opts: {
@@ -143,7 +144,13 @@ export class DeltaSender {
       if (r.hold) continue;
       let version: string;
       try {
-        version = contentVersion(type, r.spec, r.labels);
+        // Hashing means encoding and decoding the spec; reuse it while the store version is unchanged.
+        const cached = r.revision !== undefined ? this.versions.get(`${type}\u0000${name}`) : undefined;
+        if (cached && cached.revision === r.revision) version = cached.version;
+        else {
+          version = contentVersion(type, r.spec, r.labels);
+          if (r.revision !== undefined) this.versions.set(`${type}\u0000${name}`, { revision: r.revision, version });
+        }
         if (st.peer.get(name) === version) continue;
         resources.push(encodeResource(r, version));
       } catch (err) {
@@ -155,6 +162,7 @@ export class DeltaSender {
       names.push(name);
     }
     const removed = [...st.peer.keys()].filter((n) => !seen.has(n)).sort();
+    for (const n of removed) this.versions.delete(`${type}\u0000${n}`);
     for (const n of removed) st.peer.delete(n);
     // The first response after a subscription is always sent, even when empty: it tells
     // the peer it is in sync.

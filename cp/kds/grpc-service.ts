@@ -39,6 +39,9 @@ export function createKdsClient(target: string, creds: grpc.ChannelCredentials, 
   return new Ctor(target, creds, options) as unknown as KdsClient;
 }
 
+/** Message size limit both ends accept: a first sync carries a whole zone's dataplanes in one response. */
+export const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
+
 /** Keepalive settings both ends use, so that a dead peer is noticed within seconds (gRFC A8). */
 export const KEEPALIVE: grpc.ChannelOptions = {
   'grpc.keepalive_time_ms': 5_000,
@@ -46,4 +49,6 @@ export const KEEPALIVE: grpc.ChannelOptions = {
   'grpc.keepalive_permit_without_calls': 1,
   // The server must tolerate pings as frequent as the client sends them.
   'grpc.http2.min_ping_interval_without_data_ms': 4_000,
+  'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
+  'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
 };

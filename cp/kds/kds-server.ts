@@ -62,7 +62,7 @@ export class KdsServer implements Component {
   }
 
   async start(): Promise<void> {
-    const server = new grpc.Server({ ...KEEPALIVE, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
+    const server = new grpc.Server({ ...KEEPALIVE });
     server.addService(kdsServiceDefinition(), {
       GlobalToZoneSync: (call: grpc.ServerDuplexStream<any, any>) => void this.globalToZone(call),
       ZoneToGlobalSync: (call: grpc.ServerDuplexStream<any, any>) => void this.zoneToGlobal(call),

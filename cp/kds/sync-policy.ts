@@ -41,7 +41,7 @@ function labelsOf(r: Resource): Record<string, string> {
 }
 
 function toKds(type: KdsResourceType, r: Resource, labels: Record<string, string>, spec = r.spec): KdsResource {
-  return { type, ...(r.meta.mesh !== undefined ? { mesh: r.meta.mesh } : {}), name: r.meta.name, labels, spec };
+  return { type, ...(r.meta.mesh !== undefined ? { mesh: r.meta.mesh } : {}), name: r.meta.name, labels, spec, revision: r.meta.version };
 }
 
 /** True for a ZoneIngress that global learned from a zone (as opposed to one made on global). */
