@@ -1,0 +1,72 @@
+/**
+ * Cluster and ClusterLoadAssignment -> ClusterModel and AssignmentModel.
+ * https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/cluster.proto
+ */
+import { Checker, durationMs, join, wrapped } from './checker';
+import { translateAddress } from './listener';
+import type { AssignmentModel, ClusterModel, EndpointModel } from './model';
+import { translateUpstreamTls } from './tls';
+
+/** Envoy's default connect timeout (cluster.proto: "defaults to 5s"). */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 5000;
+const LB_POLICIES = ['ROUND_ROBIN', 'LEAST_REQUEST', 'RANDOM'];
+
+/** Translates a ClusterLoadAssignment (EDS, or a cluster's inline load_assignment). */
+export function translateAssignment(c: Checker, a: any, path: string): AssignmentModel {
+  c.only(a, path, ['cluster_name', 'endpoints', 'policy']);
+  const byPriority = new Map<number, EndpointModel[]>();
+  (a?.endpoints ?? []).forEach((le: any, i: number) => {
+    const lp = join(path, `endpoints[${i}]`);
+    c.only(le, lp, ['locality', 'lb_endpoints', 'load_balancing_weight', 'priority']);
+    const priority = Number(le.priority ?? 0);
+    const locality = le.locality ? [le.locality.region, le.locality.zone, le.locality.sub_zone].filter(Boolean).join('/') : '';
+    const list = byPriority.get(priority) ?? [];
+    (le.lb_endpoints ?? []).forEach((e: any, j: number) => {
+      const ep = `${lp}.lb_endpoints[${j}]`;
+      c.only(e, ep, ['endpoint', 'load_balancing_weight', 'health_status']);
+      if (e.health_status && e.health_status !== 'HEALTHY' && e.health_status !== 'UNKNOWN') return;
+      c.only(e.endpoint, join(ep, 'endpoint'), ['address']);
+      const addr = translateAddress(c, e.endpoint?.address, join(ep, 'endpoint.address'));
+      const weight = wrapped(e.load_balancing_weight) ?? 1;
+      if (weight < 1) c.add(join(ep, 'load_balancing_weight'), `must be >= 1, got ${weight}`);
+      if (addr) list.push({ host: addr.host, port: addr.port, weight: Math.max(1, weight), locality });
+    });
+    byPriority.set(priority, list);
+  });
+  const priorities = [...byPriority.keys()].sort((x, y) => x - y).map((priority) => ({ priority, endpoints: byPriority.get(priority)! }));
+  return { clusterName: a?.cluster_name ?? '', priorities };
+}
+
+/** Translates one Cluster. */
+export function translateCluster(c: Checker, cl: any): ClusterModel | undefined {
+  c.only(cl, '', ['name', 'type', 'eds_cluster_config', 'connect_timeout', 'lb_policy', 'load_assignment', 'transport_socket', 'outlier_detection', 'alt_stat_name']);
+  if (!cl?.name) {
+    c.add('name', 'not set');
+    return undefined;
+  }
+  const type = cl.type ?? 'STATIC';
+  if (type !== 'EDS' && type !== 'STATIC') {
+    c.add('type', `only EDS and STATIC clusters are supported, got ${type}`);
+    return undefined;
+  }
+  const lbPolicy = cl.lb_policy ?? 'ROUND_ROBIN';
+  if (!LB_POLICIES.includes(lbPolicy)) c.add('lb_policy', `supported: ${LB_POLICIES.join(', ')}; got ${lbPolicy}`);
+  const out: ClusterModel = {
+    name: cl.name,
+    type,
+    connectTimeoutMs: durationMs(cl.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    lbPolicy,
+  };
+  if (out.connectTimeoutMs <= 0) out.connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
+  if (type === 'EDS') {
+    const ec = cl.eds_cluster_config;
+    c.only(ec, 'eds_cluster_config', ['eds_config', 'service_name']);
+    if (!ec?.eds_config?.ads) c.add('eds_cluster_config.eds_config', 'endpoints must come over ADS (eds_config.ads)');
+    out.edsName = ec?.service_name || cl.name;
+  } else {
+    if (!cl.load_assignment) c.add('load_assignment', 'a STATIC cluster needs load_assignment');
+    else out.staticAssignment = translateAssignment(c, cl.load_assignment, 'load_assignment');
+  }
+  if (cl.transport_socket) out.tls = translateUpstreamTls(c, cl.transport_socket, 'transport_socket');
+  return out;
+}

@@ -1,0 +1,101 @@
+/**
+ * The http_connection_manager with the router filter, on HTTP/1.1: Node's parser on
+ * the downstream socket, a route chosen from the RouteConfiguration (RDS or inline),
+ * a weighted cluster chosen per request, and the request forwarded over the cluster's
+ * keep-alive agent. Errors answer like Envoy does: 404 when no route matches, 503
+ * when no upstream connection can be made, 504 on the route timeout.
+ */
+import http from 'node:http';
+import type { Logger } from '../../../../lib/logger';
+import type { HttpModel, RouteConfigModel } from '../config/model';
+import type { ListenerStats } from '../admin/stats';
+import type { ClusterManager } from '../clusters/cluster-manager';
+import { chooseCluster, matchRoute } from './route-match';
+
+/** Envoy's default route timeout when the route sets none (route_components.proto: 15s). */
+export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
+
+// RFC 9110 §7.6.1: connection-specific fields are not forwarded.
+const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization']);
+
+function forwardHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
+  const out: http.OutgoingHttpHeaders = {};
+  const conn = typeof h.connection === 'string' ? h.connection.toLowerCase().split(',').map((s) => s.trim()) : [];
+  for (const k in h) {
+    if (HOP_BY_HOP.has(k) || conn.includes(k)) continue;
+    out[k] = h[k];
+  }
+  return out;
+}
+
+function reply(res: http.ServerResponse, status: number, body: string): void {
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.writeHead(status, { 'content-type': 'text/plain', 'content-length': Buffer.byteLength(body) });
+  res.end(body);
+}
+
+/** What the HTTP proxy of one filter chain needs. */
+export interface HttpProxyDeps {
+  model: HttpModel;
+  /** The applied RouteConfiguration of this chain (looked up per request: RDS may change). */
+  routes: () => RouteConfigModel | undefined;
+  clusters: ClusterManager;
+  stats: ListenerStats;
+  log: Logger;
+}
+
+/** An http.Server (never listening) that proxies the connections emitted into it. */
+export function createHttpProxyServer(d: HttpProxyDeps): http.Server {
+  const server = http.createServer({ keepAlive: true }, (req, res) => handle(d, req, res));
+  server.keepAliveTimeout = 60_000;
+  server.on('clientError', (_err, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+    else socket.destroy();
+  });
+  return server;
+}
+
+function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerResponse): void {
+  d.stats.downstream_rq_total++;
+  const rc = d.routes();
+  const url = req.url ?? '/';
+  const q = url.indexOf('?');
+  const route = rc && matchRoute(rc, { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), host: req.headers.host ?? '', headers: req.headers });
+  if (!route) {
+    d.stats.route_not_found++;
+    return reply(res, 404, 'no route matched\n');
+  }
+  const clusterName = chooseCluster(route.target, Math.random());
+  const cluster = d.clusters.get(clusterName);
+  if (!cluster) return reply(res, 503, `no healthy upstream: cluster "${clusterName}" not configured\n`);
+  cluster.stats.upstream_rq_total++;
+  const up = http.request({ agent: cluster.agent, host: clusterName, method: req.method, path: url, headers: forwardHeaders(req.headers), setHost: false });
+  const timeoutMs = route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
+  let timer: NodeJS.Timeout | undefined;
+  if (timeoutMs > 0) {
+    timer = setTimeout(() => {
+      up.destroy();
+      reply(res, 504, 'upstream request timeout\n');
+    }, timeoutMs);
+  }
+  up.on('response', (ur) => {
+    const headers = forwardHeaders(ur.headers);
+    res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
+    ur.pipe(res);
+    ur.on('end', () => clearTimeout(timer));
+    ur.on('error', () => res.destroy());
+  });
+  up.on('error', (err) => {
+    clearTimeout(timer);
+    d.log.debug({ cluster: clusterName, err: err.message }, 'http upstream failed');
+    reply(res, 503, `upstream connect error or disconnect/reset before headers: ${err.message}\n`);
+  });
+  res.on('close', () => {
+    clearTimeout(timer);
+    if (!res.writableFinished) up.destroy();
+  });
+  req.pipe(up);
+}

@@ -1,0 +1,96 @@
+/**
+ * One filter chain at run time: the objects that carry a connection through it (TLS
+ * terminator, RBAC, tcp_proxy or HTTP proxy). Chains are rebuilt whenever their
+ * listener, routes' secrets or clusters change; connections already accepted keep the
+ * chain they started with, so nothing open is dropped by an update.
+ */
+import type http from 'node:http';
+import type net from 'node:net';
+import type tls from 'node:tls';
+import type { Logger } from '../../../../lib/logger';
+import type { FilterChainModel, ListenerModel, RouteConfigModel } from '../config/model';
+import type { ListenerStats } from '../admin/stats';
+import type { ClusterManager } from '../clusters/cluster-manager';
+import type { SecretStore } from '../tls/secret-store';
+import { createHttpProxyServer } from '../http/http-proxy';
+import { createTlsTerminator, terminate } from '../inbound/tls-terminator';
+import { rbacAllows } from '../inbound/rbac';
+import { proxyTcp } from '../outbound/tcp-proxy';
+
+/** What chains need from the engine. */
+export interface ChainDeps {
+  clusters: ClusterManager;
+  secrets: SecretStore;
+  /** The applied RouteConfiguration by name (RDS). */
+  route: (name: string) => RouteConfigModel | undefined;
+  log: Logger;
+}
+
+/** A chain ready to take connections. */
+export class ChainRuntime {
+  private readonly tlsServer?: tls.Server;
+  readonly httpServer?: http.Server;
+
+  constructor(
+    readonly model: FilterChainModel,
+    private readonly stats: ListenerStats,
+    private readonly deps: ChainDeps,
+    tlsOptions: tls.SecureContextOptions | undefined,
+  ) {
+    const t = model.terminal;
+    if (t.kind === 'http') {
+      const inline = t.inlineRoutes;
+      const rds = t.rdsName;
+      this.httpServer = createHttpProxyServer({
+        model: t,
+        routes: inline ? () => inline : () => deps.route(rds!),
+        clusters: deps.clusters,
+        stats,
+        log: deps.log,
+      });
+    }
+    if (model.tls && tlsOptions) {
+      this.tlsServer = createTlsTerminator(model.tls, tlsOptions, model.rbac, stats, deps.log, (s) => this.afterTls(s));
+    }
+  }
+
+  /** Server names this chain matches (empty: the default chain). */
+  get serverNames(): string[] {
+    return this.model.serverNames;
+  }
+
+  /** Takes an accepted connection; `initial` holds bytes already read (ingress SNI peek). */
+  accept(sock: net.Socket, initial?: Buffer): void {
+    if (this.tlsServer) return terminate(this.tlsServer, sock);
+    // Without TLS there is no peer identity: RBAC sees an unauthenticated caller.
+    if (this.model.rbac && !rbacAllows(this.model.rbac, [], false)) {
+      this.stats.rbac_denied++;
+      sock.destroy();
+      return;
+    }
+    this.afterTls(sock, initial);
+  }
+
+  private afterTls(sock: net.Socket, initial?: Buffer): void {
+    const t = this.model.terminal;
+    if (t.kind === 'tcp') proxyTcp(sock, t, this.deps.clusters, this.deps.log, initial);
+    else this.httpServer!.emit('connection', sock);
+  }
+
+  /** Closes idle keep-alive connections (drain). */
+  closeIdle(): void {
+    this.httpServer?.closeIdleConnections();
+  }
+}
+
+/** Secrets a listener needs before it can be bound (Envoy "warms" it until then). */
+export function listenerSecrets(l: ListenerModel): string[] {
+  const out: string[] = [];
+  for (const c of l.chains) {
+    if (c.tls) {
+      out.push(c.tls.certSecret);
+      if (c.tls.caSecret) out.push(c.tls.caSecret);
+    }
+  }
+  return out;
+}

@@ -1,0 +1,36 @@
+/** Starts embedded engines against a test ADS server, with teardown. */
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { buildBootstrap } from '../../../../envoy-bootstrap/index';
+import { silentLogger } from '../../../../lib/logger';
+import { EmbeddedEngine } from '../../../../agent/engine/embedded/embedded-engine';
+
+/** Starts an engine for dataplane `name` of `mesh`; stopped by `t.teardown`. */
+export async function startEngine(t: { teardown(fn: () => unknown): void }, o: { mesh: string; name: string; adsPort: number; adsCaPem: string; token?: string; drainTimeMs?: number }): Promise<EmbeddedEngine> {
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-'));
+  const bootstrap = buildBootstrap({
+    mesh: o.mesh,
+    name: o.name,
+    proxyType: 'dataplane',
+    service: o.name,
+    cpHost: '127.0.0.1',
+    cpPort: o.adsPort,
+    cpCaPem: o.adsCaPem,
+    dataplaneToken: o.token ?? `token-of-${o.name}`,
+    adminPort: 0,
+  });
+  const engine = new EmbeddedEngine({ bootstrap, bootstrapPath: path.join(workDir, 'bootstrap.json'), workDir, drainTimeMs: o.drainTimeMs ?? 500, logLevel: 'warn', extraArgs: [], log: silentLogger() });
+  t.teardown(async () => {
+    engine.destroy();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  });
+  await engine.start();
+  return engine;
+}
+
+/** GETs a path of the engine's admin endpoint. */
+export async function admin(engine: EmbeddedEngine, p: string): Promise<{ status: number; body: string }> {
+  const res = await fetch(`http://${engine.adminAddress()}${p}`);
+  return { status: res.status, body: await res.text() };
+}
