@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import type { Component } from '../../lib/component';
 import { AuthError, UsageError } from '../../lib/errors';
 import type { ComponentFactory, CpContext } from '../run';
-import type { TokenVerifier } from '../tokens/types';
+import { StoreTokenVerifier, type TokenVerifier } from '../tokens';
 import { IngressUpdater } from '../ingress/ingress-updater';
 import { ZoneInsights } from '../zones/zone-insights';
 import { ensureDpServerTls } from '../dp-server/tls-material';
@@ -109,25 +109,6 @@ export function zoneKdsFactory(): ComponentFactory {
   };
 }
 
-/**
- * The authenticator kuma-cp uses: zone tokens verified by cp/tokens (signed by
- * global's zone-token signing key). Loaded lazily so that this module does not
- * depend on how cp/tokens builds its verifier.
- */
-export const storeTokenAuthenticator: AuthenticatorProvider = (ctx) => {
-  let mod: Record<string, any> | undefined;
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    mod = require('../tokens');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-  }
-  const Verifier = mod?.StoreTokenVerifier;
-  if (typeof Verifier !== 'function') {
-    ctx.log.error('zone token verification is not available in this build (cp/tokens); every zone will be refused');
-    return async () => {
-      throw new AuthError('this global control plane cannot verify zone tokens (cp/tokens is missing from the build)');
-    };
-  }
-  return tokenAuthenticator(new Verifier(ctx.store) as TokenVerifier);
-};
+/** The authenticator kuma-cp uses: zone tokens (scope `cp`) verified by cp/tokens from global's zone-token public key. */
+export const storeTokenAuthenticator: AuthenticatorProvider = (ctx) =>
+  tokenAuthenticator(new StoreTokenVerifier(ctx.store, { log: ctx.log.child({ component: 'kds-auth' }) }));
