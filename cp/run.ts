@@ -22,6 +22,7 @@ import { productVersion } from './config/version';
 import { createStore } from './store/index';
 import { globalKdsFactory, storeTokenAuthenticator, zoneKdsFactory } from './kds/multizone';
 import type { ResourceStore } from './store/store';
+import { defaultPoliciesFactory, dpServerFactory } from './dp-server/factory';
 
 /** What every component factory receives. */
 export interface CpContext {
@@ -62,9 +63,9 @@ export const defaultMeshFactory: ComponentFactory = (ctx) => {
  * means everything else is up).
  */
 export const MODE_COMPONENTS: Record<CpMode, ComponentFactory[]> = {
-  standalone: [defaultMeshFactory],
-  global: [defaultMeshFactory, globalKdsFactory({ authenticator: storeTokenAuthenticator })],
-  zone: [zoneKdsFactory()],
+  standalone: [defaultMeshFactory, defaultPoliciesFactory, dpServerFactory()],
+  global: [defaultMeshFactory, defaultPoliciesFactory, globalKdsFactory({ authenticator: storeTokenAuthenticator })],
+  zone: [zoneKdsFactory(), dpServerFactory()],
 };
 
 /** Opens the configured store (cp/store's factory; sqlite keeps its file in the work dir). */

@@ -33,6 +33,17 @@ export interface DpServerOptions {
   handlers: Omit<BootstrapHandlerOptions, 'port' | 'caPem' | 'log'> & Omit<VipsHandlerOptions, 'log'>;
 }
 
+/**
+ * gRPC clients (Envoy, grpc-js) offer only `h2`; HTTP clients offer `http/1.1` (curl
+ * offers both). Preferring http/1.1 whenever it is offered sends every HTTP client to
+ * the HTTP/1.1 handler and only gRPC to the gRPC server. No ALPN at all -> HTTP/1.1.
+ */
+export function selectAlpn({ protocols }: { protocols: string[] }): string | undefined {
+  if (protocols.includes('http/1.1')) return 'http/1.1';
+  if (protocols.includes('h2')) return 'h2';
+  return undefined;
+}
+
 /** Bootstrap + ADS over one TLS port, ADS over an optional plaintext port. */
 export class DpServer implements Component {
   readonly name = 'dp-server';
@@ -62,7 +73,7 @@ export class DpServer implements Component {
     const host = this.o.host ?? '0.0.0.0';
     this.o.xds.ads.addTo(this.grpcServer);
     this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
-    this.tlsServer = tls.createServer({ cert: this.o.tls.certPem, key: this.o.tls.keyPem, ALPNProtocols: ['h2', 'http/1.1'] }, (sock) => {
+    this.tlsServer = tls.createServer({ cert: this.o.tls.certPem, key: this.o.tls.keyPem, ALPNCallback: selectAlpn }, (sock) => {
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
       if (sock.alpnProtocol === 'h2') this.injector!.injectConnection(sock);
@@ -83,7 +94,7 @@ export class DpServer implements Component {
         this.grpcServer.bindAsync(`${bindHost}:${this.o.plaintextPort}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
       );
     }
-    this.o.log.info({ port: this.boundPort, plaintextPort: this.boundPlaintext || undefined, caFile: this.o.tls.caFile, certFile: this.o.tls.certFile }, 'DP server listening (bootstrap + ADS)');
+    this.o.log.info({ port: this.boundPort, plaintextPort: this.boundPlaintext || undefined, caFile: this.o.tls.caFile, certFile: this.o.tls.certFile }, 'DP server listening');
   }
 
   private send(res: http.ServerResponse, r: HandlerResponse): void {
