@@ -110,11 +110,20 @@ export class DeltaSender {
    */
   private push(type: KdsResourceType): void {
     this.state.get(type)!.dirty = true;
-    if (this.working) return;
+    this.kick();
+  }
+
+  private kick(): void {
+    if (this.working || this.closed) return;
     this.working = true;
-    void this.work().finally(() => {
-      this.working = false;
-    });
+    // Start on the next microtask, so that every type marked in this tick is seen and ordered.
+    void Promise.resolve()
+      .then(() => this.work())
+      .finally(() => {
+        this.working = false;
+        // A type marked between the worker's last look and now must not wait for the next change.
+        if (this.opts.types.some((t) => this.state.get(t)!.dirty)) this.kick();
+      });
   }
 
   private async work(): Promise<void> {
