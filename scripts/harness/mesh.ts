@@ -55,6 +55,8 @@ export interface Cp {
   api: string;
   kdsPort?: number;
   dpPort?: number;
+  /** CA of the DP server certificate (from the "DP server listening" line). */
+  dpCaFile?: string;
 }
 
 /** A running kuma-dp (sidecar or ingress). */
@@ -93,8 +95,10 @@ export interface SidecarOptions {
   /** Serve DNS and bind the VIP listeners (one sidecar per host). */
   dns?: boolean;
   mesh?: string;
-  /** Inbound health check (Kuma's `serviceProbe`-less form: Dataplane `inbound[].health`). */
+  /** Extra fields of the inbound (e.g. `health: {ready: false}`). */
   extraInbound?: Record<string, unknown>;
+  /** Explicit outbounds on 127.0.0.1:port (for sidecars without DNS/VIPs). */
+  outbound?: { port: number; service: string }[];
 }
 
 /** Thrown when a piece of the mesh is not there (so the demo can name what is missing). */
@@ -218,6 +222,7 @@ export class MeshHarness {
       // The API server starts last, so the DP server's line, when there is one, is already there.
       const dp = proc.log.find((l) => typeof l.port === 'number' && /^(dp|xds)[ -]server.*listening/i.test(String(l.msg ?? '')) && !/plaintext/i.test(String(l.msg)));
       out.dpPort = dp?.port;
+      if (typeof dp?.caFile === 'string') out.dpCaFile = dp.caFile;
     }
     return out;
   }
@@ -371,6 +376,7 @@ export class MeshHarness {
   }
 
   private cpCaFile(cp: Cp): string {
+    if (cp.dpCaFile && fs.existsSync(cp.dpCaFile)) return cp.dpCaFile;
     // cp/dp-server generates its own CA for the DP server certificate; older builds serve kuma-cp.crt.
     for (const f of [path.join(cp.workDir, 'dp-server-tls', 'ca.crt'), path.join(cp.workDir, 'kuma-cp.crt')]) if (fs.existsSync(f)) return f;
     throw new MeshSetupError(`${cp.name}: no CA for the DP server certificate in its work dir (dp-server-tls/ca.crt or kuma-cp.crt)`);
@@ -445,6 +451,7 @@ export class MeshHarness {
       networking: {
         address: '127.0.0.1',
         inbound: [{ port, servicePort: o.appPort, serviceAddress: '127.0.0.1', tags: { 'kuma.io/service': o.service, 'kuma.io/protocol': 'http', ...(o.tags ?? {}) }, ...(o.extraInbound ?? {}) }],
+        ...(o.outbound?.length ? { outbound: o.outbound.map((x) => ({ address: '127.0.0.1', port: x.port, tags: { 'kuma.io/service': x.service } })) } : {}),
       },
     };
     const token = await this.dataplaneToken(o.zone, { name: o.name, mesh });
