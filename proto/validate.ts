@@ -5,22 +5,63 @@
  * (https://github.com/bufbuild/protoc-gen-validate#constraint-rules), so a resource that
  * fails them would be NACKed by a real Envoy even though it encodes fine.
  *
- * The rules are read from protobufjs reflection of the envoy bundle, where field
- * options appear flattened (`"(validate.rules).duration.gte.nanos": 1000000`). One
- * limitation follows from that flattening: list-valued rules (`in`, `not_in`) keep only
- * their last element, so they are not checked. Everything else PGV declares on the
- * Envoy messages we load is: message/any/duration required, string lengths, prefix,
- * suffix, contains, pattern, well_known_regex and well-known formats, numeric
- * gt/gte/lt/lte/const, enum defined_only, repeated min/max/unique/items, map
- * min/max_pairs/keys/values, duration bounds, required oneofs. The check recurses into
- * nested messages and into Any by its type URL.
+ * The rules are read from Envoy's .proto sources (protobufjs `parsedOptions`, loaded
+ * once, lazily, from the pinned @grpc/grpc-js-xds package through the project's
+ * manifest): the JSON bundle flattens options and loses list-valued and empty-message
+ * rules (`in: [...]`, `duration = {gt {}}`). Where the sources cannot be found, the
+ * bundle's flattened options are used instead (then `in`/`not_in` go unchecked).
+ * Checked: message/any/duration required, string lengths, prefix, suffix, contains,
+ * pattern, in/not_in, well_known_regex and well-known formats, numeric
+ * gt/gte/lt/lte/const/in/not_in, enum defined_only/in/not_in, repeated
+ * min/max/unique/items, map min/max_pairs/keys/values, duration bounds, required oneofs.
+ * The check recurses into nested messages and into Any by its type URL.
  *
  * Input: a message in protobufjs object form as `objectOf` makes it (Any kept as
  * `{type_url, value}`); output: every violation, with its field path.
  */
+import fs from 'node:fs';
+import path from 'node:path';
 import * as protobuf from 'protobufjs';
 import type { FieldViolation } from '../lib/errors';
 import { envoyRoot, typeNameOf } from './index';
+
+let sourceRoot: protobuf.Root | null | undefined;
+
+/** Envoy's protos loaded from source (full rule fidelity), or null when the sources are not at hand. */
+function loadSourceRoot(): protobuf.Root | null {
+  // This file runs from <repo>/dist/proto or <repo>/proto; the manifest lives in <repo>/proto.
+  for (const repo of [path.resolve(__dirname, '../..'), path.resolve(__dirname, '..')]) {
+    const manifestFile = path.join(repo, 'proto/manifest.json');
+    const includeFile = path.join(repo, 'proto/include-paths.js');
+    if (!fs.existsSync(manifestFile) || !fs.existsSync(includeFile)) continue;
+    try {
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      const dirs: string[] = require(includeFile).includePaths(repo);
+      const manifest = JSON.parse(fs.readFileSync(manifestFile, 'utf8'));
+      const root = new protobuf.Root();
+      root.resolvePath = (_origin, target) => {
+        if (path.isAbsolute(target)) return target;
+        for (const d of dirs) {
+          const p = path.join(d, target);
+          if (fs.existsSync(p)) return p;
+        }
+        return target;
+      };
+      root.loadSync(manifest.envoy, { keepCase: true });
+      root.resolveAll();
+      return root;
+    } catch {
+      return null;
+    }
+  }
+  return null;
+}
+
+/** The root whose reflection carries the rules: Envoy sources when available, else the bundle. */
+export function validationRoot(): protobuf.Root {
+  if (sourceRoot === undefined) sourceRoot = loadSourceRoot();
+  return sourceRoot ?? envoyRoot();
+}
 
 type Rules = Record<string, any>;
 
@@ -30,6 +71,14 @@ const ruleCache = new WeakMap<protobuf.Field, Rules | null>();
 export function fieldRules(f: protobuf.Field): Rules | null {
   if (ruleCache.has(f)) return ruleCache.get(f)!;
   let rules: Rules | null = null;
+  const parsed = (f as unknown as { parsedOptions?: Record<string, any>[] }).parsedOptions;
+  if (Array.isArray(parsed)) {
+    for (const entry of parsed) {
+      if (entry && typeof entry === 'object' && '(validate.rules)' in entry) rules = deepMerge(rules ?? {}, entry['(validate.rules)']);
+    }
+    ruleCache.set(f, rules);
+    return rules;
+  }
   for (const [key, value] of Object.entries(f.options ?? {})) {
     if (!key.startsWith('(validate.rules).')) continue;
     rules ??= {};
@@ -40,6 +89,18 @@ export function fieldRules(f: protobuf.Field): Rules | null {
   }
   ruleCache.set(f, rules);
   return rules;
+}
+
+function deepMerge(a: Rules, b: Rules): Rules {
+  for (const [k, v] of Object.entries(b ?? {})) {
+    if (v && typeof v === 'object' && !Array.isArray(v) && a[k] && typeof a[k] === 'object') a[k] = deepMerge(a[k], v);
+    else a[k] = v;
+  }
+  return a;
+}
+
+function list(v: unknown): unknown[] {
+  return Array.isArray(v) ? v : [v];
 }
 
 const OBJECT_OPTIONS: protobuf.IConversionOptions = { longs: Number, enums: Number, defaults: false, oneofs: false };
@@ -69,6 +130,8 @@ function checkNumber(r: Rules, v: number, path: string, out: FieldViolation[]): 
   if (r.gte !== undefined && !(v >= Number(r.gte))) out.push({ field: path, message: `value must be at least ${r.gte}, got ${v}` });
   if (r.lt !== undefined && !(v < Number(r.lt))) out.push({ field: path, message: `value must be less than ${r.lt}, got ${v}` });
   if (r.lte !== undefined && !(v <= Number(r.lte))) out.push({ field: path, message: `value must be at most ${r.lte}, got ${v}` });
+  if (r.in !== undefined && !list(r.in).map(Number).includes(v)) out.push({ field: path, message: `value must be in list ${JSON.stringify(list(r.in))}, got ${v}` });
+  if (r.not_in !== undefined && list(r.not_in).map(Number).includes(v)) out.push({ field: path, message: `value must not be in list ${JSON.stringify(list(r.not_in))}, got ${v}` });
 }
 
 const HOSTNAME = /^(?=.{1,253}$)([a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)(\.[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?)*\.?$/;
@@ -86,6 +149,8 @@ function checkString(r: Rules, v: string, path: string, out: FieldViolation[]): 
   if (r.prefix !== undefined && !v.startsWith(r.prefix)) out.push({ field: path, message: `value must start with "${r.prefix}"` });
   if (r.suffix !== undefined && !v.endsWith(r.suffix)) out.push({ field: path, message: `value must end with "${r.suffix}"` });
   if (r.contains !== undefined && !v.includes(r.contains)) out.push({ field: path, message: `value must contain "${r.contains}"` });
+  if (r.in !== undefined && !list(r.in).includes(v)) out.push({ field: path, message: `value must be in list ${JSON.stringify(list(r.in))}` });
+  if (r.not_in !== undefined && list(r.not_in).includes(v)) out.push({ field: path, message: `value must not be in list ${JSON.stringify(list(r.not_in))}` });
   if (r.pattern !== undefined) {
     let re: RegExp | undefined;
     try {
@@ -132,6 +197,7 @@ function checkValue(f: protobuf.Field, r: Rules | null, v: any, path: string, ou
   if (rt instanceof protobuf.Type) {
     const name = rt.fullName.replace(/^\./, '');
     if (r?.duration && name === 'google.protobuf.Duration') {
+      // `gt {}` arrives as an empty object: compare against zero.
       const n = durationNanos(v);
       const d = r.duration;
       if (d.gt && !(n > durationNanos(d.gt))) out.push({ field: path, message: `value must be greater than ${fmtDuration(d.gt)}` });
@@ -152,6 +218,9 @@ function checkValue(f: protobuf.Field, r: Rules | null, v: any, path: string, ou
       out.push({ field: path, message: `value must be one of the defined enum values, got ${v}` });
     }
     if (r?.enum?.const !== undefined && Number(v) !== Number(r.enum.const)) out.push({ field: path, message: `value must equal ${r.enum.const}` });
+    const num = (x: unknown) => (typeof x === 'string' ? rt.values[x] : Number(x));
+    if (r?.enum?.in !== undefined && !list(r.enum.in).map(num).includes(Number(v))) out.push({ field: path, message: `value must be in list ${JSON.stringify(list(r.enum.in))}` });
+    if (r?.enum?.not_in !== undefined && list(r.enum.not_in).map(num).includes(Number(v))) out.push({ field: path, message: `value must not be in list ${JSON.stringify(list(r.enum.not_in))}` });
     return;
   }
   if (!r) return;
@@ -241,7 +310,7 @@ function walk(t: protobuf.Type, obj: Record<string, any>, path: string, out: Fie
 
 /** Every PGV violation of a message given in `objectOf` form; empty when valid. */
 export function validateMessage(nameOrUrl: string, obj: Record<string, any>): FieldViolation[] {
-  const root = envoyRoot();
+  const root = validationRoot();
   const t = root.lookupType(typeNameOf(nameOrUrl));
   const out: FieldViolation[] = [];
   walk(t, obj, '', out, root);
@@ -250,13 +319,13 @@ export function validateMessage(nameOrUrl: string, obj: Record<string, any>): Fi
 
 /** Every PGV violation of an encoded message of the named type. */
 export function validateBytes(nameOrUrl: string, bytes: Uint8Array): FieldViolation[] {
-  const t = envoyRoot().lookupType(typeNameOf(nameOrUrl));
+  const t = validationRoot().lookupType(typeNameOf(nameOrUrl));
   return validateMessage(nameOrUrl, objectOf(t, bytes));
 }
 
 /** Every PGV violation of an Any (resource on the wire), by its type URL. */
 export function validateAny(any: { type_url: string; value: Uint8Array }): FieldViolation[] {
   const out: FieldViolation[] = [];
-  checkAny(any, '', out, envoyRoot());
+  checkAny(any, '', out, validationRoot());
   return out.map((v) => ({ field: v.field.replace(/^\./, ''), message: v.message }));
 }

@@ -1,0 +1,78 @@
+/** Snapshots: content versions per type, the consistency check, and the cache's watch semantics. */
+import t from 'tap';
+import { Snapshot, consistent } from '../../../cp/xds/cache/snapshot';
+import { SnapshotCache } from '../../../cp/xds/cache/snapshot-cache';
+import { addResource, emptyResourceSet } from '../../../cp/xds/generators/types';
+import { ExtensionTypeUrl, TypeUrl } from '../../../proto/index';
+
+const eds = (name: string) => ({ name, type: 'EDS', connect_timeout: '1s', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } } });
+const cla = (name: string, port = 80) => ({ cluster_name: name, endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: port } } } }] }] });
+const hcmListener = (name: string, rds: string) => ({
+  name,
+  address: { socket_address: { address: '127.0.0.1', port_value: 1 } },
+  filter_chains: [{ filters: [{ name: 'hcm', typed_config: { '@type': ExtensionTypeUrl.HttpConnectionManager, stat_prefix: 's', rds: { config_source: { ads: {} }, route_config_name: rds }, http_filters: [{ name: 'router', typed_config: { '@type': ExtensionTypeUrl.Router } }] } }] }],
+});
+
+function build(port = 80) {
+  const s = emptyResourceSet();
+  addResource(s, TypeUrl.Cluster, eds('a'));
+  addResource(s, TypeUrl.ClusterLoadAssignment, cla('a', port));
+  addResource(s, TypeUrl.Listener, hcmListener('l', 'r'));
+  addResource(s, TypeUrl.RouteConfiguration, { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'a' } }] }] });
+  return s;
+}
+
+t.test('versions are content hashes per type', async (t) => {
+  const a = Snapshot.fromResourceSet(build());
+  const b = Snapshot.fromResourceSet(build());
+  const c = Snapshot.fromResourceSet(build(81));
+  for (const type of [TypeUrl.Cluster, TypeUrl.Listener, TypeUrl.RouteConfiguration, TypeUrl.ClusterLoadAssignment]) t.equal(a.version(type), b.version(type));
+  t.not(a.version(TypeUrl.ClusterLoadAssignment), c.version(TypeUrl.ClusterLoadAssignment), 'changed type gets a new version');
+  t.equal(a.version(TypeUrl.Cluster), c.version(TypeUrl.Cluster), 'unchanged types keep theirs');
+  t.same(consistent(a), []);
+});
+
+t.test('consistent() names every dangling reference', async (t) => {
+  const s = build();
+  s.get(TypeUrl.ClusterLoadAssignment)!.clear();
+  s.get(TypeUrl.RouteConfiguration)!.clear();
+  addResource(s, TypeUrl.Listener, {
+    name: 'tcp',
+    address: { socket_address: { address: '127.0.0.1', port_value: 2 } },
+    filter_chains: [{ filters: [{ name: 'tcp', typed_config: { '@type': ExtensionTypeUrl.TcpProxy, stat_prefix: 's', weighted_clusters: { clusters: [{ name: 'a', weight: 1 }, { name: 'ghost', weight: 1 }] } } }] }],
+  });
+  t.same(consistent(Snapshot.fromResourceSet(s)), [
+    'cluster "a" uses EDS but there is no ClusterLoadAssignment "a"',
+    'listener "l" uses RDS "r" which does not exist',
+    'listener "tcp" references cluster "ghost" which does not exist',
+  ]);
+});
+
+t.test('an unencodable resource is refused with its name and field', async (t) => {
+  const s = build();
+  addResource(s, TypeUrl.Cluster, { name: 'bad', typo: 1 });
+  t.throws(() => Snapshot.fromResourceSet(s), { message: /Cluster "bad": typo: unknown field/ });
+});
+
+t.test('addResource refuses two different resources with one name', async (t) => {
+  const s = build();
+  t.throws(() => addResource(s, TypeUrl.Cluster, { ...eds('a'), connect_timeout: '2s' }), /generator conflict/);
+  addResource(s, TypeUrl.Cluster, eds('a'));
+});
+
+t.test('cache: watchers get the current snapshot and later ones; unsubscribe stops them', async (t) => {
+  const cache = new SnapshotCache();
+  const s1 = Snapshot.fromResourceSet(build());
+  const s2 = Snapshot.fromResourceSet(build(81));
+  cache.setSnapshot('n', s1);
+  const seen: Snapshot[] = [];
+  const off = cache.watch('n', (s) => seen.push(s));
+  cache.setSnapshot('other', s2);
+  cache.setSnapshot('n', s2);
+  off();
+  cache.setSnapshot('n', s1);
+  t.same(seen, [s1, s2]);
+  t.same(cache.nodeIds(), ['n', 'other']);
+  cache.clearSnapshot('n');
+  t.equal(cache.getSnapshot('n'), undefined);
+});
