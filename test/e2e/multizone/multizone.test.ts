@@ -141,6 +141,7 @@ function ingress(name: string, port: number) {
 const zone1Ingress = (items: any[]) => items.find((i) => i.labels?.['kuma.io/zone'] === 'zone-1' && i.labels?.['kuma.io/display-name'] === 'ingress-1');
 
 t.test('multi-zone with real kuma-cp processes', async (t) => {
+  const outer = t;
   const globalDir = tmpDir(t, 'kds-e2e-global-');
   let global = await startCp(t, 'global', globalDir, { KUMA_MODE: 'global' });
   const kdsPort = global.kdsPort!;
@@ -225,7 +226,8 @@ t.test('multi-zone with real kuma-cp processes', async (t) => {
     const put = await http(z1, 'PUT', '/meshes/default/dataplanes/web-2', dataplane('web-2', 'web', 20002));
     t.equal(put.status, 201, 'a new local dataplane registers while global is down');
     t.equal((await http(z1, 'DELETE', '/meshes/default/dataplanes/web-1')).status, 200);
-    global = await startCp(t, 'global-2', globalDir, { KUMA_MODE: 'global', KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT: String(kdsPort) });
+    // Registered with the outer test: the restarted global serves the subtests that follow.
+    global = await startCp(outer, 'global-2', globalDir, { KUMA_MODE: 'global', KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT: String(kdsPort) });
     const names = await eventually('global converges to exactly web-2 for zone-1', async () => {
       const r = await http(global, 'GET', '/meshes/default/dataplanes');
       const n = (r.body.items ?? []).filter((i: any) => i.labels?.['kuma.io/zone'] === 'zone-1').map((i: any) => i.labels['kuma.io/display-name']);
