@@ -1,0 +1,400 @@
+/**
+ * ADS load (issue 3): N simulated dataplanes — each a real SotW ADS stream over
+ * @grpc/grpc-js on its own HTTP/2 connection, ACKing like Envoy — against one
+ * standalone control plane process. Measures
+ *   1. connect -> first complete config (CDS + EDS + LDS ACKed), p50/p99, at a fixed
+ *      connection rate;
+ *   2. CP resident memory per connected dataplane;
+ *   3. config generation time per dataplane (the project's generators timed in this
+ *      process on the same resources, and the CP's CPU time for a mesh-wide change / N);
+ *   4. a mesh-wide TrafficRoute change (route-all split 90/10 to a `version: v2` subset):
+ *      time until each dataplane has ACKed the CDS that carries the new subset cluster
+ *      and until its last follow-up ACK (EDS/LDS), p50/p99.
+ * The CP runs pinned to core 1; the clients (1-2 worker processes) and this process to
+ * core 0. Registration is through the REST API; ADS uses the plaintext DP server port
+ * with KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none (no TLS, no tokens: the load is xDS, not
+ * handshakes).
+ *
+ * Usage: node dist/bench/ads-load.js [--dataplanes=1000] [--services=500]
+ *        [--outbounds=3] [--workers=2] [--rate=250] [--harness=0|1]
+ */
+import { fork, spawnSync, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { MemoryStore } from '../cp/store/memory-store';
+import { buildMeshSnapshots } from '../cp/xds/generators/mesh-snapshot';
+import { buildProxyContext } from '../cp/xds/generators/proxy-context';
+import { generateResources } from '../cp/xds/generators/profiles';
+import { subsetClusterName } from '../cp/xds/generators/names';
+import { Snapshot } from '../cp/xds/cache/snapshot';
+import { defaultPolicies } from '../cp/xds/server/default-policies';
+import type { ResourceInput } from '../api/resource';
+import { startChild, stopChild, stopAllChildren, stopChildrenOnSignal, type Child } from './harness/children';
+import { cpuMicros, mib, rssBytes } from './harness/proc-stats';
+import { summary, round } from './harness/stats';
+import { runContext } from './harness/run-context';
+import { printTable, writeResults, type Table } from './harness/results';
+import { parseArgs } from './harness/args';
+import type { ChangeOutcome, ConnectOutcome, SimNode } from './harness/ads-clients';
+
+const CP_CORE = 1;
+const CLIENT_CORE = 0;
+
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function pin(pid: number, core: number): void {
+  // -a: every thread (libuv's pool, V8's helpers), not just the main one.
+  spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+function tcpOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect(port, '127.0.0.1');
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: 16 });
+
+function api(port: number, method: string, p: string, body?: unknown): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, agent, headers: { 'content-type': 'application/json', ...(data ? { 'content-length': Buffer.byteLength(data) } : {}) }, timeout: 30_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      res.on('error', reject);
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${p} timed out`)));
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+/** The Dataplane of simulated proxy i: one inbound of service svc-(i % S), `outbounds` explicit outbounds. */
+function dataplane(i: number, services: number, outbounds: number): ResourceInput {
+  return {
+    type: 'Dataplane',
+    mesh: 'default',
+    name: `dp-${i}`,
+    spec: {
+      networking: {
+        address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
+        inbound: [{ port: 8080, servicePort: 18080, tags: { 'kuma.io/service': `svc-${i % services}`, version: i % 10 === 0 ? 'v2' : 'v1' } }],
+        outbound: Array.from({ length: outbounds }, (_, k) => ({ port: 30001 + k, tags: { 'kuma.io/service': `svc-${(i + 1 + k * 7) % services}` } })),
+      },
+    },
+  };
+}
+
+function kumaForm(r: ResourceInput): Record<string, unknown> {
+  return { type: r.type, mesh: r.mesh, name: r.name, ...r.spec };
+}
+
+/** The mesh-wide change: route-all split 90/10 between the service and its `version: v2` subset. */
+function changedRouteAll(): ResourceInput {
+  const base = defaultPolicies('default').find((p) => p.type === 'TrafficRoute')!;
+  return {
+    ...base,
+    spec: {
+      ...base.spec,
+      conf: {
+        split: [
+          { weight: 90, destination: { 'kuma.io/service': '*' } },
+          { weight: 10, destination: { 'kuma.io/service': '*', version: 'v2' } },
+        ],
+      },
+    },
+  };
+}
+
+interface Worker {
+  proc: ChildProcess;
+  nodes: SimNode[];
+  waiters: Map<string, (m: any) => void>;
+}
+
+function startWorker(file: string): Promise<Worker> {
+  return new Promise((resolve, reject) => {
+    const proc = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] });
+    const w: Worker = { proc, nodes: [], waiters: new Map() };
+    proc.on('message', (m: any) => {
+      if (m.ev === 'ready') {
+        pin(proc.pid!, CLIENT_CORE);
+        resolve(w);
+        return;
+      }
+      const f = w.waiters.get(m.ev);
+      if (f) {
+        w.waiters.delete(m.ev);
+        f(m);
+      }
+    });
+    proc.once('exit', (code) => reject(new Error(`ADS client worker exited early (${code})`)));
+  });
+}
+
+function ask(w: Worker, cmd: Record<string, unknown>, ev: string, timeoutMs: number): Promise<any> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      w.waiters.delete(ev);
+      reject(new Error(`worker ${w.proc.pid}: no ${ev} within ${timeoutMs} ms`));
+    }, timeoutMs);
+    w.waiters.set(ev, (m) => {
+      clearTimeout(timer);
+      resolve(m);
+    });
+    w.proc.send(cmd);
+  });
+}
+
+/** Waits until no client has received anything for `quietMs` (bounded by `timeoutMs`). */
+async function quiesce(workers: Worker[], quietMs: number, timeoutMs: number, since = 0): Promise<number> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const st = await Promise.all(workers.map((w) => ask(w, { cmd: 'status' }, 'status', 10_000)));
+    const last = Math.max(...st.map((s) => s.lastResponseAt));
+    if (last > since && nowMs() - last >= quietMs) return last;
+    if (Date.now() > deadline) throw new Error(`clients still receiving updates after ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
+/** Times the project's generators for every dataplane on the benchmark's resources (pure, in this process). */
+async function generationTime(resources: ResourceInput[]): Promise<{ meshSnapshotMs: number; perDataplaneMs: number; resourcesPerDataplane: number; coldPerDataplaneMs: number }> {
+  const store = new MemoryStore();
+  for (const r of resources) await store.create(r);
+  const [meshes, dataplanes, zoneIngresses, trafficRoutes, trafficPermissions] = await Promise.all([
+    store.list('Mesh'),
+    store.list('Dataplane'),
+    store.list('ZoneIngress'),
+    store.list('TrafficRoute'),
+    store.list('TrafficPermission'),
+  ]);
+  // Pass 1 is cold (JIT, protobufjs codecs built on first use), pass 2 is what a running CP pays.
+  const passes: { meshSnapshotMs: number; perDataplaneMs: number; resourcesPerDataplane: number }[] = [];
+  for (let pass = 0; pass < 2; pass++) {
+    const t0 = performance.now();
+    const snaps = buildMeshSnapshots({ meshes, dataplanes, zoneIngresses, trafficRoutes, trafficPermissions, vips: {} }, '');
+    const t1 = performance.now();
+    let count = 0;
+    for (const dp of dataplanes) {
+      const ctx = buildProxyContext(snaps, { kind: 'dataplane', mesh: 'default', name: dp.meta.name, resource: dp, dnsEnabled: false }, { zone: '', vipPort: 80 }, undefined);
+      const snap = Snapshot.fromResourceSet(generateResources(ctx));
+      for (const m of snap.resources.values()) count += m.size;
+    }
+    const t2 = performance.now();
+    passes.push({ meshSnapshotMs: t1 - t0, perDataplaneMs: (t2 - t1) / dataplanes.length, resourcesPerDataplane: count / dataplanes.length });
+  }
+  return { ...passes[1], coldPerDataplaneMs: passes[0].perDataplaneMs };
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { dataplanes: 1000, services: 500, outbounds: 3, workers: 2, rate: 250, harness: 0 });
+  const N = args.dataplanes;
+  stopChildrenOnSignal();
+  pin(process.pid, CLIENT_CORE);
+  const before = runContext();
+  const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ads-'));
+  const [apiPort, dpPort, plainPort, dnsPort, diagPort] = await Promise.all([freePort(), freePort(), freePort(), freePort(), freePort()]);
+  const env: NodeJS.ProcessEnv = {
+    ...process.env,
+    KUMA_MODE: 'standalone',
+    KUMA_STORE_TYPE: 'memory',
+    KUMA_GENERAL_WORK_DIR: workDir,
+    KUMA_API_SERVER_HTTP_PORT: String(apiPort),
+    KUMA_DP_SERVER_PORT: String(dpPort),
+    KUMA_DP_SERVER_PLAINTEXT_PORT: String(plainPort),
+    KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE: 'none',
+    KUMA_DNS_SERVER_PORT: String(dnsPort),
+    KUMA_DIAGNOSTICS_SERVER_PORT: String(diagPort),
+    KUMA_LOG_LEVEL: 'info',
+  };
+  const workers: Worker[] = [];
+  let cp: Child | undefined;
+  let cpKind = '';
+  try {
+    // 1. The control plane: `kuma-cp run` when it serves ADS, else the harness stand-in.
+    const cpMain = path.resolve(__dirname, '../cp/main.js');
+    if (!args.harness) {
+      cp = startChild('kuma-cp', process.execPath, [cpMain, 'run'], { core: CP_CORE, env });
+      await until(() => api(apiPort, 'GET', '/').then((r) => r.status === 200, () => false), 20_000, 'kuma-cp API');
+      if (await until(() => tcpOpen(plainPort), 5_000, 'DP server plaintext port').then(() => true, () => false)) cpKind = 'kuma-cp run (standalone)';
+      else {
+        console.log('kuma-cp run does not open KUMA_DP_SERVER_PLAINTEXT_PORT (xDS not wired yet); using bench/harness/xds-cp-host');
+        await stopChild(cp);
+      }
+    }
+    if (!cpKind) {
+      fs.rmSync(workDir, { recursive: true, force: true });
+      fs.mkdirSync(workDir);
+      cp = startChild('xds-cp-host', process.execPath, [path.resolve(__dirname, 'harness/xds-cp-host.js')], { core: CP_CORE, env });
+      await cp.waitForLine(/"msg":"cp-host ready"/, 30_000);
+      cpKind = 'bench/harness/xds-cp-host (kuma-cp assembly + XdsServer + DpServer)';
+    }
+    const cpPid = cp!.pid;
+    await until(async () => (await api(apiPort, 'GET', '/meshes/default/traffic-routes/route-all-default')).status === 200, 10_000, 'default route');
+    await sleep(1500);
+    const rssIdle = rssBytes(cpPid)!;
+
+    // 2. Register N dataplanes over the REST API (16 in flight).
+    const dps = Array.from({ length: N }, (_, i) => dataplane(i, args.services, args.outbounds));
+    const regStart = performance.now();
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: 16 }, async () => {
+        while (next < N) {
+          const r = dps[next++];
+          const res = await api(apiPort, 'PUT', `/meshes/default/dataplanes/${r.name}`, kumaForm(r));
+          if (res.status !== 201 && res.status !== 200) throw new Error(`PUT ${r.name}: ${res.status} ${res.text.slice(0, 300)}`);
+        }
+      }),
+    );
+    const registerMs = performance.now() - regStart;
+    console.log(`registered ${N} dataplanes in ${Math.round(registerMs)} ms (${cpKind})`);
+    await sleep(2000);
+    const rssRegistered = rssBytes(cpPid)!;
+
+    // 3. Connect the simulated dataplanes.
+    const workerFile = path.resolve(__dirname, 'harness/ads-clients.js');
+    for (let w = 0; w < Math.max(1, Math.min(args.workers, N)); w++) workers.push(await startWorker(workerFile));
+    dps.forEach((d, i) => workers[i % workers.length].nodes.push({ id: `default.${d.name}`, name: d.name }));
+    const cpuBeforeConnect = cpuMicros(cpPid)!;
+    // Bounded, but generous: the CP's cost per connection grows with N.
+    const connectTimeout = Math.min(900_000, 60_000 + (N / args.rate) * 1000 * 4 + N * N * 0.03);
+    const connectStart = nowMs();
+    const configured: ConnectOutcome[] = (
+      await Promise.all(
+        workers.map((w) => ask(w, { cmd: 'connect', address: `127.0.0.1:${plainPort}`, nodes: w.nodes, ratePerSec: args.rate / workers.length }, 'configured', connectTimeout)),
+      )
+    ).flatMap((m) => m.clients);
+    const allConfiguredMs = Math.max(...configured.map((c) => c.configuredAt ?? Infinity)) - connectStart;
+    const failures = configured.filter((c) => c.error || c.configuredAt === undefined);
+    if (failures.length) throw new Error(`${failures.length} clients failed: ${failures.slice(0, 3).map((f) => `${f.name}: ${f.error}`).join('; ')}`);
+    const connectLatency = summary(configured.map((c) => c.configuredAt! - c.startedAt));
+    await quiesce(workers, 2000, 60_000);
+    const cpuConnect = cpuMicros(cpPid)! - cpuBeforeConnect;
+    await sleep(1000);
+    const rssConnected = rssBytes(cpPid)!;
+    const clientRss = (await Promise.all(workers.map((w) => ask(w, { cmd: 'status' }, 'status', 10_000)))).reduce((a, s) => a + s.rssBytes, 0);
+    console.log(`all ${N} configured after ${Math.round(allConfiguredMs)} ms; connect->config p50 ${round(connectLatency.p50)} ms p99 ${round(connectLatency.p99)} ms`);
+
+    // 4. The mesh-wide change.
+    const marker = subsetClusterName('svc-0', { 'kuma.io/service': 'svc-0', version: 'v2' }).slice('svc-0'.length);
+    for (const w of workers) w.proc.send({ cmd: 'mark', marker });
+    await sleep(200);
+    const cpuBeforeChange = cpuMicros(cpPid)!;
+    const t0 = nowMs();
+    const route = changedRouteAll();
+    const put = await api(apiPort, 'PUT', `/meshes/default/traffic-routes/${route.name}`, kumaForm(route));
+    if (put.status !== 200 && put.status !== 201) throw new Error(`PUT route: ${put.status} ${put.text}`);
+    await quiesce(workers, 2000, 120_000, t0);
+    const cpuChange = cpuMicros(cpPid)! - cpuBeforeChange;
+    const change: ChangeOutcome[] = (await Promise.all(workers.map((w) => ask(w, { cmd: 'change-report' }, 'change-report', 30_000)))).flatMap((m) => m.clients);
+    const missing = change.filter((c) => c.markerAckedAt === undefined);
+    const markerLatency = summary(change.filter((c) => c.markerAckedAt !== undefined).map((c) => c.markerAckedAt! - t0));
+    const lastAckLatency = summary(change.filter((c) => c.lastAckAt !== undefined).map((c) => c.lastAckAt! - t0));
+    const responsesPerDp = change.reduce((a, c) => a + c.responsesAfterMark, 0) / N;
+    console.log(`change: ${N - missing.length}/${N} ACKed the new CDS; p50 ${round(markerLatency.p50)} ms p99 ${round(markerLatency.p99)} ms`);
+
+    for (const w of workers) w.proc.send({ cmd: 'close' });
+    const gen = await generationTime([{ type: 'Mesh', name: 'default', spec: {} }, ...defaultPolicies('default'), ...dps]);
+
+    const tables: Table[] = [
+      {
+        title: `ADS load: ${N} dataplanes, ${args.services} services, ${args.outbounds} outbounds each, connecting at ${args.rate}/s (${cpKind})`,
+        columns: ['metric', 'p50', 'p90', 'p99', 'max', 'target'],
+        rows: [
+          ['connect -> first config ACKed (ms)', round(connectLatency.p50), round(connectLatency.p90), round(connectLatency.p99), round(connectLatency.max), '–'],
+          ['TrafficRoute change -> new CDS ACKed (ms)', round(markerLatency.p50), round(markerLatency.p90), round(markerLatency.p99), round(markerLatency.max), 'p99 ≤ 2000 at 5,000'],
+          ['TrafficRoute change -> last follow-up ACK (ms)', round(lastAckLatency.p50), round(lastAckLatency.p90), round(lastAckLatency.p99), round(lastAckLatency.max), '–'],
+        ],
+      },
+      {
+        title: 'Control plane cost',
+        columns: ['metric', 'value', 'target'],
+        rows: [
+          ['register N dataplanes over REST (ms)', Math.round(registerMs), '–'],
+          ['all N configured after first connect (ms)', Math.round(allConfiguredMs), '–'],
+          ['CP RSS idle / registered / connected (MiB)', `${round(mib(rssIdle))} / ${round(mib(rssRegistered))} / ${round(mib(rssConnected))}`, '–'],
+          ['CP RSS per connected dataplane (MiB, connected − registered) / N', round(mib(rssConnected - rssRegistered) / N), '≤ 0.1'],
+          ['CP RSS per dataplane incl. its store entry (MiB, connected − idle) / N', round(mib(rssConnected - rssIdle) / N), '–'],
+          ['CP CPU per dataplane while connecting (ms)', round(cpuConnect / 1000 / N), '–'],
+          ['CP CPU per dataplane for the mesh-wide change (ms)', round(cpuChange / 1000 / N), '–'],
+          ['generation per dataplane, generators in-process, warm / cold (ms)', `${round(gen.perDataplaneMs)} / ${round(gen.coldPerDataplaneMs)}`, '–'],
+          ['mesh snapshot build for N dataplanes, in-process (ms)', round(gen.meshSnapshotMs), '–'],
+          ['xDS resources per dataplane', round(gen.resourcesPerDataplane), '–'],
+          ['responses per dataplane after the change', round(responsesPerDp), '–'],
+          ['client workers RSS total (MiB)', round(mib(clientRss)), '–'],
+        ],
+      },
+    ];
+    for (const t of tables) printTable(t);
+    const perDpMiB = mib(rssConnected - rssRegistered) / N;
+    const verdicts = [
+      `CP RSS per connected dataplane ${round(perDpMiB)} MiB (target ≤ 0.1): ${perDpMiB <= 0.1 ? 'met' : 'NOT met'}`,
+      `mesh-wide TrafficRoute change, p99 until the new CDS is ACKed: ${round(markerLatency.p99)} ms at N=${N} (target p99 ≤ 2000 ms at 5,000)${N >= 5000 ? (markerLatency.p99 <= 2000 ? ': met' : ': NOT met') : ''}`,
+      ...(missing.length ? [`${missing.length} dataplanes never ACKed a CDS with the new subset cluster within the window`] : []),
+    ];
+    for (const v of verdicts) console.log(v);
+    const files = writeResults({
+      bench: 'ads-load',
+      params: { dataplanes: N, services: args.services, outbounds: args.outbounds, workers: workers.length, connectRatePerSec: args.rate, cp: cpKind, cpCore: CP_CORE, clientCore: CLIENT_CORE },
+      data: { registerMs, allConfiguredMs, connectLatency, markerLatency, lastAckLatency, rss: { idle: rssIdle, registered: rssRegistered, connected: rssConnected }, cpuConnectMicros: cpuConnect, cpuChangeMicros: cpuChange, generation: gen, responsesPerDp, clientRss, missing: missing.length },
+      tables,
+      verdicts,
+      notes: [
+        `CP: ${cpKind}, memory store, log level info, pinned with taskset -c ${CP_CORE}. Clients: ${workers.length} worker process(es) and this process pinned to core ${CLIENT_CORE}.`,
+        'Each simulated dataplane: its own gRPC channel and HTTP/2 connection (local subchannel pool), SotW ADS, node id default.dp-i, Envoy-like: CDS+LDS wildcard, EDS subscription to the EDS clusters received, every response ACKed with version and nonce. TCP services, mTLS off (no SDS): the cost measured is xDS generation and delivery.',
+        'ADS over the plaintext DP server port with KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none (no TLS handshakes, no token checks).',
+        'The change is route-all-default rewritten to split 90/10 between each service and its version=v2 subset, which adds one subset cluster per outbound (CDS), its CLA (EDS) and weighted tcp_proxy clusters (LDS). "New CDS ACKed" is when a client ACKs the first CDS containing the subset cluster; "last follow-up ACK" is its last ACK before the system went quiet for 2 s.',
+        'Generation per dataplane is timed in this process with the same generators on the same resources (buildProxyContext + generateResources + Snapshot.fromResourceSet), apart from the mesh snapshot built once per regeneration.',
+        'RSS is VmRSS sampled after 1-2 s of quiet (no forced GC), so per-dataplane numbers carry GC noise of a few MiB / N.',
+      ],
+      context: { before, after: runContext() },
+    });
+    console.log(`results: ${path.relative(process.cwd(), files.json)}, ${path.relative(process.cwd(), files.md)}`);
+  } finally {
+    for (const w of workers) if (w.proc.exitCode === null) w.proc.kill('SIGKILL');
+    await stopAllChildren();
+    agent.destroy();
+    fs.rmSync(workDir, { recursive: true, force: true });
+  }
+}
+
+async function until(fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await fn())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+main().catch(async (err) => {
+  console.error(`ads-load: ${(err as Error).stack ?? err}`);
+  await stopAllChildren();
+  process.exit(1);
+});

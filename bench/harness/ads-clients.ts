@@ -1,0 +1,230 @@
+/**
+ * A worker process holding many simulated dataplanes, each one real SotW ADS stream
+ * over @grpc/grpc-js on its own HTTP/2 connection (a local subchannel pool per
+ * channel, as N Envoys would have). Each client behaves like Envoy on a TCP-only
+ * dataplane: it asks for CDS and LDS (wildcard), subscribes to the EDS names of the
+ * EDS clusters it receives, and ACKs every response with its version and nonce.
+ *
+ * The parent talks to it over IPC (child_process.fork):
+ *   -> {cmd:'connect', address, nodes, ratePerSec}  <- {ev:'configured', clients:[...]}
+ *   -> {cmd:'mark', marker}                          (start watching for a change)
+ *   -> {cmd:'status'}                                <- {ev:'status', lastResponseAt, ...}
+ *   -> {cmd:'change-report'}                         <- {ev:'change-report', clients:[...]}
+ *   -> {cmd:'close'}                                 (closes every stream and exits)
+ * Times are wall-clock milliseconds (performance.timeOrigin + now) so that several
+ * processes on one machine share a clock.
+ */
+import { performance } from 'node:perf_hooks';
+import * as grpc from '@grpc/grpc-js';
+import { decode, grpcPackageDefinition, TypeUrl } from '../../proto/index';
+
+/** Wall-clock ms with sub-ms resolution, comparable across processes on one host. */
+export function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+/** One simulated dataplane as the parent describes it. */
+export interface SimNode {
+  id: string;
+  name: string;
+}
+
+/** Per-client outcome of the initial connection. */
+export interface ConnectOutcome {
+  name: string;
+  startedAt: number;
+  /** When the ACK completing CDS + EDS + LDS was written; undefined on failure. */
+  configuredAt?: number;
+  error?: string;
+  clusters: number;
+  listeners: number;
+}
+
+/** Per-client outcome of a watched change. */
+export interface ChangeOutcome {
+  name: string;
+  /** When the client first ACKed a CDS containing the marker. */
+  markerAckedAt?: number;
+  /** When the client last ACKed anything after the mark. */
+  lastAckAt?: number;
+  responsesAfterMark: number;
+}
+
+const CLA = TypeUrl.ClusterLoadAssignment;
+
+let Ctor: any;
+
+class SimClient {
+  private readonly call: grpc.ClientDuplexStream<any, any>;
+  private readonly client: grpc.Client;
+  readonly startedAt = nowMs();
+  configuredAt?: number;
+  error?: string;
+  private acked = new Map<string, { version: string; nonce: string }>();
+  private edsNames: string[] = [];
+  private edsNamesKey = '';
+  private edsAckedKey: string | undefined;
+  clusters = 0;
+  listeners = 0;
+  // change tracking
+  marker?: string;
+  markerAckedAt?: number;
+  lastAckAt?: number;
+  responsesAfterMark = 0;
+
+  constructor(
+    address: string,
+    private readonly node: SimNode,
+    private readonly onConfigured: (c: SimClient) => void,
+    private readonly onResponse: () => void,
+  ) {
+    this.client = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+    this.call = (this.client as any).StreamAggregatedResources(new grpc.Metadata());
+    this.call.on('data', (res: any) => this.onData(res));
+    this.call.on('error', (e: grpc.ServiceError) => this.fail(`stream error: ${e.code} ${e.details}`));
+    this.call.on('status', (s: grpc.StatusObject) => {
+      if (s.code !== grpc.status.OK && s.code !== grpc.status.CANCELLED) this.fail(`stream ended: ${s.code} ${s.details}`);
+    });
+    const nodeMsg = {
+      id: node.id,
+      cluster: node.name,
+      user_agent_name: 'envoy',
+      user_agent_version: '1.22.0',
+      metadata: { fields: { 'dataplane.proxyType': { string_value: 'dataplane' } } },
+    };
+    // Envoy's first requests on an ADS stream: CDS then LDS, both wildcard, node on the first.
+    this.call.write({ node: nodeMsg, type_url: TypeUrl.Cluster, resource_names: [] });
+    this.call.write({ type_url: TypeUrl.Listener, resource_names: [] });
+  }
+
+  get name(): string {
+    return this.node.name;
+  }
+
+  private fail(msg: string): void {
+    if (!this.error) this.error = msg;
+    if (this.configuredAt === undefined) this.onConfigured(this);
+  }
+
+  private onData(res: any): void {
+    this.onResponse();
+    const type: string = res.type_url;
+    if (this.marker !== undefined) this.responsesAfterMark++;
+    let sawMarker = false;
+    if (type === TypeUrl.Cluster) {
+      const names: string[] = [];
+      const all: string[] = [];
+      for (const a of res.resources ?? []) {
+        const c = decode(TypeUrl.Cluster, a.value);
+        all.push(c.name);
+        if (c.type === 'EDS' || c.type === 3) names.push(c.eds_cluster_config?.service_name || c.name);
+      }
+      this.clusters = all.length;
+      if (this.marker !== undefined && all.some((n) => n.includes(this.marker!))) sawMarker = true;
+      names.sort();
+      this.ack(type, res, []);
+      if (sawMarker && this.markerAckedAt === undefined) this.markerAckedAt = this.lastAckAt;
+      const key = names.join('\u0000');
+      if (key !== this.edsNamesKey) {
+        this.edsNames = names;
+        this.edsNamesKey = key;
+        const prev = this.acked.get(CLA);
+        // Envoy re-subscribes EDS with its last accepted version and nonce.
+        this.call.write({ type_url: CLA, resource_names: names, version_info: prev?.version ?? '', response_nonce: prev?.nonce ?? '' });
+      }
+    } else if (type === CLA) {
+      this.ack(type, res, this.edsNames);
+      this.edsAckedKey = this.edsNamesKey;
+    } else {
+      if (type === TypeUrl.Listener) this.listeners = (res.resources ?? []).length;
+      this.ack(type, res, []);
+    }
+    this.checkConfigured();
+  }
+
+  private ack(type: string, res: any, names: string[]): void {
+    this.acked.set(type, { version: res.version_info, nonce: res.nonce });
+    this.call.write({ type_url: type, resource_names: names, version_info: res.version_info, response_nonce: res.nonce });
+    const at = nowMs();
+    if (this.marker !== undefined) this.lastAckAt = at;
+  }
+
+  private checkConfigured(): void {
+    if (this.configuredAt !== undefined) return;
+    if (!this.acked.has(TypeUrl.Cluster) || !this.acked.has(TypeUrl.Listener)) return;
+    if (this.edsNames.length > 0 && this.edsAckedKey !== this.edsNamesKey) return;
+    this.configuredAt = nowMs();
+    this.onConfigured(this);
+  }
+
+  close(): void {
+    try {
+      this.call.cancel();
+    } catch {
+      // already closed
+    }
+    this.client.close();
+  }
+}
+
+function main(): void {
+  Ctor = (grpc.loadPackageDefinition(grpcPackageDefinition()) as any).envoy.service.discovery.v3.AggregatedDiscoveryService;
+  const clients: SimClient[] = [];
+  let lastResponseAt = 0;
+  let configured = 0;
+  let expected = 0;
+  const send = (m: unknown) => process.send!(m);
+
+  process.on('message', (msg: any) => {
+    switch (msg.cmd) {
+      case 'connect': {
+        const nodes: SimNode[] = msg.nodes;
+        expected = nodes.length;
+        const perTick = Math.max(1, Math.round((msg.ratePerSec as number) / 100));
+        let i = 0;
+        const report = () =>
+          send({
+            ev: 'configured',
+            clients: clients.map((c): ConnectOutcome => ({ name: c.name, startedAt: c.startedAt, configuredAt: c.configuredAt, error: c.error, clusters: c.clusters, listeners: c.listeners })),
+          });
+        const onConfigured = () => {
+          configured++;
+          if (configured === expected) report();
+        };
+        // Connections are opened at ratePerSec in 10 ms ticks (a rolling restart, not one thundering herd).
+        const tick = setInterval(() => {
+          for (let k = 0; k < perTick && i < nodes.length; k++, i++) {
+            clients.push(new SimClient(msg.address, nodes[i], onConfigured, () => (lastResponseAt = nowMs())));
+          }
+          if (i >= nodes.length) clearInterval(tick);
+        }, 10);
+        break;
+      }
+      case 'mark':
+        for (const c of clients) {
+          c.marker = msg.marker;
+          c.markerAckedAt = undefined;
+          c.lastAckAt = undefined;
+          c.responsesAfterMark = 0;
+        }
+        break;
+      case 'status':
+        send({ ev: 'status', lastResponseAt, configured, errors: clients.filter((c) => c.error).length, rssBytes: process.memoryUsage().rss });
+        break;
+      case 'change-report':
+        send({
+          ev: 'change-report',
+          clients: clients.map((c): ChangeOutcome => ({ name: c.name, markerAckedAt: c.markerAckedAt, lastAckAt: c.lastAckAt, responsesAfterMark: c.responsesAfterMark })),
+        });
+        break;
+      case 'close':
+        for (const c of clients) c.close();
+        setTimeout(() => process.exit(0), 200).unref();
+        break;
+    }
+  });
+  process.on('disconnect', () => process.exit(0));
+  send({ ev: 'ready' });
+}
+
+if (require.main === module) main();
