@@ -23,17 +23,35 @@ export type ConnectCallback = (err: Error | undefined, socket?: net.Socket, endp
 /** One cluster at run time. */
 export class ClusterRuntime {
   readonly lb = new LoadBalancer();
-  readonly agent: http.Agent;
+  agent: http.Agent;
   model: ClusterModel;
+  /** Endpoint set the agent's pooled connections were made for. */
+  endpointsKey = '';
   constructor(model: ClusterModel, readonly stats: ClusterStats, private readonly mgr: ClusterManager) {
     this.model = model;
+    this.agent = this.newAgent();
+  }
+
+  /**
+   * HTTP picks an endpoint per upstream connection and pools it; when the endpoint set
+   * changes the pool is renewed so that new requests see the new set, while requests in
+   * flight finish on their connection (which then closes instead of returning to the pool).
+   */
+  renewPool(): void {
+    const old = this.agent;
+    this.agent = this.newAgent();
+    old.keepSocketAlive = () => false;
+    for (const list of Object.values(old.freeSockets)) for (const s of list ?? []) s.destroy();
+  }
+
+  private newAgent(): http.Agent {
     const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' });
     // The agent asks us for a socket; we pick and connect an endpoint (with retries).
     (agent as any).createConnection = (_opts: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
       this.mgr.connectRuntime(this, (err, s) => cb(err ?? null, s));
       return undefined;
     };
-    this.agent = agent;
+    return agent;
   }
 }
 
@@ -55,7 +73,11 @@ export class ClusterManager {
       if (!rt) this.clusters.set(name, (rt = new ClusterRuntime(model, this.stats.cluster(name), this)));
       rt.model = model;
       const a: AssignmentModel | undefined = model.type === 'EDS' ? config.assignments.get(model.edsName!) : model.staticAssignment;
-      rt.lb.update(a ?? { clusterName: name, priorities: [] });
+      const assignment = a ?? { clusterName: name, priorities: [] };
+      rt.lb.update(assignment);
+      const key = JSON.stringify(assignment.priorities) + JSON.stringify(model.tls ?? null);
+      if (rt.endpointsKey && rt.endpointsKey !== key) rt.renewPool();
+      rt.endpointsKey = key;
     }
     for (const [name, rt] of this.clusters) {
       if (!config.clusters.has(name)) {

@@ -84,7 +84,8 @@ class ActiveListener {
   async drain(drainMs: number): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // close() stops accepting at once; its callback would wait for every connection, so do not await it.
+    this.server.close();
     for (const c of this.chains) c.closeIdle();
     const deadline = Date.now() + drainMs;
     while (this.sockets.size > 0 && Date.now() < deadline) {

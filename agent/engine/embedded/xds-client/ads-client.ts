@@ -112,6 +112,8 @@ export class AdsClient {
     };
     call.on('error', (err: grpc.ServiceError) => onGone(`${err.code}: ${err.details || err.message}`));
     call.on('end', () => onGone('stream ended by the server'));
+    // 'status' always ends a call (OK included), whatever happened to the read side.
+    call.on('status', (st: grpc.StatusObject) => onGone(`status ${st.code}: ${st.details}`));
     for (const t of ORDER) if (this.subs.has(t)) this.send(t);
   }
 

@@ -70,7 +70,7 @@ export class TestAdsServer {
 
   /** Drops every open stream (the CP "goes away" without stopping). */
   kickAll(): void {
-    for (const s of this.streams) s.call.destroy(new Error('kicked by test'));
+    for (const s of this.streams) s.call.end();
     this.streams.clear();
   }
 
