@@ -196,6 +196,36 @@ t.test('global and two zones over KDS', async (t) => {
     t.equal((await bad.store.list('Mesh')).length, 0);
   });
 
+  await t.test('streams without a zone name or token, and a zone that does not trust global, get nowhere', async (t) => {
+    const client = createKdsClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(tls.caPem)), {});
+    t.teardown(() => client.close());
+    const status = (md: grpc.Metadata) =>
+      new Promise<grpc.StatusObject>((resolve) => {
+        const call = client.GlobalToZoneSync(md);
+        call.on('error', () => undefined);
+        call.on('data', () => undefined);
+        call.on('status', resolve);
+      });
+    const noZone = await status(new grpc.Metadata());
+    t.equal(noZone.code, grpc.status.INVALID_ARGUMENT);
+    t.match(noZone.details, /metadata "zone" must name the zone/);
+    const md = new grpc.Metadata();
+    md.set(KdsMetadata.zone, 'zone-7');
+    const noToken = await status(md);
+    t.equal(noToken.code, grpc.status.UNAUTHENTICATED);
+    t.match(noToken.details, /zone "zone-7" is not authenticated: no zone token/);
+    // A zone configured with another CA refuses global's certificate and keeps retrying.
+    const other = generateDpServerCerts(['localhost', '127.0.0.1']);
+    const store = new MemoryStore();
+    const { log, lines } = capturingLogger();
+    const z = new KdsZoneClient({ store, log, zone: 'zone-8', globalAddress: `grpcs://127.0.0.1:${port}`, rootCaPem: other.caPem, token: () => 'token-of-zone-8', backoff: { initialMs: 50, maxMs: 100 } });
+    await z.start();
+    t.teardown(() => z.close());
+    const line = await eventually('TLS failure logged', async () => lines.find((l) => l.msg === 'KDS connection to global lost; retrying'));
+    t.equal(line.code, grpc.status.UNAVAILABLE);
+    t.equal(await gstore.get('Zone', { name: 'zone-8' }), undefined);
+  });
+
   await t.test('malformed KDS messages are NACKed and change nothing', async (t) => {
     const client = createKdsClient(`127.0.0.1:${port}`, grpc.credentials.createSsl(Buffer.from(tls.caPem)), {});
     t.teardown(() => client.close());
