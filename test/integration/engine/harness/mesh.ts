@@ -17,6 +17,8 @@ export const FE = `${MESH}.frontend`;
 /** Everything a test needs to poke at. */
 export interface Mesh {
   ca: TestCa;
+  /** CA of the test CP's TLS certificate (for more engines on the same ADS server). */
+  adsCaPem: string;
   ads: TestAdsServer;
   web: EmbeddedEngine;
   fe: EmbeddedEngine;
@@ -68,6 +70,7 @@ export async function startMesh(t: { teardown(fn: () => unknown): void }, o: { f
   await until(() => fe.isReady(), 'frontend ready');
   return {
     ca,
+    adsCaPem: cpCa.certPem,
     ads,
     web,
     fe,
