@@ -14,6 +14,7 @@ import { SERVICE_TAG } from '../../lib/naming/tags';
 import { buildBootstrap, checkBootstrap } from '../../envoy-bootstrap/index';
 import type { ResourceStore } from '../store/store';
 import type { TokenVerifier } from '../tokens/types';
+import { verifyProxyToken } from '../xds/server/proxy-auth';
 
 /** What the handler needs from the CP. */
 export interface BootstrapHandlerOptions {
@@ -25,6 +26,8 @@ export interface BootstrapHandlerOptions {
   /** The DP server's TLS port (what the proxy's ADS cluster dials). */
   port: () => number;
   log: Logger;
+  /** This CP's zone (zone tokens of ingresses must name it). */
+  zone?: string;
   /** Applied to a self-registering resource before it is stored (zone tagging, write guards). */
   beforeRegister?: (input: ResourceInput) => void | Promise<void>;
 }
@@ -86,14 +89,11 @@ export async function handleBootstrap(o: BootstrapHandlerOptions, body: unknown,
   const log = o.log.child({ mesh, dataplane: name, proxyType });
 
   try {
-    let expiresAt: Date | undefined;
     if (o.authn === 'dpToken') {
       if (!o.tokens) throw new AuthError('dataplane token authentication is on but no token verifier is configured');
       if (typeof b.dataplaneToken !== 'string' || b.dataplaneToken === '') throw new AuthError('dataplaneToken is required (kuma-dp --dataplane-token-file)');
-      const claims = await o.tokens.verify(b.dataplaneToken, proxyType === 'ingress' ? { kind: 'ingress', name } : { kind: 'dataplane', mesh, name });
-      expiresAt = claims.expiresAt;
+      await verifyProxyToken(o.tokens, b.dataplaneToken, { kind: proxyType, mesh, name, dnsEnabled: false }, o.zone);
     }
-    void expiresAt;
     let spec: Record<string, any>;
     if (typeof b.dataplaneResource === 'string' && b.dataplaneResource.trim() !== '') {
       let parsed: unknown;

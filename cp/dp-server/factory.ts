@@ -6,8 +6,11 @@
 import { BuiltinCaManager } from '../ca/builtin-ca-manager';
 import type { CaManager } from '../ca/types';
 import { normaliseForZone } from '../kds/write-guards';
+import { StoreTokenVerifier } from '../tokens/index';
 import type { TokenVerifier } from '../tokens/types';
+import { StoreVipAllocator } from '../vips/index';
 import type { VipAllocator } from '../vips/types';
+import type { Component } from '../../lib/component';
 import type { ComponentFactory, CpContext } from '../run';
 import { DefaultPoliciesComponent } from '../xds/server/default-policies';
 import { XdsServer } from '../xds/server/xds-server';
@@ -21,34 +24,26 @@ export interface DpServerDeps {
   vips?: VipAllocator;
 }
 
-/** Loads an export of a sibling module if the build has it (cp/tokens, cp/vips land independently). */
-function optionalExport(module: string, name: string): any {
-  try {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
-    return require(module)[name];
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw err;
-    return undefined;
-  }
-}
-
-/** Default dependencies: the builtin CA, and the store-backed token verifier when the build has it. */
-function defaultDeps(ctx: CpContext): DpServerDeps {
+/** Default dependencies: the builtin CA, the store-backed token verifier and VIP allocator. */
+function defaultDeps(ctx: CpContext): DpServerDeps & { components: Component[] } {
   const ca = new BuiltinCaManager({ store: ctx.store, log: ctx.log.child({ component: 'ca' }), createMissing: ctx.config.mode !== 'zone' });
-  const Verifier = optionalExport('../tokens', 'StoreTokenVerifier');
-  const tokens = typeof Verifier === 'function' ? (new Verifier(ctx.store) as TokenVerifier) : undefined;
-  return { ca, tokens };
+  const tokens = new StoreTokenVerifier(ctx.store, { log: ctx.log.child({ component: 'dp-auth' }) });
+  const vips = new StoreVipAllocator({ store: ctx.store, cidr: ctx.config.dnsServer.CIDR, log: ctx.log.child({ component: 'vips' }) });
+  return { ca, tokens, vips, components: [vips] };
 }
 
 /** The xDS server and the DP server (bootstrap + ADS), for standalone and zone CPs. */
 export function dpServerFactory(deps?: (ctx: CpContext) => DpServerDeps | Promise<DpServerDeps>): ComponentFactory {
   return async (ctx) => {
-    const d = { ...defaultDeps(ctx), ...(deps ? await deps(ctx) : {}) };
+    const given = deps ? await deps(ctx) : {};
+    const defaults = defaultDeps(ctx);
+    const d = { ca: given.ca ?? defaults.ca, tokens: given.tokens ?? defaults.tokens, vips: given.vips ?? defaults.vips };
+    // The VIP allocator is a component of its own when it is ours: it starts before the xDS server reads it.
+    const own: Component[] = given.vips ? [] : defaults.components;
     const cfg = ctx.config;
     const zone = cfg.mode === 'zone' ? cfg.multizone.zone.name ?? '' : '';
     const authn = cfg.dpServer.authn.dpProxy.type;
     const log = ctx.log.child({ component: 'dp-server' });
-    if (authn === 'dpToken' && !d.tokens) log.error('dataplane token verification is not available in this build (cp/tokens); every dataplane will be refused. Set KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none to run without tokens.');
     const xds = new XdsServer({ store: ctx.store, log: ctx.log, cp: { zone, vipPort: cfg.dnsServer.serviceVipPort }, authn, tokens: d.tokens, ca: d.ca, vips: d.vips });
     ctx.api.setDataplaneStatusProvider(xds.status);
     const tls = ensureDpServerTls({ workDir: cfg.general.workDir, certFile: cfg.general.tlsCertFile, keyFile: cfg.general.tlsKeyFile, log });
@@ -63,10 +58,11 @@ export function dpServerFactory(deps?: (ctx: CpContext) => DpServerDeps | Promis
         authn,
         tokens: d.tokens,
         vips: d.vips,
+        zone,
         beforeRegister: zone ? (input) => normaliseForZone(zone, input) : undefined,
       },
     });
-    return [xds, dp];
+    return [...own, xds, dp];
   };
 }
 

@@ -8,9 +8,9 @@
 import type * as grpc from '@grpc/grpc-js';
 import { AuthError, NotFoundError } from '../../../lib/errors';
 import type { ResourceStore } from '../../store/store';
-import type { TokenVerifier } from '../../tokens/types';
+import type { TokenClaims, TokenVerifier } from '../../tokens/types';
 import type { Authenticator } from './ads-server';
-import { parseProxyId } from './proxy-id';
+import { parseProxyId, type ParsedProxyId } from './proxy-id';
 import type { XdsReconciler } from './reconciler';
 
 /** Options of the ADS authenticator. */
@@ -19,6 +19,8 @@ export interface ProxyAuthOptions {
   reconciler: XdsReconciler;
   authn: 'dpToken' | 'none';
   tokens?: TokenVerifier;
+  /** This CP's zone (zone tokens of ingresses must name it). */
+  zone?: string;
 }
 
 /** The bearer token in gRPC metadata, or undefined. */
@@ -30,6 +32,21 @@ export function tokenFromMetadata(md: grpc.Metadata): string | undefined {
   return t.trim() || undefined;
 }
 
+/**
+ * Verifies a proxy's token: dataplane tokens for dataplanes and proxyless clients; for a
+ * zone ingress an ingress token, or (Kuma 2.x) a zone token with scope `ingress`.
+ */
+export async function verifyProxyToken(tokens: TokenVerifier, token: string, p: ParsedProxyId, zone?: string): Promise<TokenClaims> {
+  if (p.kind !== 'ingress') return tokens.verify(token, { kind: 'dataplane', mesh: p.mesh, name: p.name });
+  try {
+    return await tokens.verify(token, { kind: 'ingress', name: p.name });
+  } catch (err) {
+    // A 403 means a good token of another kind: it may be a zone token.
+    if (!(err instanceof AuthError) || err.status !== 403 || !zone) throw err;
+    return tokens.verify(token, { kind: 'zone', zone, scope: 'ingress' });
+  }
+}
+
 /** Builds the Authenticator the ADS server calls on each stream's first request. */
 export function createProxyAuthenticator(o: ProxyAuthOptions): Authenticator {
   return async (node, metadata) => {
@@ -39,7 +56,7 @@ export function createProxyAuthenticator(o: ProxyAuthOptions): Authenticator {
       if (!o.tokens) throw new AuthError('dataplane token authentication is on but no token verifier is configured');
       const token = tokenFromMetadata(metadata);
       if (!token) throw new AuthError(`no dataplane token: send it as gRPC metadata "authorization" (node ${node.id})`);
-      const claims = await o.tokens.verify(token, p.kind === 'ingress' ? { kind: 'ingress', name: p.name } : { kind: 'dataplane', mesh: p.mesh, name: p.name });
+      const claims = await verifyProxyToken(o.tokens, token, p, o.zone);
       expiresAt = claims.expiresAt;
     }
     if (p.kind === 'ingress') {

@@ -45,7 +45,7 @@ export class XdsServer implements Component {
     const log = o.log.child({ component: 'xds' });
     this.reconciler = new XdsReconciler({ store: o.store, cache: this.cache, cp: o.cp, log, ca: o.ca, vips: o.vips, debounceMs: o.debounceMs, transform: o.transform });
     this.status = new DataplaneStatusTracker(crypto.randomUUID());
-    const authenticate = createProxyAuthenticator({ store: o.store, reconciler: this.reconciler, authn: o.authn, tokens: o.tokens });
+    const authenticate = createProxyAuthenticator({ store: o.store, reconciler: this.reconciler, authn: o.authn, tokens: o.tokens, zone: o.cp.zone });
     this.ads = new AdsServer({
       cache: this.cache,
       authenticate,

@@ -1,9 +1,8 @@
 /**
  * The DP server on a real TLS port: POST /bootstrap (registration, statuses, the
  * bootstrap itself), GET /dns/vips, and gRPC ADS on the same port told apart by ALPN.
- *
- * TokenVerifier: STOPGAP in-test implementation of cp/tokens/types.ts until the real
- * StoreTokenVerifier lands; tokens here are `dp:<mesh>:<name>[:expMs]`.
+ * Real peers inside the CP: cp/tokens (TokenIssuer, StoreTokenVerifier) and cp/vips
+ * (StoreVipAllocator).
  */
 import fs from 'node:fs';
 import https from 'node:https';
@@ -12,27 +11,15 @@ import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import t, { type Test } from 'tap';
 import { silentLogger } from '../../../lib/logger';
-import { AuthError } from '../../../lib/errors';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { XdsServer } from '../../../cp/xds/server/xds-server';
 import { DpServer } from '../../../cp/dp-server/dp-server';
 import { ensureDpServerTls } from '../../../cp/dp-server/tls-material';
-import type { TokenVerifier, TokenClaims } from '../../../cp/tokens/types';
-import type { VipAllocator } from '../../../cp/vips/types';
+import { StoreTokenVerifier, TokenIssuer } from '../../../cp/tokens/index';
+import { StoreVipAllocator } from '../../../cp/vips/index';
 import { checkBootstrap } from '../../../envoy-bootstrap';
 import { TypeUrl } from '../../../proto/index';
 import { AdsTestClient } from './ads-test-client';
-
-const verifier: TokenVerifier = {
-  async verify(token, expect): Promise<TokenClaims> {
-    const [kind, mesh, name, exp] = token.split(':');
-    if (kind !== 'dp') throw new AuthError('malformed token', 401);
-    if (exp && Number(exp) < Date.now()) throw new AuthError('token expired', 401);
-    if (expect.mesh !== mesh || expect.name !== name) throw new AuthError(`token is for ${mesh}/${name}`, 403);
-    return { kind: 'dataplane', mesh, name, id: token, expiresAt: exp ? new Date(Number(exp)) : undefined };
-  },
-};
-const vips: VipAllocator = { async table(mesh) { return new Map(mesh === 'default' ? [['web', '240.0.0.1'], ['backend', '240.0.0.2']] : []); }, onChange() { return () => undefined; } };
 
 const DP_YAML = `type: Dataplane
 mesh: default
@@ -52,8 +39,13 @@ async function setup(t: Test) {
   await store.create({ type: 'Mesh', name: 'default', spec: {} });
   await store.create({ type: 'Mesh', name: 'other', spec: {} });
   const log = silentLogger();
+  const verifier = new StoreTokenVerifier(store);
+  const issuer = new TokenIssuer({ store });
+  const vips = new StoreVipAllocator({ store, debounceMs: 10 });
+  await vips.start();
   const xds = new XdsServer({ store, log, cp: { zone: '', vipPort: 80 }, authn: 'dpToken', tokens: verifier, vips });
   await xds.start();
+  const token = (mesh: string, name: string, validForMs = 3600_000) => issuer.issueDataplane({ mesh, name, type: 'dataplane', validForMs });
   const tls = ensureDpServerTls({ workDir, log });
   const dp = new DpServer({ port: 0, plaintextPort: 0, host: '127.0.0.1', tls, xds, log, handlers: { store, authn: 'dpToken', tokens: verifier, vips } });
   await dp.start();
@@ -62,6 +54,7 @@ async function setup(t: Test) {
     for (const c of clients) c.close();
     await dp.close();
     await xds.close();
+    await vips.close();
     fs.rmSync(workDir, { recursive: true, force: true });
   });
   const post = (body: unknown, raw?: string) => request('POST', '/bootstrap', raw ?? JSON.stringify(body));
@@ -82,17 +75,19 @@ async function setup(t: Test) {
     clients.push(c);
     return c;
   };
-  return { store, dp, tls, workDir, post, request, ads, clients };
+  return { store, dp, tls, workDir, post, request, ads, clients, token };
 }
 
 t.test('POST /bootstrap: statuses and the bootstrap contract', async (t) => {
-  const { store, dp, tls, post } = await setup(t);
-  const base = { mesh: 'default', name: 'web-1', proxyType: 'dataplane', dataplaneToken: 'dp:default:web-1', adminPort: 9901, dnsPort: 15053, version: { kumaDp: { version: '0.1.0' }, envoy: { version: '1.30.1' } } };
+  const { store, dp, tls, post, token } = await setup(t);
+  const tok = await token('default', 'web-1');
+  const base = { mesh: 'default', name: 'web-1', proxyType: 'dataplane', dataplaneToken: tok, adminPort: 9901, dnsPort: 15053, version: { kumaDp: { version: '0.1.0' }, envoy: { version: '1.30.1' } } };
   const missing = await post(base);
   t.equal(missing.status, 404, 'unknown Dataplane without dataplaneResource');
   t.match(missing.json.details, /Dataplane "web-1" in mesh "default" not found/);
   t.equal((await post({ ...base, dataplaneToken: undefined, dataplaneResource: DP_YAML })).status, 401, 'no token');
-  t.equal((await post({ ...base, dataplaneToken: 'dp:other:web-1', dataplaneResource: DP_YAML })).status, 403, 'token of another mesh');
+  t.equal((await post({ ...base, dataplaneToken: await token('other', 'web-1'), dataplaneResource: DP_YAML })).status, 403, 'token of another mesh');
+  t.equal((await post({ ...base, dataplaneToken: await token('default', 'web-2'), dataplaneResource: DP_YAML })).status, 403, 'token of another dataplane');
   t.equal((await post({ ...base, dataplaneToken: 'garbage', dataplaneResource: DP_YAML })).status, 401);
   t.notOk(await store.get('Dataplane', { mesh: 'default', name: 'web-1' }), 'refused requests registered nothing');
   const bad = await post({ ...base, dataplaneResource: DP_YAML.replace('port: 8080', 'port: 70000') });
@@ -116,31 +111,40 @@ t.test('POST /bootstrap: statuses and the bootstrap contract', async (t) => {
   t.equal(ads.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, dp.port);
   t.equal(ads.load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.address, '127.0.0.1');
   t.equal(ads.transport_socket.typed_config.common_tls_context.validation_context.trusted_ca.inline_string, tls.caPem);
-  t.same(b.dynamic_resources.ads_config.grpc_services[0].initial_metadata, [{ key: 'authorization', value: 'dp:default:web-1' }]);
+  t.same(b.dynamic_resources.ads_config.grpc_services[0].initial_metadata, [{ key: 'authorization', value: tok }]);
   t.same(ok.json.kumaSidecarConfiguration.networking, { isUsingTransparentProxy: false, address: '127.0.0.2', corefile: '' });
   // Already registered: no resource needed.
   t.equal((await post(base)).status, 200);
 });
 
 t.test('GET /dns/vips', async (t) => {
-  const { request } = await setup(t);
-  const ok = await request('GET', '/dns/vips?mesh=default&name=web-1', undefined, { authorization: 'Bearer dp:default:web-1' });
+  const { request, post, token } = await setup(t);
+  const tok = await token('default', 'web-1');
+  t.equal((await post({ mesh: 'default', name: 'web-1', dataplaneToken: tok, dataplaneResource: DP_YAML })).status, 200);
+  let ok = await request('GET', '/dns/vips?mesh=default&name=web-1', undefined, { authorization: `Bearer ${tok}` });
+  for (let i = 0; i < 50 && !ok.json.vips?.web; i++) {
+    await new Promise((r) => setTimeout(r, 50));
+    ok = await request('GET', '/dns/vips?mesh=default&name=web-1', undefined, { authorization: `Bearer ${tok}` });
+  }
   t.equal(ok.status, 200);
-  t.same(ok.json, { mesh: 'default', ttl: 30, vips: { backend: '240.0.0.2', web: '240.0.0.1' } });
+  t.equal(ok.json.mesh, 'default');
+  t.equal(ok.json.ttl, 30);
+  t.match(ok.json.vips.web, /^\d+\.\d+\.\d+\.\d+$/, 'the registered service has a VIP');
   t.equal((await request('GET', '/dns/vips?mesh=default&name=web-1')).status, 401);
-  t.equal((await request('GET', '/dns/vips?mesh=other&name=web-1', undefined, { authorization: 'Bearer dp:default:web-1' })).status, 403, 'another mesh\'s table needs that mesh\'s token');
-  t.equal((await request('GET', '/dns/vips?mesh=default', undefined, { authorization: 'Bearer dp:default:web-1' })).status, 422);
+  t.equal((await request('GET', '/dns/vips?mesh=other&name=web-1', undefined, { authorization: `Bearer ${tok}` })).status, 403, 'another mesh\'s table needs that mesh\'s token');
+  t.equal((await request('GET', '/dns/vips?mesh=default', undefined, { authorization: `Bearer ${tok}` })).status, 422);
   t.equal((await request('GET', '/nope')).status, 404);
 });
 
 t.test('ADS on the same TLS port (ALPN h2), token checks on the stream', async (t) => {
-  const { post, ads } = await setup(t);
-  t.equal((await post({ mesh: 'default', name: 'web-1', dataplaneToken: 'dp:default:web-1', dataplaneResource: DP_YAML })).status, 200);
-  const good = ads('default.web-1', 'dp:default:web-1');
+  const { post, ads, token } = await setup(t);
+  const tok = await token('default', 'web-1');
+  t.equal((await post({ mesh: 'default', name: 'web-1', dataplaneToken: tok, dataplaneResource: DP_YAML })).status, 200);
+  const good = ads('default.web-1', tok);
   good.request(TypeUrl.Listener);
   const l = await good.next(TypeUrl.Listener, 0);
   t.ok(l.names.includes('inbound:127.0.0.2:8080'));
-  const foreign = ads('default.web-1', 'dp:other:web-1');
+  const foreign = ads('default.web-1', await token('other', 'web-1'));
   foreign.request(TypeUrl.Listener);
   await foreign.done;
   t.equal(foreign.status?.code, grpc.status.PERMISSION_DENIED);
@@ -149,7 +153,7 @@ t.test('ADS on the same TLS port (ALPN h2), token checks on the stream', async (
   none.request(TypeUrl.Listener);
   await none.done;
   t.equal(none.status?.code, grpc.status.UNAUTHENTICATED);
-  const expiring = ads('default.web-1', `dp:default:web-1:${Date.now() + 700}`);
+  const expiring = ads('default.web-1', await token('default', 'web-1', 2000));
   expiring.request(TypeUrl.Listener);
   await expiring.next(TypeUrl.Listener, 0);
   await expiring.done;
