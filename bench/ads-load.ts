@@ -16,7 +16,9 @@
  * handshakes).
  *
  * Usage: node dist/bench/ads-load.js [--dataplanes=1000] [--services=500]
- *        [--outbounds=3] [--workers=2] [--rate=250] [--harness=0|1]
+ *        [--outbounds=3] [--workers=2] [--rate=250] [--harness=0|1] [--cpu-prof=0|1]
+ * With --cpu-prof=1 the CP runs under `node --cpu-prof` and the results list its top
+ * functions by self time (profiling slows it down: use for diagnosis, not for numbers).
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -39,6 +41,7 @@ import { summary, round } from './harness/stats';
 import { runContext } from './harness/run-context';
 import { printTable, writeResults, type Table } from './harness/results';
 import { parseArgs } from './harness/args';
+import { newestProfile, topSelfTime } from './harness/cpu-profile';
 import type { ChangeOutcome, ConnectOutcome, SimNode } from './harness/ads-clients';
 
 const CP_CORE = 1;
@@ -213,7 +216,7 @@ async function generationTime(resources: ResourceInput[]): Promise<{ meshSnapsho
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { dataplanes: 1000, services: 500, outbounds: 3, workers: 2, rate: 250, harness: 0 });
+  const args = parseArgs(process.argv.slice(2), { dataplanes: 1000, services: 500, outbounds: 3, workers: 2, rate: 250, harness: 0, 'cpu-prof': 0 });
   const N = args.dataplanes;
   stopChildrenOnSignal();
   pin(process.pid, CLIENT_CORE);
@@ -233,6 +236,9 @@ async function main(): Promise<void> {
     KUMA_DIAGNOSTICS_SERVER_PORT: String(diagPort),
     KUMA_LOG_LEVEL: 'info',
   };
+  const profDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-ads-prof-'));
+  const nodeArgs = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+  let profile: string[] = [];
   const workers: Worker[] = [];
   let cp: Child | undefined;
   let cpKind = '';
@@ -240,7 +246,7 @@ async function main(): Promise<void> {
     // 1. The control plane: `kuma-cp run` when it serves ADS, else the harness stand-in.
     const cpMain = path.resolve(__dirname, '../cp/main.js');
     if (!args.harness) {
-      cp = startChild('kuma-cp', process.execPath, [cpMain, 'run'], { core: CP_CORE, env });
+      cp = startChild('kuma-cp', process.execPath, [...nodeArgs, cpMain, 'run'], { core: CP_CORE, env });
       await until(() => api(apiPort, 'GET', '/').then((r) => r.status === 200, () => false), 20_000, 'kuma-cp API');
       if (await until(() => tcpOpen(plainPort), 5_000, 'DP server plaintext port').then(() => true, () => false)) cpKind = 'kuma-cp run (standalone)';
       else {
@@ -251,7 +257,7 @@ async function main(): Promise<void> {
     if (!cpKind) {
       fs.rmSync(workDir, { recursive: true, force: true });
       fs.mkdirSync(workDir);
-      cp = startChild('xds-cp-host', process.execPath, [path.resolve(__dirname, 'harness/xds-cp-host.js')], { core: CP_CORE, env });
+      cp = startChild('xds-cp-host', process.execPath, [...nodeArgs, path.resolve(__dirname, 'harness/xds-cp-host.js')], { core: CP_CORE, env });
       await cp.waitForLine(/"msg":"cp-host ready"/, 30_000);
       cpKind = 'bench/harness/xds-cp-host (kuma-cp assembly + XdsServer + DpServer)';
     }
@@ -321,6 +327,12 @@ async function main(): Promise<void> {
     console.log(`change: ${N - missing.length}/${N} ACKed the new CDS; p50 ${round(markerLatency.p50)} ms p99 ${round(markerLatency.p99)} ms`);
 
     for (const w of workers) w.proc.send({ cmd: 'close' });
+    if (args['cpu-prof']) {
+      await stopChild(cp!, 20_000);
+      const f = newestProfile(profDir);
+      profile = f ? topSelfTime(f, 20) : ['(no profile written)'];
+      console.log(`CP CPU profile (self time, whole run):\n  ${profile.join('\n  ')}`);
+    }
     const gen = await generationTime([{ type: 'Mesh', name: 'default', spec: {} }, ...defaultPolicies('default'), ...dps]);
 
     const tables: Table[] = [
@@ -361,7 +373,7 @@ async function main(): Promise<void> {
     ];
     for (const v of verdicts) console.log(v);
     const files = writeResults({
-      bench: 'ads-load',
+      bench: args['cpu-prof'] ? 'ads-load-profile' : 'ads-load',
       params: { dataplanes: N, services: args.services, outbounds: args.outbounds, workers: workers.length, connectRatePerSec: args.rate, cp: cpKind, cpCore: CP_CORE, clientCore: CLIENT_CORE },
       data: { registerMs, allConfiguredMs, connectLatency, markerLatency, lastAckLatency, rss: { idle: rssIdle, registered: rssRegistered, connected: rssConnected }, cpuConnectMicros: cpuConnect, cpuChangeMicros: cpuChange, generation: gen, responsesPerDp, clientRss, missing: missing.length },
       tables,
@@ -372,6 +384,7 @@ async function main(): Promise<void> {
         'ADS over the plaintext DP server port with KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none (no TLS handshakes, no token checks).',
         'The change is route-all-default rewritten to split 90/10 between each service and its version=v2 subset, which adds one subset cluster per outbound (CDS), its CLA (EDS) and weighted tcp_proxy clusters (LDS). "New CDS ACKed" is when a client ACKs the first CDS containing the subset cluster; "last follow-up ACK" is its last ACK before the system went quiet for 2 s.',
         'Generation per dataplane is timed in this process with the same generators on the same resources (buildProxyContext + generateResources + Snapshot.fromResourceSet), apart from the mesh snapshot built once per regeneration.',
+        ...(profile.length ? [`CPU PROFILE RUN (numbers inflated by the profiler). CP self time, whole run: ${profile.join('; ')}`] : []),
         'RSS is VmRSS sampled after 1-2 s of quiet (no forced GC), so per-dataplane numbers carry GC noise of a few MiB / N.',
       ],
       context: { before, after: runContext() },
@@ -382,6 +395,7 @@ async function main(): Promise<void> {
     await stopAllChildren();
     agent.destroy();
     fs.rmSync(workDir, { recursive: true, force: true });
+    fs.rmSync(profDir, { recursive: true, force: true });
   }
 }
 
