@@ -23,6 +23,13 @@ import { createStore } from './store/index';
 import { globalKdsFactory, storeTokenAuthenticator, zoneKdsFactory } from './kds/multizone';
 import type { ResourceStore } from './store/store';
 import { defaultPoliciesFactory, dpServerFactory } from './dp-server/factory';
+import { caFactory } from './ca/factory';
+import { cpDnsFactory } from './dns/factory';
+import { tokenRoutesFactory } from './tokens/factory';
+import { sharedVipAllocator, vipAllocatorFactory } from './vips/factory';
+
+/** The DP server uses the CP's one VIP allocator (also read by the CP DNS server). */
+const sharedDpDeps = (ctx: CpContext) => ({ vips: sharedVipAllocator(ctx) });
 
 /** What every component factory receives. */
 export interface CpContext {
@@ -63,9 +70,9 @@ export const defaultMeshFactory: ComponentFactory = (ctx) => {
  * means everything else is up).
  */
 export const MODE_COMPONENTS: Record<CpMode, ComponentFactory[]> = {
-  standalone: [defaultMeshFactory, defaultPoliciesFactory, dpServerFactory()],
-  global: [defaultMeshFactory, defaultPoliciesFactory, globalKdsFactory({ authenticator: storeTokenAuthenticator })],
-  zone: [zoneKdsFactory(), dpServerFactory()],
+  standalone: [defaultMeshFactory, defaultPoliciesFactory, caFactory, tokenRoutesFactory, vipAllocatorFactory, dpServerFactory(sharedDpDeps), cpDnsFactory],
+  global: [defaultMeshFactory, defaultPoliciesFactory, caFactory, tokenRoutesFactory, globalKdsFactory({ authenticator: storeTokenAuthenticator })],
+  zone: [zoneKdsFactory(), tokenRoutesFactory, vipAllocatorFactory, dpServerFactory(sharedDpDeps), cpDnsFactory],
 };
 
 /** Opens the configured store (cp/store's factory; sqlite keeps its file in the work dir). */
