@@ -117,6 +117,19 @@ t.test('apply, get, inspect, delete, all-or-nothing apply, restart keeps data', 
   const zi = await kumactl(address, 'get', 'zone-ingresses');
   t.match(zi.stdout, /zone-1-ingress\s+127\.0\.0\.1:10000/);
 
+  // Tokens come from the CP's token routes (cp/tokens); kumactl prints the JWT alone.
+  const token = await kumactl(address, 'generate', 'dataplane-token', '--mesh', 'default', '--name', 'web-1', '--valid-for', '1h');
+  t.equal(token.code, 0, token.stderr);
+  t.match(token.stdout, /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\n$/, 'a compact JWT on one line');
+  const payload = JSON.parse(Buffer.from(token.stdout.split('.')[1], 'base64url').toString('utf8'));
+  t.ok(JSON.stringify(payload).includes('web-1'), 'the token names the dataplane');
+  const zoneToken = await kumactl(address, 'generate', 'zone-token', '--zone', 'zone-1', '--scope', 'cp');
+  t.equal(zoneToken.code, 0, zoneToken.stderr);
+  t.match(zoneToken.stdout, /^[\w-]+\.[\w-]+\.[\w-]+\n$/);
+  const badValidFor = await kumactl(address, 'generate', 'dataplane-token', '--name', 'x', '--valid-for', 'soon');
+  t.equal(badValidFor.code, 64);
+  t.match(badValidFor.stderr, /--valid-for: invalid duration "soon"/);
+
   const inspect = await kumactl(address, 'inspect', 'dataplanes');
   t.equal(inspect.code, 0);
   t.match(inspect.stdout, /web-1\s+.*\s+Offline\s+never/, 'no kuma-dp is connected');
