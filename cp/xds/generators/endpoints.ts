@@ -39,8 +39,23 @@ function inboundReady(inbound: Record<string, any>): boolean {
   return inbound.state === undefined || inbound.state === 'Ready' || inbound.state === 'Ignored' || inbound.state === '';
 }
 
-/** This zone's endpoints of a subset (`selector` always holds the service tag). */
+// Per mesh snapshot (rebuilt on every store change), endpoints by selector: every proxy
+// of a mesh asks for the same subsets, and scanning all dataplanes each time is O(n^2).
+const memo = new WeakMap<MeshSnapshot, Map<string, unknown>>();
+function memoized<T>(mesh: MeshSnapshot, key: string, compute: () => T): T {
+  let m = memo.get(mesh);
+  if (!m) memo.set(mesh, (m = new Map()));
+  if (!m.has(key)) m.set(key, compute());
+  return m.get(key) as T;
+}
+const selectorKey = (s: Tags) => JSON.stringify(Object.entries(s).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+
+/** This zone's endpoints of a subset (`selector` always holds the service tag). Do not mutate the result. */
 export function localEndpoints(mesh: MeshSnapshot, zone: string, selector: Tags): Endpoint[] {
+  return memoized(mesh, `local\u0000${zone}\u0000${selectorKey(selector)}`, () => scanLocal(mesh, zone, selector));
+}
+
+function scanLocal(mesh: MeshSnapshot, zone: string, selector: Tags): Endpoint[] {
   const out: Endpoint[] = [];
   for (const dp of mesh.dataplanes) {
     const net = dp.spec.networking ?? {};
@@ -55,8 +70,12 @@ export function localEndpoints(mesh: MeshSnapshot, zone: string, selector: Tags)
   return out;
 }
 
-/** Other zones' ingresses that front instances of the subset. */
+/** Other zones' ingresses that front instances of the subset. Do not mutate the result. */
 export function remoteEndpoints(mesh: MeshSnapshot, selector: Tags): Endpoint[] {
+  return memoized(mesh, `remote\u0000${selectorKey(selector)}`, () => scanRemote(mesh, selector));
+}
+
+function scanRemote(mesh: MeshSnapshot, selector: Tags): Endpoint[] {
   const out: Endpoint[] = [];
   for (const ing of mesh.remoteIngresses) {
     const net = ing.spec.networking ?? {};
@@ -85,6 +104,10 @@ export function endpointsOf(mesh: MeshSnapshot, zone: string, selector: Tags): E
  * zones) agrees on one of http/http2/grpc, else tcp (a safe byte stream for all).
  */
 export function serviceProtocol(mesh: MeshSnapshot, zone: string, service: string): 'tcp' | 'http' | 'http2' | 'grpc' {
+  return memoized(mesh, `protocol\u0000${zone}\u0000${service}`, () => scanProtocol(mesh, zone, service));
+}
+
+function scanProtocol(mesh: MeshSnapshot, zone: string, service: string): 'tcp' | 'http' | 'http2' | 'grpc' {
   const seen = new Set<string>();
   const sel = { [SERVICE_TAG]: service };
   for (const e of localEndpoints(mesh, zone, sel)) seen.add(e.tags[PROTOCOL_TAG] ?? 'tcp');

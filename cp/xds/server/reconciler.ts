@@ -21,7 +21,7 @@ import { buildProxyContext } from '../generators/proxy-context';
 import { generateResources } from '../generators/profiles';
 import { inboundTags } from '../generators/endpoints';
 import type { CpSettings, MeshSnapshot, ResourceSet } from '../generators/types';
-import { Snapshot, consistent } from '../cache/snapshot';
+import { Snapshot, consistent, type EncodeCache } from '../cache/snapshot';
 import type { SnapshotCache } from '../cache/snapshot-cache';
 import type { ParsedProxyId } from './proxy-id';
 
@@ -61,6 +61,11 @@ export class XdsReconciler implements Component {
   private dirtyAll = false;
   private readonly dirtyMeshes = new Set<string>();
   private chain: Promise<void> = Promise.resolve();
+  /** The batch waiting for the running regeneration to finish; requests join it. */
+  private nextBatch?: { ids: Set<string>; done: Promise<void> };
+  /** Store contents of the last regeneration, valid while `epoch` is unchanged. */
+  private cached?: { epoch: number; contents: StoreContents; meshes: Map<string, MeshSnapshot> };
+  private epoch = 0;
   private stopped = false;
   /** How many regenerations ran (for tests and metrics). */
   generations = 0;
@@ -122,6 +127,7 @@ export class XdsReconciler implements Component {
   }
 
   private onStoreEvent(ev: StoreEvent): void {
+    this.epoch++;
     const r = ev.resource;
     if (r.meta.type === 'GlobalSecret') return;
     if (r.meta.type === 'Secret') {
@@ -142,6 +148,7 @@ export class XdsReconciler implements Component {
 
   /** Schedules regeneration for a mesh (undefined: everyone). */
   private markDirty(mesh: string | undefined): void {
+    this.epoch++;
     if (this.stopped) return;
     if (mesh === undefined) this.dirtyAll = true;
     else this.dirtyMeshes.add(mesh);
@@ -158,10 +165,24 @@ export class XdsReconciler implements Component {
     }, this.opts.debounceMs ?? 100);
   }
 
+  /**
+   * Queues a regeneration. Requests that arrive while one runs are merged into a single
+   * next batch, so a thousand proxies connecting at once cost a few regenerations, not
+   * a thousand (each reading the store).
+   */
   private enqueue(nodeIds: Set<string>): Promise<void> {
-    const run = this.chain.then(() => this.regenerate(nodeIds));
-    this.chain = run.catch((err) => this.opts.log.error({ err }, 'xDS regeneration failed'));
-    return run;
+    if (this.nextBatch) {
+      for (const id of nodeIds) this.nextBatch.ids.add(id);
+      return this.nextBatch.done;
+    }
+    const batch = { ids: new Set(nodeIds), done: Promise.resolve() };
+    batch.done = this.chain.then(() => {
+      if (this.nextBatch === batch) this.nextBatch = undefined;
+      return this.regenerate(batch.ids);
+    });
+    this.nextBatch = batch;
+    this.chain = batch.done.catch((err) => this.opts.log.error({ err }, 'xDS regeneration failed'));
+    return batch.done;
   }
 
   private async readContents(): Promise<StoreContents> {
@@ -189,8 +210,18 @@ export class XdsReconciler implements Component {
   private async regenerate(nodeIds: Set<string>): Promise<void> {
     if (this.stopped || nodeIds.size === 0) return;
     this.generations++;
-    const contents = await this.readContents();
-    const meshes = buildMeshSnapshots(contents, this.opts.cp.zone);
+    let contents: StoreContents;
+    let meshes: Map<string, MeshSnapshot>;
+    if (this.cached && this.cached.epoch === this.epoch) {
+      ({ contents, meshes } = this.cached);
+    } else {
+      const epoch = this.epoch;
+      contents = await this.readContents();
+      meshes = buildMeshSnapshots(contents, this.opts.cp.zone);
+      // Only reusable if nothing changed while reading.
+      this.cached = epoch === this.epoch ? { epoch, contents, meshes } : undefined;
+    }
+    const encodeCache: EncodeCache = new Map();
     for (const nodeId of [...nodeIds].sort()) {
       const c = this.connected.get(nodeId);
       if (!c) continue;
@@ -211,7 +242,7 @@ export class XdsReconciler implements Component {
         const ctx = buildProxyContext(meshes, { kind: p.kind, mesh: p.mesh, name: p.name, resource, dnsEnabled: p.dnsEnabled }, this.opts.cp, identity);
         let set = generateResources(ctx);
         if (this.opts.transform) set = this.opts.transform(nodeId, set);
-        const snap = Snapshot.fromResourceSet(set);
+        const snap = Snapshot.fromResourceSet(set, encodeCache);
         const problems = consistent(snap);
         if (problems.length) {
           log.error({ problems }, 'generated snapshot is inconsistent; keeping the last good one');
