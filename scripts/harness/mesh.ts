@@ -257,7 +257,7 @@ export class MeshHarness {
       KUMA_MODE: 'zone',
       KUMA_MULTIZONE_ZONE_NAME: zone,
       KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS: `grpcs://127.0.0.1:${g.kdsPort}`,
-      KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE: path.join(g.workDir, 'kuma-cp.crt'),
+      KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE: this.kdsCaFile(g),
       KUMA_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH: tokenFile,
       KUMA_DNS_SERVER_SERVICE_VIP_PORT: String(this.vipPort),
     };
@@ -302,6 +302,12 @@ export class MeshHarness {
     const again = await this.launchCp({ ...cp, env });
     Object.assign(cp, again);
     return cp;
+  }
+
+  /** The CA that signs global's KDS certificate (the CP certificate generated in its work dir). */
+  private kdsCaFile(g: Cp): string {
+    for (const f of [path.join(g.workDir, 'dp-server-tls', 'ca.crt'), path.join(g.workDir, 'kuma-cp.crt')]) if (fs.existsSync(f)) return f;
+    throw new MeshSetupError(`global: no CA for its KDS certificate in its work dir (dp-server-tls/ca.crt or kuma-cp.crt)`);
   }
 
   private requireGlobal(): Cp {
@@ -351,7 +357,6 @@ export class MeshHarness {
   /** A dataplane (or ingress) token, from the zone CP (Kuma's place for them), else from global. */
   async dataplaneToken(zone: string, body: { name: string; mesh?: string; type?: 'dataplane' | 'ingress'; tags?: Record<string, string[]> }): Promise<string> {
     const req = { mesh: body.mesh ?? 'default', type: body.type ?? 'dataplane', name: body.name, ...(body.tags ? { tags: body.tags } : {}) };
-    if (req.type === 'ingress') delete (req as Record<string, unknown>).mesh;
     const tried: string[] = [];
     for (const cp of [this.zoneCp(zone), this.global].filter((x): x is Cp => !!x)) {
       const r = await httpRequest(`${cp.api}/tokens/dataplane`, { method: 'POST', body: req });
@@ -404,7 +409,9 @@ export class MeshHarness {
       '--shutdown-timeout=3s',
       '--dns-refresh-interval=1s',
     ];
-    if (o.dns) args.push('--dns-enabled', '--dns-proxy-port=0');
+    // A real port, not 0: kuma-dp reports it in the bootstrap request, and that is how the CP
+    // knows this sidecar serves DNS and must get the VIP listeners.
+    if (o.dns) args.push('--dns-enabled', `--dns-proxy-port=${await freePort()}`);
     const proc = this.spawnNode(`${o.zone} ${o.proxyType === 'ingress' ? 'ingress' : 'sidecar'} ${o.name}`, args, { HOME: configDir, KUMA_CONTROL_PLANE_RETRY_BACKOFF: '500ms' });
     await proc.start();
     const dp: Dp = { name: o.name, zone: o.zone, proxyType: o.proxyType, proc, port: o.port, configDir };
@@ -457,7 +464,7 @@ export class MeshHarness {
     const token = await this.dataplaneToken(o.zone, { name: o.name, mesh });
     const dp = await this.launchDp({ zone: o.zone, name: o.name, proxyType: 'dataplane', resource, port, token, dns: o.dns });
     await this.waitReady(dp);
-    this.say(`${o.zone} sidecar ${o.name} up: inbound 127.0.0.1:${port} -> app :${o.appPort}${dp.dnsPort ? `, DNS 127.0.0.1:${dp.dnsPort}` : ''}`);
+    this.say(`${o.zone} sidecar ${o.name} up: inbound 127.0.0.1:${port} -> app :${o.appPort}, admin ${dp.adminPort ?? '?'}${dp.dnsPort ? `, DNS 127.0.0.1:${dp.dnsPort}` : ''}`);
     return dp;
   }
 
