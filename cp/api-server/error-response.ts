@@ -25,7 +25,7 @@ export function mapError(err: unknown): MappedError {
   if (err instanceof ValidationError) {
     return {
       status: 400,
-      body: { title: 'Could not process a resource', details: 'Resource is not valid', causes: err.violations },
+      body: { title: 'Could not process a resource', details: 'Resource is not valid', causes: capCauses(err.violations) },
       headers: {},
       internal: false,
     };
@@ -43,6 +43,14 @@ export function mapError(err: unknown): MappedError {
     return simple((err as unknown as { status: number }).status, err);
   }
   return { status: 500, body: { title: 'Internal Server Error', details: 'An internal error occurred; see the control plane log' }, headers: {}, internal: true };
+}
+
+/** At most this many causes are sent; hostile input can produce one per key. */
+export const MAX_CAUSES = 100;
+
+function capCauses(causes: FieldViolation[]): FieldViolation[] {
+  if (causes.length <= MAX_CAUSES) return causes;
+  return [...causes.slice(0, MAX_CAUSES), { field: '', message: `... and ${causes.length - MAX_CAUSES} more violations` }];
 }
 
 function simple(status: number, err: Error): MappedError {

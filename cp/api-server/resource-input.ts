@@ -33,6 +33,12 @@ export function bodyToInput(
     add('', `must be an object in Kuma's resource form ({type, name, ...}), got ${kindOf(body)}`);
     return { violations };
   }
+  if (Object.prototype.hasOwnProperty.call(body, '__proto__')) {
+    // JSON.parse keeps "__proto__" as a plain key; copying it onto an object would
+    // change that object's prototype instead, so refuse it outright.
+    add('__proto__', 'is not an allowed field name');
+    return { violations };
+  }
   const obj = { ...(body as Record<string, unknown>) };
   const d = expected.descriptor;
   if (obj.type === undefined && d) obj.type = d.type;

@@ -192,6 +192,21 @@ function suite(tt: { test: typeof t.test }): void {
     t.match(config.body.causes, [{ field: 'type', message: /read-only/ }]);
     t.equal((await call('DELETE', '/configs/vips')).status, 400);
 
+    const proto = await call('PUT', '/meshes/default/dataplanes/dp-1', '{"__proto__": {"polluted": 1}, "type": "Dataplane", "name": "dp-1"}');
+    t.equal(proto.status, 400);
+    t.match(proto.body.causes, [{ field: '__proto__' }]);
+    t.equal(({} as any).polluted, undefined);
+
+    const wide: Record<string, unknown> = dp('dp-1');
+    for (let i = 0; i < 5000; i++) wide[`k${i}`] = i;
+    const many = await call('PUT', '/meshes/default/dataplanes/dp-1', wide);
+    t.equal(many.status, 400);
+    t.equal(many.body.causes.length, 101, 'causes are capped at 100 plus a summary');
+    t.match(many.body.causes[100].message, /and 4900 more violations/);
+
+    const deep = '{"type":"Dataplane","name":"dp-1","networking":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}';
+    t.equal((await call('PUT', '/meshes/default/dataplanes/dp-1', deep)).status, 400, 'deep nesting is refused, not a crash');
+
     const notObject = await call('PUT', '/meshes/default/dataplanes/dp-1', [1, 2]);
     t.equal(notObject.status, 400);
 
