@@ -166,6 +166,29 @@ t.test('multi-zone with real kuma-cp processes', async (t) => {
     }
   });
 
+  await t.test('an mTLS mesh made on global: both zones hold global\'s CA (same root), never their own', async (t) => {
+    const mesh = { type: 'Mesh', name: 'secure', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } };
+    const put = await http(global, 'PUT', '/meshes/secure', mesh);
+    t.ok([200, 201].includes(put.status), put.text);
+    const certName = 'secure.ca-builtin-cert-ca-1';
+    const onGlobal = await eventually('CA on global', async () => {
+      const r = await http(global, 'GET', `/meshes/secure/secrets/${certName}`);
+      return r.status === 200 ? r.body : undefined;
+    });
+    t.match(Buffer.from(onGlobal.data, 'base64').toString(), /BEGIN CERTIFICATE/);
+    for (const z of [z1, z2]) {
+      await eventually(`mesh secure in ${z.proc.name}`, async () => (await http(z, 'GET', '/meshes/secure')).status === 200);
+      const cert = await http(z, 'GET', `/meshes/secure/secrets/${certName}`);
+      t.equal(cert.status, 200, `${z.proc.name} has the CA certificate before or with the mesh`);
+      t.equal(cert.body.data, onGlobal.data, `${z.proc.name} holds global's CA certificate`);
+      t.equal(cert.body.labels?.['kuma.io/origin'], 'global');
+      const key = await http(z, 'GET', '/meshes/secure/secrets/secure.ca-builtin-key-ca-1');
+      t.equal(key.status, 200, 'and its key, so it can issue identities under the same root');
+      const privateKeys = (await http(z, 'GET', '/meshes/secure/secrets')).body.items.filter((i: any) => /^dataplane-token-signing-key-/.test(i.name));
+      t.same(privateKeys, [], 'no dataplane-token private key reached the zone');
+    }
+  });
+
   await t.test('a dataplane registered in zone-1 reaches global and zone-2 (via zone-1\'s ingress)', async (t) => {
     t.equal((await http(z1, 'PUT', '/zoneingresses/ingress-1', ingress('ingress-1', 10001))).status, 201);
     t.equal((await http(z2, 'PUT', '/zoneingresses/ingress-2', ingress('ingress-2', 10002))).status, 201);
