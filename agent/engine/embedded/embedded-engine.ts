@@ -126,7 +126,9 @@ export class EmbeddedEngine extends EventEmitter implements ProxyEngine {
     this.ads?.setNames(TypeUrl.ClusterLoadAssignment, refs.eds);
     this.ads?.setNames(TypeUrl.RouteConfiguration, refs.rds);
     this.ads?.setNames(TypeUrl.Secret, refs.sds);
-    if (!this.ready && this.accepted.has(TypeUrl.Listener) && this.accepted.has(TypeUrl.Cluster) && this.listenerMgr.dump().length === r.config.listeners.size) {
+    // Ready like Envoy's initial fetch: LDS and CDS in, every referenced EDS/RDS/SDS resource in, every listener bound.
+    const complete = refs.eds.every((n) => candidate.assignments.has(n)) && refs.rds.every((n) => candidate.routes.has(n)) && refs.sds.every((n) => candidate.secrets.has(n));
+    if (!this.ready && complete && this.accepted.has(TypeUrl.Listener) && this.accepted.has(TypeUrl.Cluster) && this.listenerMgr.dump().length === r.config.listeners.size) {
       this.ready = true;
       this.log.info({ listeners: r.config.listeners.size, clusters: r.config.clusters.size }, 'first config applied; ready');
     }

@@ -45,6 +45,8 @@ export interface HttpProxyDeps {
   clusters: ClusterManager;
   stats: ListenerStats;
   log: Logger;
+  /** True while the chain drains: responses then close their connection. */
+  draining?: () => boolean;
 }
 
 /** An http.Server (never listening) that proxies the connections emitted into it. */
@@ -83,6 +85,7 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
   }
   up.on('response', (ur) => {
     const headers = forwardHeaders(ur.headers);
+    if (d.draining?.()) headers.connection = 'close';
     res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
     ur.pipe(res);
     ur.on('end', () => clearTimeout(timer));

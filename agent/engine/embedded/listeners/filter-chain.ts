@@ -30,6 +30,10 @@ export interface ChainDeps {
 export class ChainRuntime {
   private readonly tlsServer?: tls.Server;
   readonly httpServer?: http.Server;
+  /** Connections accepted through this chain and still open. */
+  private readonly sockets = new Set<net.Socket>();
+  /** Set when a config change replaced this chain: its connections are being drained. */
+  retired = false;
 
   constructor(
     readonly model: FilterChainModel,
@@ -47,6 +51,7 @@ export class ChainRuntime {
         clusters: deps.clusters,
         stats,
         log: deps.log,
+        draining: () => this.retired,
       });
     }
     if (model.tls && tlsOptions) {
@@ -61,6 +66,8 @@ export class ChainRuntime {
 
   /** Takes an accepted connection; `initial` holds bytes already read (ingress SNI peek). */
   accept(sock: net.Socket, initial?: Buffer): void {
+    this.sockets.add(sock);
+    sock.once('close', () => this.sockets.delete(sock));
     if (this.tlsServer) return terminate(this.tlsServer, sock);
     // Without TLS there is no peer identity: RBAC sees an unauthenticated caller.
     if (this.model.rbac && !rbacAllows(this.model.rbac, [], false)) {
@@ -81,6 +88,28 @@ export class ChainRuntime {
   closeIdle(): void {
     this.httpServer?.closeIdleConnections();
   }
+
+  /** New secrets for this chain (SDS rotation): new handshakes use them, open sockets keep theirs. */
+  updateSecrets(options: tls.SecureContextOptions | undefined): void {
+    if (this.tlsServer && options) this.tlsServer.setSecureContext(options);
+  }
+
+  /**
+   * A config change replaced this chain (e.g. a new RBAC policy): like Envoy's filter
+   * chain drain, HTTP connections close after their current response, idle ones at once,
+   * and whatever is still open after `drainMs` is closed, so that old policy does not
+   * live on in long-lived connections.
+   */
+  retire(drainMs: number): void {
+    if (this.retired) return;
+    this.retired = true;
+    this.closeIdle();
+    if (this.sockets.size === 0) return;
+    const timer = setTimeout(() => {
+      for (const s of this.sockets) s.destroy();
+    }, drainMs);
+    timer.unref();
+  }
 }
 
 /** Secrets a listener needs before it can be bound (Envoy "warms" it until then). */
@@ -92,5 +121,12 @@ export function listenerSecrets(l: ListenerModel): string[] {
       if (c.tls.caSecret) out.push(c.tls.caSecret);
     }
   }
+  return out;
+}
+
+/** RDS route configurations a listener needs before it can be bound. */
+export function listenerRoutes(l: ListenerModel): string[] {
+  const out: string[] = [];
+  for (const c of l.chains) if (c.terminal.kind === 'http' && c.terminal.rdsName) out.push(c.terminal.rdsName);
   return out;
 }

@@ -10,12 +10,15 @@ import type { Logger } from '../../../../lib/logger';
 import type { ConfigModel, ListenerModel } from '../config/model';
 import type { ListenerStats, Stats } from '../admin/stats';
 import { matchServerName, peekSni, PEEK_TIMEOUT_MS } from '../ingress/sni-peek';
-import { ChainRuntime, listenerSecrets, type ChainDeps } from './filter-chain';
+import { ChainRuntime, listenerRoutes, listenerSecrets, type ChainDeps } from './filter-chain';
 
 /** One bound listener. */
 class ActiveListener {
   chains: ChainRuntime[] = [];
-  fingerprint = '';
+  /** The listener model the chains were built from. */
+  modelKey = '';
+  /** Generations of the secrets the chains use. */
+  secretKey = '';
   readonly sockets = new Set<net.Socket>();
   readonly server: net.Server;
   private closed = false;
@@ -118,27 +121,38 @@ export class ListenerManager {
   async apply(config: ConfigModel): Promise<void> {
     const secrets = this.deps.secrets;
     const added: ActiveListener[] = [];
-    const swaps: { l: ActiveListener; model: ListenerModel; chains: ChainRuntime[]; fingerprint: string }[] = [];
+    const swaps: { l: ActiveListener; model: ListenerModel; chains: ChainRuntime[]; modelKey: string; secretKey: string }[] = [];
     const replaced: ActiveListener[] = [];
     for (const [name, model] of config.listeners) {
       const needed = listenerSecrets(model);
-      if (!secrets.has(...needed)) {
-        this.log.debug({ listener: name, secrets: needed }, 'listener warming: waiting for secrets');
+      // Envoy "warms" a listener until its secrets and RDS routes have arrived; it is not bound before.
+      const routes = listenerRoutes(model);
+      if (!secrets.has(...needed) || !routes.every((r) => config.routes.has(r))) {
+        this.log.debug({ listener: name, secrets: needed, routes }, 'listener warming: waiting for secrets or routes');
         continue;
       }
-      // Chains depend on the listener, the secrets it uses and the routes it reads at request time.
-      const fingerprint = JSON.stringify(model) + secrets.fingerprint(...needed);
+      // Routes are read per request and clusters per connection, so chains depend only on
+      // the listener itself; a secret change is applied to the chains in place (no drain).
+      const modelKey = JSON.stringify(model);
+      const secretKey = secrets.fingerprint(...needed);
       const cur = this.active.get(name);
-      if (cur && cur.fingerprint === fingerprint) continue;
+      if (cur && cur.modelKey === modelKey) {
+        if (cur.secretKey !== secretKey) {
+          for (const ch of cur.chains) ch.updateSecrets(ch.model.tls ? secrets.serverOptions(ch.model.tls) : undefined);
+          cur.secretKey = secretKey;
+        }
+        continue;
+      }
       const stats = this.stats.listener(name);
       const chains = model.chains.map((c) => new ChainRuntime(c, stats, this.deps, c.tls ? secrets.serverOptions(c.tls) : undefined));
       if (cur && cur.model.address.host === model.address.host && cur.model.address.port === model.address.port) {
-        swaps.push({ l: cur, model, chains, fingerprint });
+        swaps.push({ l: cur, model, chains, modelKey, secretKey });
         continue;
       }
       const l = new ActiveListener(model, stats, this.log);
       l.chains = chains;
-      l.fingerprint = fingerprint;
+      l.modelKey = modelKey;
+      l.secretKey = secretKey;
       if (cur) replaced.push(cur);
       added.push(l);
     }
@@ -163,9 +177,13 @@ export class ListenerManager {
       throw new Error(`listener "${failed.model.name}": cannot bind ${failed.model.address.host}:${failed.model.address.port}: ${(err as Error).message}`);
     }
     for (const s of swaps) {
+      const old = s.l.chains;
       s.l.model = s.model;
       s.l.chains = s.chains;
-      s.l.fingerprint = s.fingerprint;
+      s.l.modelKey = s.modelKey;
+      s.l.secretKey = s.secretKey;
+      for (const ch of old) ch.retire(this.drainMs());
+      this.log.info({ listener: s.model.name }, 'listener updated; connections of the old filter chains drain');
     }
     for (const old of replaced) this.startDrain(old);
     for (const l of added) {
