@@ -17,11 +17,12 @@ import type { ResourceStore } from '../store/store';
 import {
   createCaCertificate,
   createIdentityCertificate,
-  generateRsaKeyPair,
+  generateRsaKeyPairAsync,
   parseSigningCa,
   renewAt,
   type SigningCa,
 } from './certificates';
+import { KeyPool } from './key-pool';
 import { meshMtls, DEFAULT_RSA_BITS, DEFAULT_CA_LIFETIME_MS, type MtlsBackend } from './mesh-mtls';
 import { caCertSecretName, caKeySecretName } from './names';
 import type { CaManager, IdentityCert, IdentityRequest } from './types';
@@ -63,6 +64,7 @@ export class BuiltinCaManager implements CaManager {
   private readonly now: () => Date;
   private readonly cache = new Map<string, CachedCa>();
   private readonly pending = new Map<string, Promise<void>>();
+  private readonly leafKeys = new KeyPool(IDENTITY_RSA_BITS);
 
   constructor(opts: BuiltinCaManagerOptions) {
     this.store = opts.store;
@@ -97,7 +99,7 @@ export class BuiltinCaManager implements CaManager {
     const backend = meshMtls(meshRes?.spec).backends.find((b) => b.name === backendName);
     const bits = backend?.rsaBits ?? DEFAULT_RSA_BITS;
     const started = Date.now();
-    const keys = generateRsaKeyPair(bits);
+    const keys = await generateRsaKeyPairAsync(bits);
     const certPem = createCaCertificate({ mesh, backend: backendName, keys, now: this.now(), lifetimeMs: backend?.caLifetimeMs ?? DEFAULT_CA_LIFETIME_MS });
     try {
       await this.store.transaction([
@@ -188,7 +190,7 @@ export class BuiltinCaManager implements CaManager {
     const { backend, ca } = await this.signingCa(req.mesh);
     const lifetimeMs = req.lifetimeMs ?? backend.dpCertLifetimeMs;
     if (!(lifetimeMs > 0)) throw new ValidationError('cannot issue an identity certificate', [{ field: 'lifetimeMs', message: `must be positive, got ${lifetimeMs}` }]);
-    return createIdentityCertificate({ ca, mesh: req.mesh, tags: req.tags, keys: generateRsaKeyPair(IDENTITY_RSA_BITS), now: this.now(), lifetimeMs });
+    return createIdentityCertificate({ ca, mesh: req.mesh, tags: req.tags, keys: await this.leafKeys.take(), now: this.now(), lifetimeMs });
   }
 
   /** When a certificate from issue() should be replaced (80% of its life). */

@@ -40,6 +40,39 @@ export function generateRsaKeyPair(bits: number): PemKeyPair {
   return { privateKeyPem: privateKey, publicKeyPem: publicKey };
 }
 
+/** Generates an RSA key pair on libuv's thread pool, so that the event loop keeps serving while it runs. */
+export function generateRsaKeyPairAsync(bits: number): Promise<PemKeyPair> {
+  return new Promise((resolve, reject) => {
+    crypto.generateKeyPair(
+      'rsa',
+      { modulusLength: bits, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs1', format: 'pem' } },
+      (err, publicKey, privateKey) => (err ? reject(err) : resolve({ privateKeyPem: privateKey, publicKeyPem: publicKey })),
+    );
+  });
+}
+
+// forge's certificate object keeps these between sign() and certificateToAsn1(); its typings omit them.
+interface ForgeCertInternals {
+  siginfo: { algorithmOid: string };
+  signatureOid: string;
+  tbsCertificate: forge.asn1.Asn1;
+  signature: string;
+}
+
+/**
+ * Signs a forge-built certificate with sha256WithRSAEncryption using node:crypto, the
+ * same steps as forge's cert.sign() (TBSCertificate DER, then the signature) but with
+ * native RSA: forge's pure-JS signing costs tens of ms per certificate and blocks the
+ * event loop.
+ */
+export function signCertificate(cert: forge.pki.Certificate, caKey: crypto.KeyObject): void {
+  const c = cert as unknown as ForgeCertInternals;
+  c.signatureOid = c.siginfo.algorithmOid = forge.pki.oids.sha256WithRSAEncryption;
+  c.tbsCertificate = (forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 }).getTBSCertificate(cert);
+  const der = Buffer.from(forge.asn1.toDer(c.tbsCertificate).getBytes(), 'binary');
+  c.signature = crypto.sign('sha256', der, caKey).toString('binary');
+}
+
 /** A random positive 128-bit serial (RFC 5280 4.1.2.2: positive, at most 20 octets), hex. */
 export function randomSerial(): string {
   const b = crypto.randomBytes(16);
@@ -79,7 +112,7 @@ export function createCaCertificate(input: CaCertInput): string {
     // The SPIFFE trust domain of this CA is the mesh (X509-SVID: a signing cert may carry one).
     { name: 'subjectAltName', altNames: [{ type: 6, value: `spiffe://${input.mesh}` }] },
   ]);
-  cert.sign(forge.pki.privateKeyFromPem(input.keys.privateKeyPem), forge.md.sha256.create());
+  signCertificate(cert, crypto.createPrivateKey(input.keys.privateKeyPem));
   return forge.pki.certificateToPem(cert);
 }
 
@@ -87,6 +120,10 @@ export function createCaCertificate(input: CaCertInput): string {
 export interface SigningCa {
   cert: forge.pki.Certificate;
   key: forge.pki.rsa.PrivateKey;
+  /** The same key for native signing. */
+  keyObject: crypto.KeyObject;
+  /** Subject key identifier of the CA (bytes), for leaves' authorityKeyIdentifier. */
+  keyId: string;
   certPem: string;
 }
 
@@ -108,7 +145,7 @@ export function parseSigningCa(certPem: string, keyPem: string): SigningCa {
   if (!pub.n || pub.n.compareTo(key.n) !== 0) {
     throw new ValidationError('invalid CA', [{ field: 'key', message: 'does not match the CA certificate public key' }]);
   }
-  return { cert, key, certPem };
+  return { cert, key, keyObject: crypto.createPrivateKey(keyPem), keyId: cert.generateSubjectKeyIdentifier().getBytes(), certPem };
 }
 
 /** What an identity certificate is made of. */
@@ -158,10 +195,10 @@ export function createIdentityCertificate(input: IdentityCertInput): IdentityCer
     { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
     { name: 'extKeyUsage', serverAuth: true, clientAuth: true },
     { name: 'subjectKeyIdentifier' },
-    { name: 'authorityKeyIdentifier', keyIdentifier: input.ca.cert.generateSubjectKeyIdentifier().getBytes() },
+    { name: 'authorityKeyIdentifier', keyIdentifier: input.ca.keyId },
     { name: 'subjectAltName', altNames: identityUris(input.mesh, input.tags).map((value) => ({ type: 6, value })) },
   ]);
-  cert.sign(input.ca.key, forge.md.sha256.create());
+  signCertificate(cert, input.ca.keyObject);
   return {
     certPem: forge.pki.certificateToPem(cert),
     keyPem: input.keys.privateKeyPem,

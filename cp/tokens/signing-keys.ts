@@ -89,11 +89,14 @@ export class SigningKeys {
   }
 
   private async create(ref: KeyRef): Promise<void> {
-    const { privateKey, publicKey } = crypto.generateKeyPairSync('rsa', {
-      modulusLength: SIGNING_KEY_BITS,
-      publicKeyEncoding: { type: 'spki', format: 'pem' },
-      privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-    });
+    // On the thread pool: a 2048-bit key takes long enough to stall every stream if generated inline.
+    const { privateKey, publicKey } = await new Promise<{ privateKey: string; publicKey: string }>((resolve, reject) =>
+      crypto.generateKeyPair(
+        'rsa',
+        { modulusLength: SIGNING_KEY_BITS, publicKeyEncoding: { type: 'spki', format: 'pem' }, privateKeyEncoding: { type: 'pkcs8', format: 'pem' } },
+        (err, publicKey, privateKey) => (err ? reject(err) : resolve({ privateKey, publicKey })),
+      ),
+    );
     const input = (name: string, pem: string) => ({
       type: ref.type,
       ...(ref.type === 'Secret' ? { mesh: ref.mesh } : {}),
