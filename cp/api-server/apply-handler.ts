@@ -6,7 +6,7 @@
  * store transaction. Answer: `{"results": [{type, mesh?, name, status: created|updated}]}`.
  */
 import { keyString, type Resource, type ResourceInput } from '../../api/resource';
-import type { FieldViolation } from '../../lib/errors';
+import { ConflictError, ValidationError, type FieldViolation } from '../../lib/errors';
 import type { ResourceStore, TransactionOp } from '../store/store';
 import type { RouteResponse, WriteGuard } from './extension';
 import type { ApiRequest } from './api-request';
@@ -54,11 +54,20 @@ export async function applyResources(store: ResourceStore, guards: readonly Writ
   throwIfViolations(violations);
 
   const existing: (Resource | undefined)[] = [];
-  for (const input of inputs) {
+  const refused: FieldViolation[] = [];
+  for (const [i, input] of inputs.entries()) {
     const cur = await store.get(input.type, input);
-    for (const g of guards) await g('upsert', input, cur);
+    try {
+      for (const g of guards) await g('upsert', input, cur);
+    } catch (err) {
+      // Name the document in every refusal, and report all refused documents at once.
+      if (err instanceof ValidationError) refused.push(...err.violations.map((v) => ({ field: v.field ? `resources[${i}].${v.field}` : `resources[${i}]`, message: v.message })));
+      else if (err instanceof ConflictError) throw new ConflictError(`resources[${i}]: ${err.message}`, { cause: err });
+      else throw err;
+    }
     existing.push(cur);
   }
+  throwIfViolations(refused);
   const ops: TransactionOp[] = inputs.map((input) => ({ op: 'upsert', input }));
   await store.transaction(ops);
   const results: ApplyResult[] = inputs.map((input, i) => ({

@@ -354,8 +354,10 @@ function suite(tt: { test: typeof t.test }): void {
     const refused = await call('PUT', '/meshes/default/dataplanes/forbidden-1', dp('forbidden-1'));
     t.equal(refused.status, 400);
     t.match(refused.body.causes, [{ field: 'name', message: /does not accept/ }]);
-    const refusedApply = await call('POST', '/_apply', [dp('forbidden-2')]);
+    const refusedApply = await call('POST', '/_apply', [dp('ok-1'), dp('forbidden-2'), dp('forbidden-3')]);
     t.equal(refusedApply.status, 400, 'guards run on /_apply too');
+    t.same(refusedApply.body.causes.map((c: any) => c.field), ['resources[1].name', 'resources[2].name'], 'every refused document is named');
+    t.equal((await call('GET', '/meshes/default/dataplanes/ok-1')).status, 404, 'nothing of a refused apply is written');
 
     await call('PUT', '/meshes/default/dataplanes/dp-on', dp('dp-on'));
     await call('PUT', '/meshes/default/dataplanes/dp-off', dp('dp-off'));
