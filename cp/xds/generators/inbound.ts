@@ -13,6 +13,7 @@ import { inboundTags } from './endpoints';
 import { inboundListenerName, inboundRouteName, localClusterName, statPrefix } from './names';
 import { selectTrafficPermission } from './policy-match';
 import { routerFilter } from './routes';
+import { usesTransparentProxy } from './transparent-proxy';
 import { downstreamTlsSocket, http2ProtocolOptions } from './tls-contexts';
 import { addResource, emptyResourceSet, type MeshSnapshot, type ProxyContext, type ResourceSet } from './types';
 
@@ -104,6 +105,7 @@ export function generateInbound(ctx: ProxyContext): ResourceSet {
       address: { socket_address: { address, port_value: port } },
       traffic_direction: 'INBOUND',
       filter_chains: [chain],
+      ...(usesTransparentProxy(ctx) ? { bind_to_port: false } : {}),
     });
   }
   return set;

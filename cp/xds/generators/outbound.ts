@@ -15,6 +15,7 @@ import { buildClusterLoadAssignment, endpointsOf, inboundTags, serviceProtocol }
 import { outboundListenerName, outboundRouteName } from './names';
 import { selectTrafficRoute } from './policy-match';
 import { buildRouteConfiguration, hcmWithRds, resolveRoute, routeSubsets, tcpProxy, type ResolvedRoute } from './routes';
+import { usesTransparentProxy } from './transparent-proxy';
 import { adsConfigSource, http2ProtocolOptions, upstreamTlsSocket } from './tls-contexts';
 import { addResource, emptyResourceSet, type ProxyContext, type ResourceSet } from './types';
 
@@ -61,7 +62,7 @@ export function generateDestination(ctx: ProxyContext, service: string, set: Res
 }
 
 /** Listener (proto3 JSON) of one outbound address:port to a destination. */
-function outboundListener(address: string, port: number, d: Destination): Record<string, any> {
+function outboundListener(address: string, port: number, d: Destination, bind: boolean): Record<string, any> {
   const name = outboundListenerName(address, port);
   const filter = d.http ? hcmWithRds(name, outboundRouteName(d.service)) : tcpProxy(name, d.route.split);
   return {
@@ -69,6 +70,7 @@ function outboundListener(address: string, port: number, d: Destination): Record
     address: { socket_address: { address, port_value: port } },
     traffic_direction: 'OUTBOUND',
     filter_chains: [{ filters: [filter] }],
+    ...(bind ? {} : { bind_to_port: false }),
   };
 }
 
@@ -109,7 +111,7 @@ export function generateOutbound(ctx: ProxyContext): ResourceSet {
       destinations.set(t.service, d);
     }
     if (d.route.split.length === 0 && !d.http) continue; // nowhere to send bytes
-    addResource(set, TypeUrl.Listener, outboundListener(t.address, t.port, d));
+    addResource(set, TypeUrl.Listener, outboundListener(t.address, t.port, d, !usesTransparentProxy(ctx)));
   }
   return set;
 }

@@ -7,11 +7,12 @@ import { generateInbound } from './inbound';
 import { generateOutbound } from './outbound';
 import { generateProxyless } from './proxyless';
 import { generateSecrets } from './secrets';
+import { generateTransparentProxy } from './transparent-proxy';
 import { emptyResourceSet, mergeResourceSets, type Generator, type ProxyContext, type ProxyKind, type ResourceSet } from './types';
 
 /** Generators per proxy kind, in order. */
 export const PROFILES: Record<ProxyKind, readonly Generator[]> = {
-  dataplane: [generateSecrets, generateInbound, generateOutbound],
+  dataplane: [generateSecrets, generateInbound, generateOutbound, generateTransparentProxy],
   ingress: [generateIngress],
   proxyless: [generateProxyless],
 };
