@@ -75,7 +75,8 @@ async function setup(t: Test) {
     clients.push(c);
     return c;
   };
-  return { store, dp, tls, workDir, post, request, ads, clients, token };
+  const ingressToken = (name: string) => issuer.issueDataplane({ mesh: 'default', name, type: 'ingress', validForMs: 3600_000 });
+  return { store, dp, tls, workDir, post, request, ads, clients, token, ingressToken };
 }
 
 t.test('POST /bootstrap: statuses and the bootstrap contract', async (t) => {
@@ -160,6 +161,25 @@ t.test('ADS on the same TLS port (ALPN h2), token checks on the stream', async (
   t.equal(expiring.status?.code, grpc.status.UNAUTHENTICATED, 'stream closed when the token expires');
   t.match(expiring.status?.details, /expired/);
   t.notOk(good.status, 'the good stream is unaffected');
+});
+
+t.test('a zone ingress registers through /bootstrap and gets its SNI listener over ADS', async (t) => {
+  const { post, ads, token, ingressToken, store } = await setup(t);
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'billing-1', spec: { networking: { address: '127.0.0.5', inbound: [{ port: 8080, tags: { 'kuma.io/service': 'billing' } }] } } });
+  const ZI = 'type: ZoneIngress\nname: ingress-1\nnetworking:\n  address: 127.0.0.9\n  port: 10001\n  advertisedAddress: 127.0.0.9\n  advertisedPort: 10001\n';
+  const tok = await ingressToken('ingress-1');
+  t.equal((await post({ name: 'ingress-1', proxyType: 'ingress', dataplaneToken: await token('default', 'ingress-1'), dataplaneResource: ZI })).status, 403, 'a dataplane token is not an ingress token');
+  const ok = await post({ name: 'ingress-1', proxyType: 'ingress', dataplaneToken: tok, dataplaneResource: ZI });
+  t.equal(ok.status, 200, JSON.stringify(ok.json).slice(0, 300));
+  t.equal(ok.json.bootstrap.node.id, '.ingress-1');
+  t.equal(ok.json.bootstrap.node.metadata['dataplane.proxyType'], 'ingress');
+  t.ok(await store.get('ZoneIngress', { name: 'ingress-1' }), 'registered');
+  const c = ads('.ingress-1', tok);
+  c.request(TypeUrl.Listener);
+  const l = await c.next(TypeUrl.Listener, 0);
+  t.same(l.names, ['inbound:127.0.0.9:10001']);
+  t.same(l.resources[0].filter_chains.map((fc: any) => fc.filter_chain_match.server_names[0]), ['billing{mesh=default}']);
+  t.same(c.violations, []);
 });
 
 t.test('generated TLS files are reused across restarts', async (t) => {
