@@ -1,0 +1,244 @@
+/**
+ * kuma-dp start-up and idle footprint (issue 4): `kuma-dp run --dns-enabled
+ * --engine=embedded` against a standalone `kuma-cp run` whose mesh holds S services
+ * (default 100), so the sidecar gets S VIP outbound listeners and S DNS names. Per run:
+ * time from spawn to the first log line, to /ready answering 200 (engine configured),
+ * to the DNS server answering a `.mesh` name with the CP's VIP, and to the last VIP
+ * listener accepting; resident memory after a quiet period. Peers in the same run:
+ * the bare Node runtime (the floor any Node agent pays), and the C pair that would do
+ * the same job — haproxy with S TCP listeners plus dnsmasq with S names.
+ *
+ * Usage: node dist/bench/dp-startup.js [--services=100] [--runs=5] [--idle-seconds=5] [--semi-space=MiB]
+ * --semi-space=N runs kuma-dp with NODE_OPTIONS=--max-semi-space-size=N (V8's young
+ * generation, 16 MiB per semi-space by default on 64-bit), to see how much of the idle
+ * RSS is garbage-collector headroom.
+ */
+import dgram from 'node:dgram';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import dnsPacket from 'dns-packet';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { startChild, stopChild, stopAllChildren, stopChildrenOnSignal, type Child } from './harness/children';
+import { mib, rssBytes } from './harness/proc-stats';
+import { median, round } from './harness/stats';
+import { runContext } from './harness/run-context';
+import { printTable, writeResults, type Table } from './harness/results';
+import { parseArgs } from './harness/args';
+import { freePort, httpJson, sleep, startStandaloneCp, until } from './harness/standalone-cp';
+
+const AGENT_CORE = 1;
+const CP_CORE = 0;
+
+function nowMs(): number {
+  return performance.timeOrigin + performance.now();
+}
+
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.once('connect', () => {
+      s.destroy();
+      resolve(true);
+    });
+    s.once('error', () => resolve(false));
+  });
+}
+
+/** One A query over UDP (dns-packet), in-process so that polling does not fork `dig` hundreds of times. */
+function queryA(port: number, name: string, timeoutMs = 20): Promise<string> {
+  return new Promise((resolve) => {
+    const sock = dgram.createSocket('udp4');
+    const id = Math.floor(Math.random() * 65535);
+    const timer = setTimeout(() => done(''), timeoutMs);
+    const done = (v: string) => {
+      clearTimeout(timer);
+      sock.close();
+      resolve(v);
+    };
+    sock.on('error', () => done(''));
+    sock.on('message', (msg) => {
+      try {
+        const res = dnsPacket.decode(msg);
+        if (res.id !== id) return;
+        const a = (res.answers ?? []).find((x) => x.type === 'A') as { data?: unknown } | undefined;
+        done(a?.data !== undefined ? String(a.data) : '');
+      } catch {
+        done('');
+      }
+    });
+    sock.send(dnsPacket.encode({ type: 'query', id, flags: dnsPacket.RECURSION_DESIRED, questions: [{ type: 'A', name }] }), port, '127.0.0.1');
+  });
+}
+
+/** Polls every 10 ms and returns the ms since `t0` at which `fn` first held. */
+async function timeUntil(t0: number, fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
+  await until(fn, timeoutMs, what, 10);
+  return nowMs() - t0;
+}
+
+interface Run {
+  firstLogMs: number;
+  readyMs: number;
+  dnsMs: number;
+  lastVipListenerMs: number;
+  rssMiB: number;
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { services: 100, runs: 5, 'idle-seconds': 5, 'semi-space': 0 });
+  const S = args.services;
+  stopChildrenOnSignal();
+  // This process (which polls) shares core 0 with the CP, away from the measured process.
+  spawnSync('taskset', ['-a', '-p', '-c', String(CP_CORE), String(process.pid)], { stdio: 'ignore' });
+  const before = runContext();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-dp-startup-'));
+  const cp = await startStandaloneCp({ core: CP_CORE });
+  const runs: Run[] = [];
+  const peers: { name: string; startMs: number[]; rssMiB: number[] }[] = [];
+  try {
+    // S services, each with one (not running) instance: the CP allocates one VIP per service.
+    for (let i = 0; i < S; i++) {
+      await cp.put({ type: 'Dataplane', mesh: 'default', name: `svc-${i}-1`, networking: { address: '127.0.0.1', inbound: [{ port: 41000 + i, servicePort: 42000 + i, tags: { 'kuma.io/service': `svc-${i}` } }] } });
+    }
+    let vips: Record<string, string> = {};
+    await until(async () => Object.keys((vips = await cp.vips())).length >= S, 30_000, `${S} VIPs`);
+    const vipList = Object.entries(vips).filter(([s]) => s.startsWith('svc-'));
+    const lastVip = vipList[vipList.length - 1][1];
+    console.log(`kuma-cp: ${vipList.length} services with VIPs in ${cp.vipCidr}, VIP port ${cp.vipPort}`);
+
+    const dpFile = path.join(dir, 'dataplane.yaml');
+    const inboundPort = await freePort();
+    fs.writeFileSync(
+      dpFile,
+      ['type: Dataplane', 'mesh: default', 'name: bench', 'networking:', '  address: 127.0.0.1', '  inbound:', `  - port: ${inboundPort}`, '    servicePort: 18080', '    tags:', '      kuma.io/service: bench', ''].join('\n'),
+    );
+
+    for (let r = 1; r <= args.runs; r++) {
+      const [dnsPort, readyPort] = [await freePort(), await freePort()];
+      const t0 = nowMs();
+      const dp = startChild(
+        'kuma-dp',
+        process.execPath,
+        [
+          path.resolve(__dirname, '../agent/main.js'),
+          'run',
+          `--cp-address=https://127.0.0.1:${cp.dpPort}`,
+          `--dataplane-file=${dpFile}`,
+          `--ca-cert-file=${cp.dpCaFile}`,
+          '--engine=embedded',
+          '--dns-enabled',
+          `--dns-proxy-port=${dnsPort}`,
+          '--dns-upstream=127.0.0.1:9',
+          `--readiness-port=${readyPort}`,
+          '--drain-time=0s',
+          `--config-dir=${path.join(dir, `run-${r}`)}`,
+        ],
+        { core: AGENT_CORE, env: args['semi-space'] ? { ...process.env, NODE_OPTIONS: `--max-semi-space-size=${args['semi-space']}` } : process.env },
+      );
+      try {
+        const first = dp.waitForLine(/./, 10_000).then(() => nowMs() - t0);
+        const ready = timeUntil(t0, async () => (await httpJson(`http://127.0.0.1:${readyPort}/ready`, 'GET', undefined, { timeoutMs: 1000 })).status === 200, 30_000, 'kuma-dp /ready');
+        const dns = timeUntil(t0, async () => (await queryA(dnsPort, 'svc-0.mesh')) === vips['svc-0'], 30_000, 'svc-0.mesh answered with its VIP');
+        const listener = timeUntil(t0, () => accepts(lastVip, cp.vipPort), 30_000, `VIP listener ${lastVip}:${cp.vipPort}`);
+        const [firstLogMs, readyMs, dnsMs, lastVipListenerMs] = await Promise.all([first, ready, dns, listener]);
+        await sleep(args['idle-seconds'] * 1000);
+        const rssMiB = mib(rssBytes(dp.pid));
+        runs.push({ firstLogMs, readyMs, dnsMs, lastVipListenerMs, rssMiB });
+        console.log(`run ${r}: first log ${round(firstLogMs)} ms, ready ${round(readyMs)} ms, DNS ${round(dnsMs)} ms, last VIP listener ${round(lastVipListenerMs)} ms, RSS ${round(rssMiB)} MiB`);
+      } finally {
+        await stopChild(dp, 10_000);
+      }
+    }
+
+    // Peers, same machine, same moment.
+    const node = { name: 'node (bare runtime: first line, idle)', startMs: [] as number[], rssMiB: [] as number[] };
+    const ha = { name: `haproxy (${S} TCP listeners, nbthread 1)`, startMs: [] as number[], rssMiB: [] as number[] };
+    const dm = { name: `dnsmasq (${S} names)`, startMs: [] as number[], rssMiB: [] as number[] };
+    peers.push(node, ha, dm);
+    const haCfg = path.join(dir, 'haproxy.cfg');
+    const haPort = await freePort();
+    const haIp = (i: number) => `127.65.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+    fs.writeFileSync(
+      haCfg,
+      ['global', '  nbthread 1', '  maxconn 4096', 'defaults', '  mode tcp', '  timeout connect 5s', '  timeout client 30s', '  timeout server 30s']
+        .concat(...Array.from({ length: S }, (_, i) => [`listen out-${i}`, `  bind ${haIp(i)}:${haPort}`, `  server s1 127.0.0.1:${42000 + i}`]))
+        .join('\n') + '\n',
+    );
+    const hosts = path.join(dir, 'hosts');
+    fs.writeFileSync(hosts, vipList.map(([s, ip]) => `${ip} ${s}.mesh`).join('\n') + '\n');
+    for (let r = 1; r <= args.runs; r++) {
+      let t0 = nowMs();
+      const n: Child = startChild('node', process.execPath, ['-e', "process.stderr.write('{}\\n'); setInterval(() => {}, 1e6)"], { core: AGENT_CORE });
+      node.startMs.push(await n.waitForLine(/./).then(() => nowMs() - t0));
+      await sleep(args['idle-seconds'] * 1000);
+      node.rssMiB.push(mib(rssBytes(n.pid)));
+      await stopChild(n);
+
+      t0 = nowMs();
+      const h = startChild('haproxy', 'haproxy', ['-db', '-f', haCfg], { core: AGENT_CORE });
+      ha.startMs.push(await timeUntil(t0, () => accepts(haIp(S - 1), haPort), 10_000, 'haproxy last listener'));
+      await sleep(args['idle-seconds'] * 1000);
+      ha.rssMiB.push(mib(rssBytes(h.pid)));
+      await stopChild(h);
+
+      const dmPort = await freePort();
+      t0 = nowMs();
+      const d = startChild('dnsmasq', 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local=/mesh/', '-p', String(dmPort), '--listen-address=127.0.0.1', '--bind-interfaces', '-C', '/dev/null'], { core: AGENT_CORE });
+      dm.startMs.push(await timeUntil(t0, async () => (await queryA(dmPort, 'svc-0.mesh')) === vips['svc-0'], 10_000, 'dnsmasq answer'));
+      await sleep(args['idle-seconds'] * 1000);
+      dm.rssMiB.push(mib(rssBytes(d.pid)));
+      await stopChild(d);
+    }
+  } finally {
+    await stopAllChildren();
+    await cp.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  const med = (f: (r: Run) => number) => median(runs.map(f));
+  const [node, ha, dm] = peers;
+  const table: Table = {
+    title: `kuma-dp start-up and idle RSS with ${S} VIP outbounds (embedded engine + DNS${args['semi-space'] ? `, --max-semi-space-size=${args['semi-space']}` : ''}), medians of ${args.runs} runs`,
+    columns: ['process', 'first log line (ms)', 'ready (ms)', 'DNS answers VIP (ms)', `last of ${S} VIP listeners (ms)`, 'RSS idle (MiB)'],
+    rows: [
+      ['kuma-dp run --engine=embedded --dns-enabled', round(med((r) => r.firstLogMs)), round(med((r) => r.readyMs)), round(med((r) => r.dnsMs)), round(med((r) => r.lastVipListenerMs)), round(med((r) => r.rssMiB))],
+      [node.name, round(median(node.startMs)), '–', '–', '–', round(median(node.rssMiB))],
+      [ha.name, '–', '–', '–', round(median(ha.startMs)), round(median(ha.rssMiB))],
+      [dm.name, '–', '–', round(median(dm.startMs)), '–', round(median(dm.rssMiB))],
+      ['haproxy + dnsmasq', '–', '–', '–', '–', round(median(ha.rssMiB) + median(dm.rssMiB))],
+    ],
+  };
+  printTable(table);
+  const rss = med((r) => r.rssMiB);
+  const first = med((r) => r.firstLogMs);
+  const verdicts = [
+    `kuma-dp RSS idle with ${S} VIP outbounds: ${round(rss)} MiB (target ≤ 60 MB = 57.2 MiB): ${rss * 1.048576 <= 60 ? 'met' : 'NOT met'}`,
+    `time to first log line: ${round(first)} ms (aim < 300 ms): ${first < 300 ? 'met' : 'NOT met'}; bare node: ${round(median(node.startMs))} ms`,
+    `time to ready (engine configured by the CP): ${round(med((r) => r.readyMs))} ms`,
+  ];
+  for (const v of verdicts) console.log(v);
+  const files = writeResults({
+    bench: 'dp-startup',
+    params: { services: S, runs: args.runs, semiSpaceMiB: args['semi-space'] || 'default', idleSeconds: args['idle-seconds'], agentCore: AGENT_CORE, cpCore: CP_CORE },
+    data: { runs, peers },
+    tables: [table],
+    verdicts,
+    notes: [
+      `kuma-cp run standalone (memory store, KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none, VIPs in 127.64.0.0/10) pinned to core ${CP_CORE}; the measured processes pinned to core ${AGENT_CORE} (via taskset, whose exec is inside the times).`,
+      `kuma-dp: ${S} services registered in the mesh, each with one instance, so the sidecar (DNS enabled) gets ${S} VIP outbound listeners and ${S} DNS names; the bootstrap goes over TLS to the DP server, ADS over TLS.`,
+      'Times are from spawn to: the first line on stdout/stderr; GET /ready = 200; an A query for svc-0.mesh answered with the CP VIP; TCP connect to the last VIP listener accepted (polled every 10 ms from this process, pinned to the CP core; DNS polled with in-process UDP queries).',
+      `RSS is VmRSS after ${args['idle-seconds']} s idle. haproxy: ${S} "listen" sections on loopback addresses, nbthread 1; dnsmasq: the same ${S} names from an addn-hosts file.`,
+    ],
+    context: { before, after: runContext() },
+  });
+  console.log(`results: ${path.relative(process.cwd(), files.json)}, ${path.relative(process.cwd(), files.md)}`);
+}
+
+main().catch(async (err) => {
+  console.error(`dp-startup: ${(err as Error).stack ?? err}`);
+  await stopAllChildren();
+  process.exit(1);
+});
