@@ -139,7 +139,8 @@ export class BuiltinCaManager implements CaManager {
       if (!cert || !key) throw new NotFoundError(`mesh ${mesh}: CA secrets ${certName} / ${keyName} are missing`);
     }
     const cacheKey = `${mesh}\n${backend.name}`;
-    const versions = `${cert.meta.version}/${key.meta.version}`;
+    // Keyed by content, not version: a mesh deleted and re-created may restart version numbering.
+    const versions = `${cert.spec.data}\n${key.spec.data}`;
     const hit = this.cache.get(cacheKey);
     if (hit && hit.versions === versions) return { backend, ca: hit.ca };
     const ca = parseSigningCa(decodeSecret(cert, `secrets.${certName}.data`), decodeSecret(key, `secrets.${keyName}.data`));
@@ -172,7 +173,7 @@ export class BuiltinCaManager implements CaManager {
     const certPem = await read('cert');
     const keyPem = await read('key');
     const cacheKey = `${mesh}\n${backend.name}`;
-    const versions = `provided:${certPem.length}:${keyPem.length}:${certPem.slice(-64)}`;
+    const versions = `provided\n${certPem}\n${keyPem}`;
     const hit = this.cache.get(cacheKey);
     if (hit && hit.versions === versions) return hit.ca;
     const ca = parseSigningCa(certPem, keyPem);

@@ -3,7 +3,7 @@
  * zone tokens, each as two secrets (private, public) with base64 PEM in `data`. Pairs
  * are created on first use; concurrent first uses share one creation, and a pair
  * created meanwhile by another writer wins over ours. Parsed keys are cached by the
- * secret's version.
+ * secret's content.
  */
 import crypto from 'node:crypto';
 import { importPKCS8, importSPKI } from 'jose';
@@ -34,7 +34,8 @@ function secretText(r: Resource): string {
 
 /** Loads, caches and lazily creates signing keys. */
 export class SigningKeys {
-  private readonly cache = new Map<string, { version: string; key: Key }>();
+  // Keyed by content, not version: a secret deleted and re-created may restart version numbering.
+  private readonly cache = new Map<string, { data: string; key: Key }>();
   private readonly pending = new Map<string, Promise<void>>();
 
   constructor(
@@ -67,7 +68,8 @@ export class SigningKeys {
   private async parse(r: Resource, imp: (pem: string) => Promise<Key>): Promise<Key> {
     const cacheKey = `${r.meta.type}\n${r.meta.mesh ?? ''}\n${r.meta.name}`;
     const hit = this.cache.get(cacheKey);
-    if (hit && hit.version === r.meta.version) return hit.key;
+    const data = String(r.spec?.data ?? '');
+    if (hit && hit.data === data) return hit.key;
     let key: Key;
     try {
       key = await imp(secretText(r));
@@ -75,7 +77,7 @@ export class SigningKeys {
       // A damaged key secret: every token it should verify is refused, with the reason.
       throw new AuthError(`signing key secret ${r.meta.name} is not a valid RSA key in PEM: ${(err as Error).message}`, 401, { cause: err });
     }
-    this.cache.set(cacheKey, { version: r.meta.version, key });
+    this.cache.set(cacheKey, { data, key });
     return key;
   }
 

@@ -178,3 +178,17 @@ t.test('concurrent ensureCa calls create one CA', async (t) => {
   t.equal((await store.list('Secret', { mesh: 'm1' })).length, 2);
   t.equal(await a.caCertPem('m1'), await b.caCertPem('m1'));
 });
+
+t.test('a re-created CA replaces the cached one (cache keyed by content)', async (t) => {
+  const store = new MemoryStore();
+  await store.create(mtlsMesh('m1'));
+  const ca = new BuiltinCaManager({ store });
+  const first = await ca.caCertPem('m1');
+  await store.transaction([
+    { op: 'delete', type: 'Secret', key: { mesh: 'm1', name: 'm1.ca-builtin-cert-ca-1' } },
+    { op: 'delete', type: 'Secret', key: { mesh: 'm1', name: 'm1.ca-builtin-key-ca-1' } },
+  ]);
+  const id = await ca.issue({ mesh: 'm1', tags: { 'kuma.io/service': ['a'] } });
+  t.not(id.caPem, first, 'a new CA was made');
+  t.equal(id.caPem, Buffer.from((await store.get('Secret', { mesh: 'm1', name: 'm1.ca-builtin-cert-ca-1' }))!.spec.data, 'base64').toString());
+});
