@@ -7,6 +7,7 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Component } from '../../lib/component';
+import { KumaError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { AgentMetric, type MetricsRegistry } from './metrics';
 
@@ -52,7 +53,13 @@ export class ReadinessServer implements Component {
     server.requestTimeout = 10_000;
     this.server = server;
     await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
+      server.once('error', (err: NodeJS.ErrnoException) =>
+        reject(
+          err.code === 'EADDRINUSE'
+            ? new KumaError('ERR_PORT_IN_USE', `--readiness-port: ${this.o.address}:${this.o.port} is in use; pick another port, or 0 for a free one`, { cause: err })
+            : err,
+        ),
+      );
       server.listen(this.o.port, this.o.address, () => {
         server.removeListener('error', reject);
         resolve();

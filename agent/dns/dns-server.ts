@@ -7,6 +7,7 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Component } from '../../lib/component';
+import { KumaError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { AgentMetric, type MetricsRegistry } from '../admin/metrics';
 import type { DnsUpstream } from '../cli/run-options';
@@ -63,7 +64,9 @@ export class DnsServer implements Component {
     // With port 0 the kernel picks a UDP port; TCP must then get the same one, which can
     // be taken: retry a few times with a fresh UDP port.
     for (let attempt = 0; ; attempt++) {
-      const udp = await this.bindUdp(this.o.port);
+      const udp = await this.bindUdp(this.o.port).catch((err) => {
+        throw inUse(err, this.o.address, this.o.port);
+      });
       const port = (udp.address() as net.AddressInfo).port;
       try {
         this.tcp = await this.bindTcp(port);
@@ -71,7 +74,7 @@ export class DnsServer implements Component {
         break;
       } catch (err) {
         udp.close();
-        if (this.o.port !== 0 || attempt >= 5) throw err;
+        if (this.o.port !== 0 || attempt >= 5) throw inUse(err, this.o.address, port);
       }
     }
     this.o.log.info({ address: this.o.address, port: this.port, upstreams: this.o.upstreams.map((u) => `${u.host}:${u.port}`) }, 'DNS server listening');
@@ -187,4 +190,9 @@ export class DnsServer implements Component {
     for (const c of this.conns) c.destroy();
     this.tcp?.close();
   }
+}
+
+function inUse(err: unknown, address: string, port: number): unknown {
+  if ((err as NodeJS.ErrnoException).code !== 'EADDRINUSE') return err;
+  return new KumaError('ERR_PORT_IN_USE', `--dns-proxy-port: ${address}:${port} is in use (UDP or TCP); pick another port`, { cause: err });
 }
