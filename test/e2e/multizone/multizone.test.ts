@@ -112,8 +112,8 @@ async function zoneToken(global: Cp, zone: string): Promise<string> {
   return token.trim();
 }
 
-async function startZone(t: any, global: Cp, zone: string, token: string): Promise<Cp> {
-  const workDir = tmpDir(t, `kds-e2e-${zone}-`);
+async function startZone(t: any, global: Cp, zone: string, token: string, reuseWorkDir?: string): Promise<Cp> {
+  const workDir = reuseWorkDir ?? tmpDir(t, `kds-e2e-${zone}-`);
   const tokenFile = path.join(workDir, 'zone-token');
   fs.writeFileSync(tokenFile, token);
   return startCp(t, zone, workDir, {
@@ -140,7 +140,7 @@ function ingress(name: string, port: number) {
 
 const zone1Ingress = (items: any[]) => items.find((i) => i.labels?.['kuma.io/zone'] === 'zone-1' && i.labels?.['kuma.io/display-name'] === 'ingress-1');
 
-t.test('multi-zone with real kuma-cp processes', async (t) => {
+t.test('multi-zone with real kuma-cp processes', { timeout: 90_000 }, async (t) => {
   const outer = t;
   const globalDir = tmpDir(t, 'kds-e2e-global-');
   let global = await startCp(t, 'global', globalDir, { KUMA_MODE: 'global' });
@@ -192,6 +192,7 @@ t.test('multi-zone with real kuma-cp processes', async (t) => {
   await t.test('a dataplane registered in zone-1 reaches global and zone-2 (via zone-1\'s ingress)', async (t) => {
     t.equal((await http(z1, 'PUT', '/zoneingresses/ingress-1', ingress('ingress-1', 10001))).status, 201);
     t.equal((await http(z2, 'PUT', '/zoneingresses/ingress-2', ingress('ingress-2', 10002))).status, 201);
+    t.equal((await http(z2, 'PUT', '/meshes/default/dataplanes/billing-1', dataplane('billing-1', 'billing', 20003))).status, 201);
     const put = await http(z1, 'PUT', '/meshes/default/dataplanes/web-1', dataplane('web-1', 'web', 20001));
     t.equal(put.status, 201, put.text);
     const local = await http(z1, 'GET', '/meshes/default/dataplanes/web-1');
@@ -290,5 +291,21 @@ t.test('multi-zone with real kuma-cp processes', async (t) => {
     const started = Date.now();
     await eventually('zone-2 offline', async () => (await http(global, 'GET', '/zones+insights/zone-2')).body.online === false, 10_000);
     t.ok(Date.now() - started < 10_000, `offline after ${Date.now() - started} ms`);
+  });
+
+  await t.test('the killed zone restarts from its store and resyncs without rewriting anything on global', async (t) => {
+    const ofZone2 = async () => [
+      ...(await http(global, 'GET', '/meshes/default/dataplanes')).body.items,
+      ...(await http(global, 'GET', '/zoneingresses')).body.items,
+    ].filter((i: any) => i.labels?.['kuma.io/zone'] === 'zone-2');
+    const before = await ofZone2();
+    t.equal(before.length, 2, 'billing-1 and ingress-2 of zone-2 are on global');
+    const z2b = await startZone(t, global, 'zone-2', t2, z2.workDir);
+    await eventually('zone-2 online again', async () => (await http(global, 'GET', '/zones+insights/zone-2')).body.online === true);
+    await eventually('zone-2 synced', async () => z2b.proc.log.some((l) => l.msg === 'KDS connected to global'));
+    await new Promise((r) => setTimeout(r, 500));
+    const after = await ofZone2();
+    t.same(after, before, 'same resources, same modification times: content versions matched across the restart');
+    t.equal((await http(z2b, 'GET', '/meshes/default/traffic-permissions/after-restart')).status, 200, 'the zone kept what it had learned');
   });
 });
