@@ -192,3 +192,34 @@ t.test('a re-created CA replaces the cached one (cache keyed by content)', async
   t.not(id.caPem, first, 'a new CA was made');
   t.equal(id.caPem, Buffer.from((await store.get('Secret', { mesh: 'm1', name: 'm1.ca-builtin-cert-ca-1' }))!.spec.data, 'base64').toString());
 });
+
+t.test('provided CA: an openssl-made CA from a secret or inline PEM signs identities', async (t) => {
+  const dir = tempDir(t);
+  const key = path.join(dir, 'ca.key');
+  const crt = path.join(dir, 'ca.crt');
+  const made = openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key, '-out', crt, '-days', '30', '-subj', '/CN=provided-ca', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign']);
+  t.equal(made.status, 0, made.out);
+  const certPem = fs.readFileSync(crt, 'utf8');
+  const keyPem = fs.readFileSync(key, 'utf8');
+  const store = new MemoryStore();
+  await store.create({ type: 'Secret', mesh: 'p1', name: 'my-ca-key', spec: { data: Buffer.from(keyPem).toString('base64') } });
+  await store.create({
+    type: 'Mesh',
+    name: 'p1',
+    spec: { mtls: { enabledBackend: 'ext', backends: [{ name: 'ext', type: 'provided', conf: { cert: { inlineString: certPem }, key: { secret: 'my-ca-key' } } }] } },
+  });
+  const ca = new BuiltinCaManager({ store });
+  t.equal(await ca.caCertPem('p1'), certPem);
+  const id = await ca.issue({ mesh: 'p1', tags: { 'kuma.io/service': ['web'] } });
+  const leaf = write(dir, 'leaf.pem', id.certPem);
+  const v = openssl(['verify', '-CAfile', crt, leaf]);
+  t.equal(v.status, 0, v.out);
+  t.equal((await store.list('Secret', { mesh: 'p1' })).length, 1, 'no builtin secrets made for a provided CA');
+
+  await store.update({
+    type: 'Mesh',
+    name: 'p1',
+    spec: { mtls: { enabledBackend: 'ext', backends: [{ name: 'ext', type: 'provided', conf: { cert: { inlineString: certPem }, key: { secret: 'missing' } } }] } },
+  });
+  await t.rejects(ca.issue({ mesh: 'p1', tags: { 'kuma.io/service': ['web'] } }), { code: 'ERR_NOT_FOUND', message: /"missing"/ });
+});
