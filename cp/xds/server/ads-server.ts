@@ -332,6 +332,13 @@ class AdsStream {
     st.sentNonce = nonce;
     st.sentNamesKey = namesKey;
     this.call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: type, nonce });
+    if (type === TypeUrl.Cluster) {
+      // An updated cluster warms until it sees its ClusterLoadAssignment, and Envoy asks
+      // for it again with unchanged names and version: the next EDS request must be
+      // answered even if nothing changed (go-control-plane/Envoy "cluster warming" caveat).
+      const eds = this.types.get(TypeUrl.ClusterLoadAssignment);
+      if (eds) eds.sentNamesKey = undefined;
+    }
     this.opts.onEvent?.({ kind: 'send', nodeId: this.session!.nodeId, streamId: this.id, typeUrl: type, version, count: resources.length });
   }
 

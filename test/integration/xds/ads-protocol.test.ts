@@ -100,6 +100,30 @@ t.test('SotW: invariants, ACK, no resend when unchanged, push on change', async 
   t.same(c.violations, []);
 });
 
+t.test('after a CDS update, an unchanged EDS subscription is answered again (cluster warming)', async (t) => {
+  const { store, open } = await setup(t);
+  const c = open('default.web-1');
+  c.request(TypeUrl.Cluster);
+  const cds = await c.next(TypeUrl.Cluster, 0);
+  c.request(TypeUrl.Cluster, [], cds);
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend']);
+  const eds = await c.next(TypeUrl.ClusterLoadAssignment, 0);
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend'], eds);
+  await sleep(100);
+  const n = c.received.length;
+  // Only the local app cluster changes; backend's endpoints do not.
+  await store.update({ type: 'Dataplane', mesh: 'default', name: 'web-1', spec: { networking: { address: '127.0.0.2', inbound: [{ port: 8080, servicePort: 7777, tags: { 'kuma.io/service': 'web' } }], outbound: [{ port: 10001, tags: { 'kuma.io/service': 'backend' } }] } } });
+  const cds2 = await c.next(TypeUrl.Cluster, n);
+  c.request(TypeUrl.Cluster, [], cds2);
+  const m = c.received.length;
+  // Envoy re-requests EDS for the warming clusters with the same names and nonce.
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend'], eds);
+  const again = await c.next(TypeUrl.ClusterLoadAssignment, m);
+  t.equal(again.version, eds.version, 'same content, answered anyway');
+  t.same(again.names, ['backend']);
+  t.same(c.violations, []);
+});
+
 t.test('NACK: logged with node, type and error_detail; rejected version never re-sent; next version after backoff', async (t) => {
   const { store, open, lines } = await setup(t);
   const c = open('default.web-1');
