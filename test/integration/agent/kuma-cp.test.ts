@@ -1,0 +1,192 @@
+/**
+ * kuma-dp against a real `kuma-cp run` (standalone, memory store, dataplane tokens on):
+ * a dataplane registers itself through /bootstrap with a token from kumactl, gets its
+ * bootstrap, resolves a VIP the CP allocated; a dataplane the CP does not know yet waits
+ * (404, retried) until it is applied; a token for another dataplane is refused; and the
+ * embedded engine gets its config over ADS and reports READY.
+ */
+import t from 'tap';
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import fs from 'node:fs';
+import http from 'node:http';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { KumaDpProcess, FAKE_ENVOY, httpGet } from './support/kuma-dp-process';
+import { alive, waitFor, killIfAlive } from './support/proc';
+
+const run = promisify(execFile);
+const KUMA_CP = path.resolve(__dirname, '../../../cp/main.js');
+const KUMACTL = path.resolve(__dirname, '../../../kumactl/main.js');
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(p));
+    });
+  });
+}
+
+async function freeUdpTcpPort(): Promise<number> {
+  for (let i = 0; i < 20; i++) {
+    const u = dgram.createSocket('udp4');
+    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
+    const port = u.address().port;
+    const ok = await new Promise<boolean>((r) => {
+      const s = net.createServer().once('error', () => r(false)).listen(port, '127.0.0.1', () => s.close(() => r(true)));
+    });
+    await new Promise<void>((r) => u.close(() => r()));
+    if (ok) return port;
+  }
+  throw new Error('no free UDP+TCP port');
+}
+
+function api(port: number, method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
+  return new Promise((resolve, reject) => {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, agent: false, timeout: 5000, headers: { 'content-type': 'application/json' } }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => {
+        let parsed: any = text;
+        try {
+          parsed = JSON.parse(text);
+        } catch {
+          // keep text
+        }
+        resolve({ status: res.statusCode ?? 0, body: parsed });
+      });
+    });
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kdp-cp-'));
+t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+
+interface Cp {
+  child: ChildProcess;
+  apiPort: number;
+  dpPort: number;
+  caFile: string;
+  token(name: string, type?: string): Promise<string>;
+}
+
+async function startCp(): Promise<Cp> {
+  const [apiPort, dnsPort, diagPort, vipPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
+  const child = spawn(process.execPath, [KUMA_CP, 'run'], {
+    env: {
+      ...process.env, KUMA_MODE: 'standalone', KUMA_STORE_TYPE: 'memory', KUMA_GENERAL_WORK_DIR: path.join(root, 'cp'),
+      KUMA_API_SERVER_HTTP_PORT: String(apiPort), KUMA_DP_SERVER_PORT: '0', KUMA_DNS_SERVER_PORT: String(dnsPort),
+      KUMA_DIAGNOSTICS_SERVER_PORT: String(diagPort), KUMA_DNS_SERVER_CIDR: '127.64.0.0/10', KUMA_DNS_SERVER_SERVICE_VIP_PORT: String(vipPort),
+    },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  t.teardown(() => killIfAlive(child.pid));
+  let stderr = '';
+  child.stderr!.on('data', (d) => (stderr += d));
+  let line: any;
+  const up = await waitFor(() => {
+    line = stderr.split('\n').filter((l) => l.includes('"DP server listening"')).map((l) => JSON.parse(l))[0];
+    return line !== undefined || child.exitCode !== null;
+  }, 30_000);
+  if (!up || !line) throw new Error(`kuma-cp did not start: ${stderr.slice(-2000)}`);
+  await waitFor(async () => (await api(apiPort, 'GET', '/meshes/default').catch(() => ({ status: 0 }))).status === 200, 20_000);
+  return {
+    child, apiPort, dpPort: Number(line.port), caFile: String(line.caFile),
+    async token(name, type = 'dataplane') {
+      const { stdout } = await run(process.execPath, [KUMACTL, 'generate', 'dataplane-token', '--mesh', 'default', '--name', name, '--type', type, '--cp-address', `http://127.0.0.1:${apiPort}`], { timeout: 20_000 });
+      const file = path.join(root, `token-${name}`);
+      fs.writeFileSync(file, stdout.trim());
+      return file;
+    },
+  };
+}
+
+function dpYaml(name: string, inboundPort: number, service: string): string {
+  return `type: Dataplane\nmesh: default\nname: ${name}\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - port: ${inboundPort}\n      servicePort: ${inboundPort + 1}\n      tags:\n        kuma.io/service: ${service}\n`;
+}
+
+t.test('with a real kuma-cp', async (t) => {
+  const cp = await startCp();
+  const cpArgs = [`--cp-address=https://127.0.0.1:${cp.dpPort}`, `--ca-cert-file=${cp.caFile}`];
+
+  await t.test('a dataplane registers itself, gets its bootstrap, and resolves VIPs', async (t) => {
+    // another service, so that the CP allocates a VIP for it
+    const webPort = await freePort();
+    t.equal((await api(cp.apiPort, 'PUT', '/meshes/default/dataplanes/web-1', { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: { address: '127.0.0.1', inbound: [{ port: webPort, servicePort: webPort + 1, tags: { 'kuma.io/service': 'web' } }] } })).status < 300, true);
+    const dpFile = path.join(root, 'dp-1.yaml');
+    fs.writeFileSync(dpFile, dpYaml('{{ name }}', await freePort(), 'backend'));
+    const dnsPort = await freeUdpTcpPort();
+    const argvFile = path.join(root, 'dp-1-argv.jsonl');
+    const p = new KumaDpProcess(['run', ...cpArgs, `--dataplane-file=${dpFile}`, '-v', 'name=dp-1', `--dataplane-token-file=${await cp.token('dp-1')}`,
+      `--binary-path=${FAKE_ENVOY}`, `--config-dir=${path.join(root, 'dp-1')}`, '--dns-enabled', `--dns-proxy-port=${dnsPort}`, '--dns-upstream=127.0.0.1:9',
+      '--dns-refresh-interval=200ms', '--drain-time=200ms'], { FAKE_ENVOY_ARGV_FILE: argvFile });
+    t.teardown(() => p.kill());
+    await p.waitLog('kuma-dp started', 20_000);
+    const readiness = (await p.waitLog('readiness listening')).port;
+    t.ok(await waitFor(async () => (await httpGet(readiness, '/ready')).status === 200, 10_000), 'READY (Envoy admin from the CP bootstrap answers)');
+    const registered = await api(cp.apiPort, 'GET', '/meshes/default/dataplanes/dp-1');
+    t.equal(registered.status, 200, 'the CP stored the Dataplane from the bootstrap request');
+    t.equal(registered.body.networking.inbound[0].tags['kuma.io/service'], 'backend');
+    const bootstrap = fs.readFileSync(path.join(root, 'dp-1', 'bootstrap.yaml'), 'utf8');
+    t.match(bootstrap, /dp-1/, 'bootstrap names the dataplane');
+    t.match(bootstrap, new RegExp(`port_value: ${p.logs().find((l) => l.msg === 'received bootstrap configuration').adminPort}`));
+    t.match(bootstrap, new RegExp(String(cp.dpPort)), 'ADS points at the DP server');
+    // the CP's VIP for web, through kuma-dp's DNS
+    let vip = '';
+    t.ok(await waitFor(async () => {
+      const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(dnsPort), '+short', '+time=1', '+tries=1', 'web.mesh'], { timeout: 5000 }).catch(() => ({ stdout: '' }));
+      vip = stdout.trim();
+      return /^127\.\d+\.\d+\.\d+$/.test(vip);
+    }, 15_000), `web.mesh resolves to a VIP from the CP (${vip})`);
+    const { stdout: nx } = await run('dig', ['@127.0.0.1', '-p', String(dnsPort), '+time=1', '+tries=1', 'nothing-here.mesh'], { timeout: 5000 });
+    t.match(nx, /status: NXDOMAIN/);
+    const envoyPid = JSON.parse(fs.readFileSync(argvFile, 'utf8').trim().split('\n')[0]).pid;
+    p.child.kill('SIGTERM');
+    t.equal((await p.exited).code, 0);
+    t.notOk(alive(envoyPid));
+  });
+
+  await t.test('a dataplane the CP does not know waits (404, retried) until it is applied', async (t) => {
+    const port = await freePort();
+    const p = new KumaDpProcess(['run', ...cpArgs, '--name=late-1', '--mesh=default', `--dataplane-token-file=${await cp.token('late-1')}`, `--binary-path=${FAKE_ENVOY}`, '--drain-time=100ms'],
+      { KUMA_CONTROL_PLANE_RETRY_BACKOFF: '100ms' });
+    t.teardown(() => p.kill());
+    const first = await p.waitLog('dataplane not registered yet, retrying', 15_000);
+    t.equal(first.attempt, 1);
+    t.equal((await api(cp.apiPort, 'PUT', '/meshes/default/dataplanes/late-1', { type: 'Dataplane', mesh: 'default', name: 'late-1', networking: { address: '127.0.0.1', inbound: [{ port, servicePort: port + 1, tags: { 'kuma.io/service': 'late' } }] } })).status < 300, true);
+    await p.waitLog('kuma-dp started', 15_000);
+    p.child.kill('SIGTERM');
+    t.equal((await p.exited).code, 0);
+  });
+
+  await t.test("a token for another dataplane is refused with the CP's message", async (t) => {
+    const dpFile = path.join(root, 'thief.yaml');
+    fs.writeFileSync(dpFile, dpYaml('thief', await freePort(), 'backend'));
+    const p = new KumaDpProcess(['run', ...cpArgs, `--dataplane-file=${dpFile}`, `--dataplane-token-file=${await cp.token('someone-else')}`, `--binary-path=${FAKE_ENVOY}`]);
+    t.teardown(() => p.kill());
+    const exit = await p.exited;
+    t.equal(exit.code, 1);
+    t.match(p.stderr, /kuma-dp: error: control plane rejected the bootstrap request \(HTTP 40[13]\)/);
+    t.equal((await api(cp.apiPort, 'GET', '/meshes/default/dataplanes/thief')).status, 404, 'nothing registered');
+  });
+
+  await t.test('the embedded engine gets its config over ADS and reports READY', async (t) => {
+    const dpFile = path.join(root, 'emb.yaml');
+    fs.writeFileSync(dpFile, dpYaml('emb-1', await freePort(), 'emb'));
+    const p = new KumaDpProcess(['run', ...cpArgs, `--dataplane-file=${dpFile}`, `--dataplane-token-file=${await cp.token('emb-1')}`, '--engine=embedded', `--config-dir=${path.join(root, 'emb')}`, '--drain-time=200ms']);
+    t.teardown(() => p.kill());
+    const readiness = (await p.waitLog('readiness listening')).port;
+    t.ok(await waitFor(async () => (await httpGet(readiness, '/ready').catch(() => ({ status: 0 }))).status === 200, 20_000), `READY (${p.stderr.split('\n').filter((l) => /error|warn/i.test(l)).slice(-3).join(' | ')})`);
+    t.ok(p.logs().some((l) => l.msg === 'selected engine' && l.engine === 'embedded' || l.msg === 'kuma-dp started' && l.engine === 'embedded'));
+    p.child.kill('SIGTERM');
+    t.equal((await p.exited).code, 0);
+  });
+});
