@@ -11,6 +11,7 @@
  * hashes (codec.contentVersion), so a peer that reconnects after a restart receives
  * only real differences.
  */
+import { Backoff } from '../../lib/backoff';
 import type { Logger } from '../../lib/logger';
 import { contentVersion, describeError, encodeResource, type KdsResource, type WireResource } from './codec';
 import { KdsTypeUrl, kdsTypeOfUrl, wireName, type KdsResourceType } from './kds-types';
@@ -25,6 +26,8 @@ interface TypeState {
   peer: Map<string, string>;
   dirty: boolean;
   sentFirst: boolean;
+  nackBackoff: Backoff;
+  retry?: NodeJS.Timeout;
 }
 
 interface InFlight {
@@ -49,9 +52,11 @@ export class DeltaSender {
       send: (resp: DeltaResponse) => void;
       log: Logger;
       observer?: SyncObserver;
+      /** Delay before resending after a NACK; default 1 s doubling to 30 s. */
+      nackBackoff?: { initialMs: number; maxMs: number };
     },
   ) {
-    for (const t of opts.types) this.state.set(t, { subscribed: false, peer: new Map(), dirty: false, sentFirst: false });
+    for (const t of opts.types) this.state.set(t, { subscribed: false, peer: new Map(), dirty: false, sentFirst: false, nackBackoff: new Backoff(opts.nackBackoff ?? { initialMs: 1_000, maxMs: 30_000 }) });
   }
 
   /** Handles one request from the peer: a subscription, an ACK or a NACK. */
@@ -70,13 +75,17 @@ export class DeltaSender {
         const detail = req.error_detail.message ?? '';
         this.opts.observer?.nack?.(type, detail);
         this.opts.log.warn({ type, nonce: req.response_nonce, detail }, 'KDS peer rejected a response (NACK)');
-        // The peer applied nothing of that response: forget what we assumed it holds, so
-        // that the next change resends those resources (never a tight retry loop).
+        // The peer applied nothing of that response: forget what we assumed it holds, and
+        // retry after a growing delay. The delay is why a NACK never becomes a tight loop
+        // of the same rejected content; the retry is why a passing fault (a store busy on
+        // the peer) heals without waiting for the next change.
         if (sent) {
           for (const n of sent.names) st.peer.set(n, '');
           for (const n of sent.removed) st.peer.set(n, '');
         }
+        this.scheduleRetry(type, st);
       } else {
+        st.nackBackoff.reset();
         this.opts.observer?.ack?.(type);
       }
       return;
@@ -98,9 +107,19 @@ export class DeltaSender {
     return [...this.state.entries()].filter(([, s]) => s.subscribed).map(([t]) => t);
   }
 
-  /** Stops sending; pending computations are dropped. */
+  /** Stops sending; pending computations and retries are dropped. */
   close(): void {
     this.closed = true;
+    for (const st of this.state.values()) clearTimeout(st.retry);
+  }
+
+  private scheduleRetry(type: KdsResourceType, st: TypeState): void {
+    if (st.retry || this.closed) return;
+    st.retry = setTimeout(() => {
+      st.retry = undefined;
+      if (!this.closed) this.push(type);
+    }, st.nackBackoff.next());
+    st.retry.unref?.();
   }
 
   /**

@@ -11,7 +11,7 @@ import { contentVersion, type KdsResource } from '../../../cp/kds/codec';
 import { KdsTypeUrl, type KdsResourceType } from '../../../cp/kds/kds-types';
 import type { DeltaResponse } from '../../../cp/kds/messages';
 
-function harness(t: any, types: KdsResourceType[]) {
+function harness(t: any, types: KdsResourceType[], nackBackoff = { initialMs: 60_000, maxMs: 60_000 }) {
   const data = new Map<KdsResourceType, KdsResource[]>();
   const sent: DeltaResponse[] = [];
   let lastNonce = 0;
@@ -19,6 +19,7 @@ function harness(t: any, types: KdsResourceType[]) {
     types,
     source: async (type) => data.get(type) ?? [],
     log: silentLogger(),
+    nackBackoff,
     send: (resp) => {
       const n = Number(resp.nonce);
       t.ok(n > lastNonce, `nonce ${resp.nonce} increases`);
@@ -83,6 +84,32 @@ t.test('a NACK makes the next change resend what was refused; no tight retry loo
   h.sender.changed(['TrafficPermission']);
   await h.settle();
   t.same(h.sent.at(-1)!.resources!.map((r) => r.name), ['default/a', 'default/b'], 'refused resource resent with the next change');
+  h.sender.close();
+});
+
+t.test('after a NACK the sender retries on its own, with growing delays, until an ACK', async (t) => {
+  const h = harness(t, ['TrafficPermission'], { initialMs: 40, maxMs: 160 });
+  h.data.set('TrafficPermission', [tp('a')]);
+  h.sender.handleRequest({ type_url: KdsTypeUrl.TrafficPermission });
+  await h.settle();
+  const times: number[] = [];
+  const start = Date.now();
+  for (let i = 0; i < 3; i++) {
+    const last = h.sent.at(-1)!;
+    h.sender.handleRequest({ type_url: KdsTypeUrl.TrafficPermission, response_nonce: last.nonce, error_detail: { code: 13, message: 'store busy' } });
+    const before = h.sent.length;
+    const deadline = Date.now() + 2000;
+    while (h.sent.length === before && Date.now() < deadline) await new Promise((r) => setTimeout(r, 5));
+    t.equal(h.sent.length, before + 1, `retry ${i + 1} sent`);
+    t.same(h.sent.at(-1)!.resources!.map((r) => r.name), ['default/a'], 'the refused resource again');
+    times.push(Date.now() - start);
+  }
+  t.ok(times[2] - times[1] >= times[1] - times[0] - 25, `delays grow: ${JSON.stringify(times)}`);
+  h.sender.handleRequest({ type_url: KdsTypeUrl.TrafficPermission, response_nonce: h.sent.at(-1)!.nonce });
+  const n = h.sent.length;
+  await new Promise((r) => setTimeout(r, 250));
+  t.equal(h.sent.length, n, 'no resend after the ACK');
+  h.sender.close();
 });
 
 t.test('held resources are neither sent nor removed', async (t) => {
