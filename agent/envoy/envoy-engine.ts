@@ -6,6 +6,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import fs from 'node:fs';
 import http from 'node:http';
 import pidusage from 'pidusage';
 import { Backoff, sleep } from '../../lib/backoff';
@@ -24,6 +25,26 @@ export interface EnvoyEngineOptions extends EngineOptions {
   restartBackoff?: { initialMs: number; maxMs: number };
   /** How often the admin /ready is probed; default 1s. */
   readyPollMs?: number;
+  /** Kill Envoy when kuma-dp dies, even by SIGKILL (needs util-linux setpriv); default true. */
+  parentDeathSignal?: boolean;
+}
+
+let setprivPath: string | null | undefined;
+/** util-linux `setpriv`, when installed. */
+function findSetpriv(): string | undefined {
+  if (setprivPath === undefined) {
+    setprivPath = null;
+    for (const p of ['/usr/bin/setpriv', '/bin/setpriv']) {
+      try {
+        fs.accessSync(p, fs.constants.X_OK);
+        setprivPath = p;
+        break;
+      } catch {
+        // not here
+      }
+    }
+  }
+  return setprivPath ?? undefined;
 }
 
 /** Runs and supervises one Envoy process. */
@@ -78,7 +99,18 @@ export class EnvoyEngine extends EventEmitter implements ProxyEngine {
       this.o.log.info({ binary: this.o.binaryPath, argv, restarts: this.restarts }, 'starting Envoy');
       // detached: Envoy leads a new process group (setsid), so one kill(-pgid) reaches
       // everything it starts, and a Ctrl-C on kuma-dp's terminal is handled by kuma-dp alone.
-      const child = spawn(this.o.binaryPath, argv, { detached: true, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
+      try {
+        fs.accessSync(this.o.binaryPath, fs.constants.X_OK);
+      } catch (err) {
+        reject(new Error(`cannot start Envoy "${this.o.binaryPath}": ${(err as NodeJS.ErrnoException).code ?? err}`, { cause: err }));
+        return;
+      }
+      // Through setpriv --pdeathsig (prctl PR_SET_PDEATHSIG, kept across exec) the kernel
+      // kills Envoy even when kuma-dp itself is SIGKILLed and cannot clean up; the pid and
+      // argv Envoy sees are unchanged, since setpriv execs it.
+      const setpriv = this.o.parentDeathSignal === false ? undefined : findSetpriv();
+      const [file, args] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', this.o.binaryPath, ...argv]] : [this.o.binaryPath, argv];
+      const child = spawn(file, args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
       this.child = child;
       let started = false;
       child.once('spawn', () => {

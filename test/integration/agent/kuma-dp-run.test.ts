@@ -241,3 +241,15 @@ t.test('zone ingress: a ZoneIngress template, proxyType ingress, no DNS', async 
   const pid = JSON.parse(fs.readFileSync(path.join(root, 'ingress-argv.jsonl'), 'utf8').trim()).pid;
   t.notOk(alive(pid));
 });
+
+t.test('even a SIGKILLed kuma-dp leaves no Envoy behind (parent-death signal)', async (t) => {
+  const stub = await cp(t);
+  const { p, envoyPids } = start(t, stub, 'dp-sigkill');
+  await p.waitLog('kuma-dp started');
+  t.ok(await waitFor(() => envoyPids().length === 1, 5000), 'Envoy runs');
+  const [envoyPid] = envoyPids();
+  t.ok(alive(envoyPid));
+  p.child.kill('SIGKILL');
+  await p.exited;
+  t.ok(await waitFor(() => !alive(envoyPid), 3000), 'Envoy died with kuma-dp');
+});
