@@ -143,6 +143,17 @@ t.test('xDS behaviour', async (t) => {
     t.pass('reconnected to the CP');
   });
 
+  t.test('HTTP balances per request, even over one keep-alive connection', async (t) => {
+    ads.set(FE, T.ClusterLoadAssignment, [R.assignment('web-v1', [{ port: m.ports.v1 }, { port: m.ports.v2, weight: 3 }]), R.assignment('web-v2', [{ port: m.ports.v2 }]), R.assignment('echo', [{ port: m.ports.echo }])]);
+    await until(async () => JSON.parse((await admin(fe, '/clusters')).body).find((c: any) => c.name === 'web-v1').endpoints.length === 2, 'two endpoints');
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    const seen: string[] = [];
+    for (let i = 0; i < 40; i++) seen.push(JSON.parse((await request(m.ports.outWeb, { path: `/lb-${i}`, agent })).body).app);
+    const v2 = seen.filter((a) => a === 'web-v2').length;
+    t.equal(v2, 30, `weights 1:3 give exactly 30 of 40 to the weight-3 endpoint (smooth WRR), got ${v2}`);
+  });
+
   t.test('refused endpoints are ejected and the connect is retried elsewhere', async (t) => {
     const dead = await deadPort();
     ads.set(FE, T.ClusterLoadAssignment, [R.assignment('web-v1', [{ port: dead }, { port: m.ports.v1 }]), R.assignment('web-v2', [{ port: m.ports.v2 }]), R.assignment('echo', [{ port: m.ports.echo }])]);

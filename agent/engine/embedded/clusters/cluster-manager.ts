@@ -23,35 +23,49 @@ export type ConnectCallback = (err: Error | undefined, socket?: net.Socket, endp
 /** One cluster at run time. */
 export class ClusterRuntime {
   readonly lb = new LoadBalancer();
-  agent: http.Agent;
   model: ClusterModel;
-  /** Endpoint set the agent's pooled connections were made for. */
-  endpointsKey = '';
+  /** TLS settings the pooled connections were made with. */
+  tlsKey = '';
+  /** One keep-alive pool per endpoint, so that HTTP balances per request like Envoy, not per connection. */
+  private readonly agents = new Map<string, http.Agent>();
   constructor(model: ClusterModel, readonly stats: ClusterStats, private readonly mgr: ClusterManager) {
     this.model = model;
-    this.agent = this.newAgent();
   }
 
-  /**
-   * HTTP picks an endpoint per upstream connection and pools it; when the endpoint set
-   * changes the pool is renewed so that new requests see the new set, while requests in
-   * flight finish on their connection (which then closes instead of returning to the pool).
-   */
-  renewPool(): void {
-    const old = this.agent;
-    this.agent = this.newAgent();
-    old.keepSocketAlive = () => false;
-    for (const list of Object.values(old.freeSockets)) for (const s of list ?? []) s.destroy();
-  }
-
-  private newAgent(): http.Agent {
-    const agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' });
-    // The agent asks us for a socket; we pick and connect an endpoint (with retries).
-    (agent as any).createConnection = (_opts: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
-      this.mgr.connectRuntime(this, (err, s) => cb(err ?? null, s));
+  /** Picks the endpoint for one HTTP request and returns its pool; undefined when no endpoint exists. */
+  requestAgent(): http.Agent | undefined {
+    const ep = this.lb.pick(this.mgr.now());
+    if (!ep) {
+      this.stats.upstream_cx_none_healthy++;
       return undefined;
-    };
+    }
+    let agent = this.agents.get(ep.key);
+    if (!agent) {
+      agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' });
+      // The pool asks us for a socket: connect its endpoint first, others if that fails.
+      (agent as any).createConnection = (_opts: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
+        this.mgr.connectRuntime(this, (err, s) => cb(err ?? null, s), ep);
+        return undefined;
+      };
+      this.agents.set(ep.key, agent);
+    }
     return agent;
+  }
+
+  /** Retires pools of endpoints not in `keep` (all when undefined): in-flight requests finish, then their connections close. */
+  retirePools(keep?: ReadonlySet<string>): void {
+    for (const [key, agent] of this.agents) {
+      if (keep?.has(key)) continue;
+      this.agents.delete(key);
+      agent.keepSocketAlive = () => false;
+      for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
+    }
+  }
+
+  /** Closes every pooled connection now. */
+  destroyPools(): void {
+    for (const agent of this.agents.values()) agent.destroy();
+    this.agents.clear();
   }
 }
 
@@ -63,7 +77,8 @@ export class ClusterManager {
     private readonly stats: Stats,
     private readonly secrets: SecretStore,
     private readonly log: Logger,
-    private readonly now: () => number = Date.now,
+    /** The clock (ejection times). */
+    readonly now: () => number = Date.now,
   ) {}
 
   /** Applies clusters and assignments; removed clusters close their pooled connections. */
@@ -75,13 +90,14 @@ export class ClusterManager {
       const a: AssignmentModel | undefined = model.type === 'EDS' ? config.assignments.get(model.edsName!) : model.staticAssignment;
       const assignment = a ?? { clusterName: name, priorities: [] };
       rt.lb.update(assignment);
-      const key = JSON.stringify(assignment.priorities) + JSON.stringify(model.tls ?? null);
-      if (rt.endpointsKey && rt.endpointsKey !== key) rt.renewPool();
-      rt.endpointsKey = key;
+      const tlsKey = JSON.stringify(model.tls ?? null);
+      // Pools of removed endpoints close; a TLS change (SNI, SANs) renews every pool.
+      rt.retirePools(rt.tlsKey && rt.tlsKey !== tlsKey ? undefined : new Set(rt.lb.all().map((e) => e.key)));
+      rt.tlsKey = tlsKey;
     }
     for (const [name, rt] of this.clusters) {
       if (!config.clusters.has(name)) {
-        rt.agent.destroy();
+        rt.destroyPools();
         this.clusters.delete(name);
       }
     }
@@ -99,11 +115,11 @@ export class ClusterManager {
     this.connectRuntime(rt, cb);
   }
 
-  /** Connects to an endpoint of a cluster, trying up to MAX_CONNECT_ATTEMPTS endpoints. */
-  connectRuntime(rt: ClusterRuntime, cb: ConnectCallback): void {
+  /** Connects to an endpoint of a cluster (`first` when given), trying up to MAX_CONNECT_ATTEMPTS endpoints. */
+  connectRuntime(rt: ClusterRuntime, cb: ConnectCallback, first?: EndpointState): void {
     const tried = new Set<string>();
     const attempt = (lastErr?: Error): void => {
-      const ep = tried.size < MAX_CONNECT_ATTEMPTS ? rt.lb.pick(this.now(), tried) : undefined;
+      const ep = tried.size === 0 && first ? first : tried.size < MAX_CONNECT_ATTEMPTS ? rt.lb.pick(this.now(), tried) : undefined;
       if (!ep) {
         if (!lastErr) rt.stats.upstream_cx_none_healthy++;
         return cb(lastErr ?? new Error(`cluster "${rt.model.name}" has no healthy endpoint`));
@@ -209,7 +225,7 @@ export class ClusterManager {
 
   /** Closes every pooled connection. */
   destroy(): void {
-    for (const rt of this.clusters.values()) rt.agent.destroy();
+    for (const rt of this.clusters.values()) rt.destroyPools();
     this.clusters.clear();
   }
 }

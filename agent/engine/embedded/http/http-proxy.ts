@@ -73,8 +73,10 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
   const clusterName = chooseCluster(route.target, Math.random());
   const cluster = d.clusters.get(clusterName);
   if (!cluster) return reply(res, 503, `no healthy upstream: cluster "${clusterName}" not configured\n`);
+  const agent = cluster.requestAgent();
+  if (!agent) return reply(res, 503, `no healthy upstream: cluster "${clusterName}" has no endpoint\n`);
   cluster.stats.upstream_rq_total++;
-  const up = http.request({ agent: cluster.agent, host: clusterName, method: req.method, path: url, headers: forwardHeaders(req.headers), setHost: false });
+  const up = http.request({ agent, host: clusterName, method: req.method, path: url, headers: forwardHeaders(req.headers), setHost: false });
   const timeoutMs = route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
   if (timeoutMs > 0) {

@@ -109,6 +109,7 @@ class ActiveListener {
 export class ListenerManager {
   private readonly active = new Map<string, ActiveListener>();
   private readonly draining = new Set<Promise<void>>();
+  private readonly drainingListeners = new Set<ActiveListener>();
 
   constructor(
     private readonly stats: Stats,
@@ -200,7 +201,11 @@ export class ListenerManager {
   }
 
   private startDrain(l: ActiveListener): void {
-    const p = l.drain(this.drainMs()).finally(() => this.draining.delete(p));
+    this.drainingListeners.add(l);
+    const p = l.drain(this.drainMs()).finally(() => {
+      this.draining.delete(p);
+      this.drainingListeners.delete(l);
+    });
     this.draining.add(p);
   }
 
@@ -226,6 +231,7 @@ export class ListenerManager {
   /** Closes everything now. */
   destroy(): void {
     for (const l of this.active.values()) l.destroy();
+    for (const l of this.drainingListeners) l.destroy();
     this.active.clear();
   }
 }
