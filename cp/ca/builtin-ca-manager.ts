@@ -39,6 +39,8 @@ export interface BuiltinCaManagerOptions {
    * comes from global over KDS, and a locally made one would diverge from every other zone.
    */
   createMissing?: boolean;
+  /** Identity keys generated ahead (default 2); 0 generates each on demand (tests: no background work). */
+  keyPoolSize?: number;
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -64,13 +66,14 @@ export class BuiltinCaManager implements CaManager {
   private readonly now: () => Date;
   private readonly cache = new Map<string, CachedCa>();
   private readonly pending = new Map<string, Promise<void>>();
-  private readonly leafKeys = new KeyPool(IDENTITY_RSA_BITS);
+  private readonly leafKeys: KeyPool;
 
   constructor(opts: BuiltinCaManagerOptions) {
     this.store = opts.store;
     this.log = opts.log ?? silentLogger();
     this.createMissing = opts.createMissing ?? true;
     this.now = opts.now ?? (() => new Date());
+    this.leafKeys = new KeyPool(IDENTITY_RSA_BITS, opts.keyPoolSize ?? 2);
   }
 
   /** Creates the CA secrets of a builtin backend unless both exist; concurrent calls share one creation. */

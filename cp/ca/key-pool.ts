@@ -13,7 +13,7 @@ export class KeyPool {
 
   constructor(
     private readonly bits: number,
-    private readonly size = 4,
+    private readonly size = 2,
   ) {}
 
   /** A fresh key pair (never handed out twice). */
