@@ -50,6 +50,8 @@ export interface AdsServerOptions {
   log: Logger;
   /** NACK backoff; defaults 1 s doubling to 30 s. */
   nackBackoff?: { initialMs: number; maxMs: number };
+  /** Closes streams that send nothing for this long (default FIRST_REQUEST_TIMEOUT_MS). */
+  firstRequestTimeoutMs?: number;
   /** Observer of stream events (status provider, metrics). */
   onEvent?: (ev: StreamEvent) => void;
 }
@@ -63,6 +65,8 @@ export type StreamEvent =
   | { kind: 'send'; nodeId: string; streamId: number; typeUrl: string; version: string; count: number };
 
 const SERVED = new Set<string>(PUSH_ORDER);
+/** How long a new stream may stay silent before it is closed. */
+export const FIRST_REQUEST_TIMEOUT_MS = 30_000;
 // LDS and CDS are wildcard types: an empty name list means "everything" (xDS protocol, "How the client specifies what resources to return").
 const WILDCARD_TYPES = new Set<string>([TypeUrl.Listener, TypeUrl.Cluster]);
 
@@ -139,6 +143,7 @@ class AdsStream {
   private closed = false;
   private expiryTimer?: NodeJS.Timeout;
   private pending: any[] = [];
+  private firstRequestTimer?: NodeJS.Timeout;
   private authenticating = false;
 
   constructor(
@@ -146,6 +151,10 @@ class AdsStream {
     private readonly delta: boolean,
     private readonly opts: AdsServerOptions,
   ) {
+    // A stream that never says who it is holds a connection for nothing.
+    const silentMs = opts.firstRequestTimeoutMs ?? FIRST_REQUEST_TIMEOUT_MS;
+    this.firstRequestTimer = setTimeout(() => this.fail(grpc.status.DEADLINE_EXCEEDED, `no DiscoveryRequest within ${silentMs} ms of opening the stream`), silentMs);
+    this.firstRequestTimer.unref();
     call.on('data', (req) => this.onRequest(req));
     call.on('end', () => this.close());
     call.on('error', () => this.close());
@@ -169,6 +178,7 @@ class AdsStream {
     this.closed = true;
     for (const st of this.types.values()) clearTimeout(st.timer);
     clearTimeout(this.expiryTimer);
+    clearTimeout(this.firstRequestTimer);
     this.unwatch?.();
     if (this.session) {
       this.opts.onEvent?.({ kind: 'disconnect', nodeId: this.session.nodeId, streamId: this.id });
@@ -182,6 +192,7 @@ class AdsStream {
 
   private onRequest(req: any): void {
     if (this.closed) return;
+    clearTimeout(this.firstRequestTimer);
     if (!this.session) {
       // Requests that arrive while the first one is being authenticated wait for it.
       this.pending.push(req);

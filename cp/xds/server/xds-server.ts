@@ -27,6 +27,8 @@ export interface XdsServerOptions {
   vips?: VipAllocator;
   debounceMs?: number;
   nackBackoff?: { initialMs: number; maxMs: number };
+  /** Closes ADS streams that send nothing for this long. */
+  firstRequestTimeoutMs?: number;
   /** Test hook: rewrites a proxy's resources before snapshotting. */
   transform?: (nodeId: string, set: ResourceSet) => ResourceSet;
   /** Extra observer of stream events. */
@@ -51,6 +53,7 @@ export class XdsServer implements Component {
       authenticate,
       log,
       nackBackoff: o.nackBackoff,
+      firstRequestTimeoutMs: o.firstRequestTimeoutMs,
       onEvent: (ev) => {
         this.status.onEvent(ev);
         o.onEvent?.(ev);

@@ -43,7 +43,7 @@ async function setup(t: Test) {
   await store.create(dp('default', 'backend-1', '127.0.0.3', 'backend', 9090));
   await store.create(dp('other', 'secret-1', '127.0.0.9', 'backend', 7070));
   const { log, lines } = logCapture();
-  const xds = new XdsServer({ store, log, cp: { zone: 'zone-1', vipPort: 80 }, authn: 'none', debounceMs: 20, nackBackoff: { initialMs: 200, maxMs: 400 } });
+  const xds = new XdsServer({ store, log, cp: { zone: 'zone-1', vipPort: 80 }, authn: 'none', debounceMs: 20, nackBackoff: { initialMs: 200, maxMs: 400 }, firstRequestTimeoutMs: 500 });
   await xds.start();
   const server = new grpc.Server();
   xds.ads.addTo(server);
@@ -217,6 +217,18 @@ t.test('delta xDS: wildcard, only changed resources, removals, unsubscribe', asy
   await sleep(300);
   t.equal(c.received.slice(m).filter((r) => r.type_url === TypeUrl.ClusterLoadAssignment).length, 0, 'no EDS after unsubscribing');
   t.same(c.violations, []);
+});
+
+t.test('a stream that never sends a request is closed; others are unaffected', async (t) => {
+  const { open } = await setup(t);
+  const silent = open('default.web-1');
+  const good = open('default.web-1');
+  good.request(TypeUrl.Listener);
+  await good.next(TypeUrl.Listener, 0);
+  await silent.done;
+  t.equal(silent.status?.code, grpc.status.DEADLINE_EXCEEDED);
+  t.match(silent.status?.details, /no DiscoveryRequest within 500 ms/);
+  t.notOk(good.status, 'the active stream stays open');
 });
 
 t.test('a client that disconnects mid-stream and a malformed request leave the server serving', async (t) => {
