@@ -1,8 +1,9 @@
 /**
  * The bootstrap client: POSTs the BootstrapRequest to the CP's DP server and retries
  * until the CP answers. 404 means the CP does not know the dataplane yet (Kuma's
- * answer while the resource is being applied), so it retries; 401/403/422 mean the
- * request itself is wrong, so it stops with the CP's words.
+ * answer while the resource is being applied), so it retries, as it does on 5xx and
+ * network errors; 400/401/403/409/422 mean the request itself is wrong, so it stops
+ * with the CP's words.
  */
 import http from 'node:http';
 import https from 'node:https';
@@ -44,6 +45,13 @@ export interface BootstrapClientOptions {
   signal?: AbortSignal;
 }
 
+/**
+ * Answers that retrying cannot fix: a malformed request (400), a bad or foreign token
+ * (401, 403), a write the CP refuses (409: e.g. a zone CP guarding what global owns),
+ * an invalid dataplane resource (422).
+ */
+const REJECTED = new Set([400, 401, 403, 409, 422]);
+
 /** Result of one HTTP exchange. */
 interface HttpResult {
   status: number;
@@ -71,7 +79,7 @@ export async function fetchBootstrap(req: BootstrapRequest, o: BootstrapClientOp
           retryReason = `invalid bootstrap response: ${(err as Error).message}`;
           o.onAttempt?.('invalid');
         }
-      } else if (res.status === 401 || res.status === 403 || res.status === 422 || res.status === 400) {
+      } else if (REJECTED.has(res.status)) {
         o.onAttempt?.(String(res.status));
         throw new BootstrapRejectedError(res.status, `control plane rejected the bootstrap request (HTTP ${res.status}): ${cpMessage(res.body)}`);
       } else if (res.status === 404) {

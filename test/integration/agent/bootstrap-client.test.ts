@@ -83,6 +83,20 @@ t.test('403: stops at once with the CP message', async (t) => {
   t.equal(cp.bootstrapRequests.length, 1, 'no retry');
 });
 
+t.test('409 and 422 stop too, with the causes', async (t) => {
+  const cp = new CpStub(cert);
+  cp.answers = [{ status: 422, body: { title: 'Invalid dataplaneResource', details: 'Dataplane dp-1 is invalid', causes: [{ field: 'networking.inbound[0].port', message: 'must be in 1..65535' }] } }];
+  await cp.start();
+  t.teardown(() => cp.stop());
+  const err = await fetchBootstrap(request, { cpAddress: new URL(cp.url), caCertPem: cert.cert, backoffMs: 20, maxDurationMs: 10_000, log: capturingLogger().log }).catch((e) => e);
+  t.equal(err.status, 422);
+  t.match(err.message, /Invalid dataplaneResource; Dataplane dp-1 is invalid; networking.inbound\[0\].port: must be in 1..65535/);
+  cp.answers = [{ status: 409, body: { title: 'Conflict', details: 'Dataplane default/dp-1 came from global' } }];
+  const err2 = await fetchBootstrap(request, { cpAddress: new URL(cp.url), caCertPem: cert.cert, backoffMs: 20, maxDurationMs: 10_000, log: capturingLogger().log }).catch((e) => e);
+  t.equal(err2.status, 409);
+  t.equal(cp.bootstrapRequests.length, 2, 'no retries');
+});
+
 t.test('a CP certificate the CA did not sign is refused (retried until the deadline)', async (t) => {
   const cp = new CpStub(cert);
   cp.answers = [{ status: 200, body: { bootstrap: bootstrapFor(1) } }];
