@@ -8,122 +8,12 @@
  * its ingress; a bad token is refused; malformed KDS messages are NACKed.
  */
 import fs from 'node:fs';
-import { request as httpRequest } from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
-import { ManagedProcess } from '../../../scripts/harness/managed-process';
 import { createKdsClient, KdsMetadata } from '../../../cp/kds/grpc-service';
 import { KdsTypeUrl, KUMA_RESOURCE_TYPE_URL } from '../../../cp/kds/kds-types';
-
-const CP_MAIN = path.resolve(__dirname, '../../../cp/main.js');
-
-interface Cp {
-  proc: ManagedProcess;
-  api: string;
-  kdsPort?: number;
-  workDir: string;
-}
-
-function tmpDir(t: any, prefix: string): string {
-  const d = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
-  t.teardown(() => fs.rmSync(d, { recursive: true, force: true }));
-  return d;
-}
-
-async function startCp(t: any, name: string, workDir: string, env: Record<string, string>): Promise<Cp> {
-  const proc = new ManagedProcess({
-    name,
-    command: process.execPath,
-    args: [CP_MAIN, 'run'],
-    env: {
-      PATH: process.env.PATH,
-      HOME: workDir,
-      KUMA_GENERAL_WORK_DIR: workDir,
-      KUMA_STORE_TYPE: 'sqlite',
-      KUMA_API_SERVER_HTTP_PORT: '0',
-      KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
-      KUMA_DP_SERVER_PORT: '0',
-      KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT: '0',
-      KUMA_DNS_SERVER_PORT: '0',
-      KUMA_DIAGNOSTICS_SERVER_PORT: '0',
-      ...env,
-    },
-  });
-  t.teardown(() => proc.stop(3000));
-  await proc.start();
-  const apiPort = await proc.waitForPort('API server listening', 20_000).catch((err) => {
-    throw new Error(`${name}: ${err.message}; last lines: ${JSON.stringify(proc.log.slice(-5))}`);
-  });
-  const cp: Cp = { proc, api: `http://127.0.0.1:${apiPort}`, workDir };
-  if (env.KUMA_MODE === 'global') cp.kdsPort = await proc.waitForPort('KDS server listening', 5000);
-  return cp;
-}
-
-// node:http rather than fetch: fetch refuses some ports ("bad ports") that port 0 may pick.
-function http(cp: Cp, method: string, p: string, body?: unknown): Promise<{ status: number; body: any; text: string }> {
-  const payload = body !== undefined ? JSON.stringify(body) : undefined;
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(
-      `${cp.api}${p}`,
-      { method, headers: payload ? { 'content-type': 'application/json' } : {}, timeout: 5000 },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: any;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            parsed = text;
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, text });
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`${method} ${p}: timed out`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
-async function eventually<T>(what: string, fn: () => Promise<T | undefined | false>, timeoutMs = 15_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastErr: unknown;
-  for (;;) {
-    try {
-      const v = await fn();
-      if (v) return v;
-    } catch (err) {
-      lastErr = err;
-    }
-    if (Date.now() > deadline) throw new Error(`timed out waiting for: ${what}${lastErr ? ` (last error: ${(lastErr as Error).message})` : ''}`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
-}
-
-async function zoneToken(global: Cp, zone: string): Promise<string> {
-  const r = await http(global, 'POST', '/tokens/zone', { zone, scope: ['cp'] });
-  if (r.status !== 200) throw new Error(`POST /tokens/zone for ${zone}: HTTP ${r.status} ${r.text}`);
-  const token = typeof r.body === 'string' ? r.body : r.body?.token;
-  if (typeof token !== 'string' || !token) throw new Error(`no token in ${r.text}`);
-  return token.trim();
-}
-
-async function startZone(t: any, global: Cp, zone: string, token: string, reuseWorkDir?: string): Promise<Cp> {
-  const workDir = reuseWorkDir ?? tmpDir(t, `kds-e2e-${zone}-`);
-  const tokenFile = path.join(workDir, 'zone-token');
-  fs.writeFileSync(tokenFile, token);
-  return startCp(t, zone, workDir, {
-    KUMA_MODE: 'zone',
-    KUMA_MULTIZONE_ZONE_NAME: zone,
-    KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS: `grpcs://127.0.0.1:${global.kdsPort}`,
-    KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE: path.join(global.workDir, 'dp-server-tls', 'ca.crt'),
-    KUMA_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH: tokenFile,
-  });
-}
+import { eventually, http, startCp, startZone, tmpDir, zoneToken } from './multizone-harness';
 
 function dataplane(name: string, service: string, port: number) {
   return {
