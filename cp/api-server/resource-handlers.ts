@@ -27,8 +27,9 @@ export interface ResourceHandlerDeps {
   guards: () => readonly WriteGuard[];
 }
 
-/** Default and largest page size of list endpoints. */
+/** Default page size of list endpoints (`?size=`). */
 export const DEFAULT_PAGE_SIZE = 100;
+/** Largest page size a client may ask for. */
 export const MAX_PAGE_SIZE = 1000;
 
 const MESH_SCOPED_PATHS = RESOURCE_TYPES.filter((d) => d.scope === 'mesh').map((d) => d.path).join(', ');
