@@ -178,6 +178,19 @@ t.test('with a real kuma-cp', async (t) => {
     t.equal((await api(cp.apiPort, 'GET', '/meshes/default/dataplanes/thief')).status, 404, 'nothing registered');
   });
 
+  await t.test('a delegated gateway registers and runs', async (t) => {
+    const gwFile = path.join(root, 'gw.yaml');
+    fs.writeFileSync(gwFile, 'type: Dataplane\nmesh: default\nname: edge-1\nnetworking:\n  address: 127.0.0.1\n  gateway:\n    type: DELEGATED\n    tags:\n      kuma.io/service: edge\n');
+    const p = new KumaDpProcess(['run', ...cpArgs, `--dataplane-file=${gwFile}`, `--dataplane-token-file=${await cp.token('edge-1')}`, `--binary-path=${FAKE_ENVOY}`, '--drain-time=100ms']);
+    t.teardown(() => p.kill());
+    await p.waitLog('kuma-dp started', 15_000);
+    const r = await api(cp.apiPort, 'GET', '/meshes/default/dataplanes/edge-1');
+    t.equal(r.status, 200);
+    t.equal(r.body.networking.gateway.type, 'DELEGATED');
+    p.child.kill('SIGTERM');
+    t.equal((await p.exited).code, 0);
+  });
+
   await t.test('the embedded engine gets its config over ADS and reports READY', async (t) => {
     const dpFile = path.join(root, 'emb.yaml');
     fs.writeFileSync(dpFile, dpYaml('emb-1', await freePort(), 'emb'));
