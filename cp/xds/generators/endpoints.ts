@@ -133,6 +133,10 @@ export function buildClusterLoadAssignment(clusterName: string, endpoints: Endpo
     g.eps.push(e);
     groups.set(key, g);
   }
+  // Priorities must be contiguous from 0 (Envoy's EDS doc; gRPC NACKs gaps, gRFC A27):
+  // with no local endpoint, other zones move up to priority 0.
+  const used = [...new Set([...groups.values()].map((g) => g.priority))].sort((a, b) => a - b);
+  for (const g of groups.values()) g.priority = used.indexOf(g.priority);
   const localities = [...groups.values()]
     .sort((a, b) => a.priority - b.priority || cmp(a.zone, b.zone))
     .map((g) => {

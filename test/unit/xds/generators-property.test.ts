@@ -1,7 +1,8 @@
 /**
  * Property test over random meshes (seeded, reproducible): for every proxy of every
  * kind, the generated resources encode with Envoy's protos, pass every PGV rule, form a
- * consistent snapshot, and are byte-identical when generated twice.
+ * consistent snapshot, are byte-identical when generated twice, and every
+ * ClusterLoadAssignment has priorities contiguous from 0.
  */
 import t from 'tap';
 import type { Resource, ResourceType } from '../../../api/resource';
@@ -103,6 +104,10 @@ t.test('random worlds', async (t) => {
       for (const [type, m] of snap.resources) {
         if (again.version(type) !== snap.version(type)) t.fail(`${where}: ${type} not deterministic`);
         for (const r of m.values()) {
+          if (r.json.cluster_name) {
+            const prios = [...new Set((r.json.endpoints ?? []).map((l: any) => l.priority ?? 0))].sort() as number[];
+            if (prios.some((p, i) => p !== i)) t.fail(`${where}: ${r.name}: priorities not contiguous from 0: ${prios}`);
+          }
           const v = validateAny(r.any);
           if (v.length) t.fail(`${where}: ${r.name}: ${JSON.stringify(v)}`);
           resources++;
