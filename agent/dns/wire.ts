@@ -55,7 +55,9 @@ export function parseQuery(buf: Buffer): ParseOutcome {
   const ar = buf.readUInt16BE(10);
   if (qd !== 1) return { ok: false, id, rd, rcode: Rcode.FORMERR };
   let pos = 12;
-  const labels: string[] = [];
+  // Validate the labels first, then decode the whole name with one native call (a
+  // per-label toString costs more than the rest of the answer path together).
+  const starts: number[] = [];
   let nameLen = 0;
   for (;;) {
     if (pos >= buf.length) return { ok: false, id, rd, rcode: Rcode.FORMERR };
@@ -68,9 +70,16 @@ export function parseQuery(buf: Buffer): ParseOutcome {
     if (len > 63) return { ok: false, id, rd, rcode: Rcode.FORMERR };
     nameLen += len + 1;
     if (nameLen > 254 || pos + 1 + len > buf.length) return { ok: false, id, rd, rcode: Rcode.FORMERR };
-    labels.push(buf.toString('latin1', pos + 1, pos + 1 + len).toLowerCase());
+    starts.push(pos - 12);
     pos += 1 + len;
   }
+  const raw = buf.toString('latin1', 12, pos);
+  let name = '';
+  for (let i = 0; i < starts.length; i++) {
+    const s = starts[i];
+    name += (i === 0 ? '' : '.') + raw.slice(s + 1, s + 1 + raw.charCodeAt(s));
+  }
+  name = name.toLowerCase();
   if (pos + 4 > buf.length) return { ok: false, id, rd, rcode: Rcode.FORMERR };
   const qtype = buf.readUInt16BE(pos);
   const qclass = buf.readUInt16BE(pos + 2);
@@ -78,7 +87,7 @@ export function parseQuery(buf: Buffer): ParseOutcome {
   // An OPT record right after the question (the usual layout: no answer/authority in a query).
   const edns =
     ar > 0 && an === 0 && ns === 0 && questionEnd + 11 <= buf.length && buf[questionEnd] === 0 && buf.readUInt16BE(questionEnd + 1) === QType.OPT;
-  return { ok: true, query: { id, rd, name: labels.join('.'), qtype, qclass, questionEnd, edns } };
+  return { ok: true, query: { id, rd, name, qtype, qclass, questionEnd, edns } };
 }
 
 /** Our OPT record: root name, type 41, UDP payload 1232 (DNS flag day 2020), no flags. */
