@@ -1,0 +1,305 @@
+/**
+ * Proxy path cost (issue 5): app -> sidecar -> mTLS -> sidecar -> app through
+ *   - kuma-dp with the embedded engine (two `kuma-dp run` processes configured by a
+ *     standalone `kuma-cp run` with a builtin-CA mTLS mesh, HTTP services),
+ *   - the same path built from two haproxy processes (TLS origination with a client
+ *     certificate on one side, termination with client-certificate verification on
+ *     the other; certificates from openssl, RSA 2048 like the mesh CA's),
+ *   - no proxy (client straight to the app).
+ * Per round and path: wrk (saturating, keep-alive) for requests/s, then a fixed-rate
+ * run (bench/harness/fixed-rate.ts; wrk has no fixed-rate mode) for p50/p99 latency.
+ * Proxy CPU per request = utime+stime delta of both proxy processes / requests.
+ * Proxies on core 1; wrk, the fixed-rate client, the app and the CP on core 0.
+ *
+ * Usage: node dist/bench/proxy-path.js [--seconds=10] [--rate=1000] [--latency-seconds=10]
+ *        [--connections=16] [--rounds=3] [--hold=SECONDS]
+ * --cpu-prof=1 runs the kuma-dp pair under `node --cpu-prof` and records their top
+ * functions by self time (diagnosis only: the profiler inflates the numbers).
+ * --hold keeps the three paths up for SECONDS after start-up (ports printed) for diagnosis.
+ */
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { startChild, stopChild, stopAllChildren, stopChildrenOnSignal, runToEnd, type Child } from './harness/children';
+import { cpuMicros, mib, rssBytes } from './harness/proc-stats';
+import { median, percentile, round } from './harness/stats';
+import { runContext } from './harness/run-context';
+import { printTable, writeResults, type Table } from './harness/results';
+import { parseArgs } from './harness/args';
+import { freePort, httpJson, sleep, startStandaloneCp, until, type StandaloneCp } from './harness/standalone-cp';
+import { fixedRate } from './harness/fixed-rate';
+import { newestProfile, topSelfTime } from './harness/cpu-profile';
+
+const PROXY_CORE = 1;
+const CLIENT_CORE = 0;
+
+interface PathSetup {
+  name: string;
+  /** Where the client sends requests. */
+  port: number;
+  /** The proxy processes whose CPU is charged to the path. */
+  pids: number[];
+}
+
+interface PathRound {
+  path: string;
+  round: number;
+  rps: number;
+  requests: number;
+  wrkP50Ms: number;
+  wrkP99Ms: number;
+  cpuUsPerReqSaturated: number;
+  fixed: { rate: number; ok: number; errors: number; p50Ms: number; p99Ms: number; p999Ms: number; maxMs: number };
+  cpuUsPerReqFixed: number;
+  rssMiB: number[];
+}
+
+function openssl(args: string[], cwd: string): void {
+  const r = spawnSync('openssl', args, { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`openssl ${args.join(' ')}: ${r.stderr}`);
+}
+
+/** A CA and two leaf certificates (SPIFFE URI SANs, as the mesh issues), as haproxy wants them. */
+function makeCerts(dir: string): void {
+  openssl(['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', 'ca.key', '-out', 'ca.crt', '-subj', '/CN=bench-ca', '-days', '2'], dir);
+  for (const [name, svc] of [
+    ['server', 'backend'],
+    ['client', 'frontend'],
+  ]) {
+    openssl(['req', '-newkey', 'rsa:2048', '-nodes', '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', `/CN=${svc}`], dir);
+    fs.writeFileSync(path.join(dir, `${name}.ext`), `subjectAltName=URI:spiffe://default/${svc},DNS:${svc}\n`);
+    openssl(['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', `${name}.crt`, '-days', '2', '-extfile', `${name}.ext`], dir);
+    fs.writeFileSync(path.join(dir, `${name}.pem`), fs.readFileSync(path.join(dir, `${name}.crt`), 'utf8') + fs.readFileSync(path.join(dir, `${name}.key`), 'utf8'));
+  }
+}
+
+const HAPROXY_COMMON = ['global', '  nbthread 1', '  maxconn 4096', 'defaults', '  mode http', '  option http-keep-alive', '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s', '  timeout http-keep-alive 60s'];
+
+async function startHaproxyPair(dir: string, appPort: number): Promise<PathSetup> {
+  makeCerts(dir);
+  const [outPort, inPort] = [await freePort(), await freePort()];
+  const inbound = [...HAPROXY_COMMON, 'frontend inbound', `  bind 127.0.0.1:${inPort} ssl crt ${dir}/server.pem ca-file ${dir}/ca.crt verify required`, '  default_backend app', 'backend app', '  http-reuse always', `  server app 127.0.0.1:${appPort}`];
+  const outbound = [
+    ...HAPROXY_COMMON,
+    'frontend outbound',
+    `  bind 127.0.0.1:${outPort}`,
+    '  default_backend mesh',
+    'backend mesh',
+    '  http-reuse always',
+    `  server backend 127.0.0.1:${inPort} ssl crt ${dir}/client.pem ca-file ${dir}/ca.crt verify required verifyhost backend sni str(backend)`,
+  ];
+  fs.writeFileSync(path.join(dir, 'inbound.cfg'), inbound.join('\n') + '\n');
+  fs.writeFileSync(path.join(dir, 'outbound.cfg'), outbound.join('\n') + '\n');
+  const a = startChild('haproxy-outbound', 'haproxy', ['-db', '-f', path.join(dir, 'outbound.cfg')], { core: PROXY_CORE });
+  const b = startChild('haproxy-inbound', 'haproxy', ['-db', '-f', path.join(dir, 'inbound.cfg')], { core: PROXY_CORE });
+  await until(async () => (await httpJson(`http://127.0.0.1:${outPort}/`)).status === 200, 15_000, 'a 200 through haproxy').catch((err) => {
+    throw new Error(`${(err as Error).message}; haproxy said: ${[...a.lines, ...b.lines].slice(-10).join(' | ')}`);
+  });
+  return { name: 'haproxy → TLS → haproxy', port: outPort, pids: [a.pid, b.pid] };
+}
+
+async function startKumaPair(dir: string, cp: StandaloneCp, appPort: number, profDir?: string): Promise<{ setup: PathSetup; children: Child[] }> {
+  await cp.put({ type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } });
+  const [outPort, inPort, feInbound, feApp] = [await freePort(), await freePort(), await freePort(), await freePort()];
+  const files = {
+    backend: ['type: Dataplane', 'mesh: default', 'name: backend-1', 'networking:', '  address: 127.0.0.1', '  inbound:', `  - port: ${inPort}`, `    servicePort: ${appPort}`, '    serviceAddress: 127.0.0.1', '    tags:', '      kuma.io/service: backend', '      kuma.io/protocol: http'],
+    frontend: [
+      'type: Dataplane',
+      'mesh: default',
+      'name: frontend-1',
+      'networking:',
+      '  address: 127.0.0.1',
+      '  inbound:',
+      `  - port: ${feInbound}`,
+      `    servicePort: ${feApp}`,
+      '    tags:',
+      '      kuma.io/service: frontend',
+      '      kuma.io/protocol: http',
+      '  outbound:',
+      `  - port: ${outPort}`,
+      '    tags:',
+      '      kuma.io/service: backend',
+    ],
+  };
+  const children: Child[] = [];
+  for (const [name, lines] of Object.entries(files)) {
+    const f = path.join(dir, `${name}.yaml`);
+    fs.writeFileSync(f, lines.join('\n') + '\n');
+    const readyPort = await freePort();
+    const c = startChild(
+      `kuma-dp-${name}`,
+      process.execPath,
+      [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name)}`] : []), path.resolve(__dirname, '../agent/main.js'), 'run', `--cp-address=https://127.0.0.1:${cp.dpPort}`, `--dataplane-file=${f}`, `--ca-cert-file=${cp.dpCaFile}`, '--engine=embedded', `--readiness-port=${readyPort}`, '--drain-time=0s', '--log-level=warn'],
+      { core: PROXY_CORE },
+    );
+    children.push(c);
+    await until(async () => (await httpJson(`http://127.0.0.1:${readyPort}/ready`)).status === 200, 30_000, `kuma-dp ${name} ready`);
+  }
+  await until(async () => (await httpJson(`http://127.0.0.1:${outPort}/`)).status === 200, 30_000, 'a 200 through the kuma-dp sidecars');
+  return { setup: { name: 'kuma-dp (embedded) → mTLS → kuma-dp (embedded)', port: outPort, pids: children.map((c) => c.pid) }, children };
+}
+
+function parseWrk(out: string): { rps: number; requests: number; p50Ms: number; p99Ms: number } {
+  const rps = /Requests\/sec:\s+([\d.]+)/.exec(out);
+  const reqs = /(\d+) requests in/.exec(out);
+  if (!rps || !reqs) throw new Error(`wrk output not understood: ${out.slice(-500)}`);
+  if (/Non-2xx or 3xx responses|Socket errors/.test(out)) throw new Error(`wrk saw errors: ${out.slice(-500)}`);
+  const lat = (p: string) => {
+    const m = new RegExp(`^\\s+${p}%\\s+([\\d.]+)(us|ms|s)\\s*$`, 'm').exec(out);
+    if (!m) return NaN;
+    return Number(m[1]) * (m[2] === 'us' ? 0.001 : m[2] === 's' ? 1000 : 1);
+  };
+  return { rps: Number(rps[1]), requests: Number(reqs[1]), p50Ms: lat('50'), p99Ms: lat('99') };
+}
+
+function cpuOf(pids: number[]): number {
+  return pids.reduce((a, p) => a + (cpuMicros(p) ?? NaN), 0);
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0 });
+  stopChildrenOnSignal();
+  spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
+  const before = runContext();
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-proxy-path-'));
+  const rounds: PathRound[] = [];
+  let pathNames: string[] = [];
+  const profiles: string[] = [];
+  let cp: StandaloneCp | undefined;
+  try {
+    const app = startChild('app', process.execPath, [path.resolve(__dirname, 'harness/http-app.js'), '0'], { core: CLIENT_CORE });
+    const appPort = JSON.parse(await app.waitForLine(/"msg":"app ready"/)).port as number;
+    cp = await startStandaloneCp({ core: CLIENT_CORE });
+    const profDir = args['cpu-prof'] ? path.join(dir, 'profiles') : undefined;
+    const kuma = await startKumaPair(dir, cp, appPort, profDir);
+    const ha = await startHaproxyPair(dir, appPort);
+    const paths: PathSetup[] = [{ name: 'no proxy (client → app)', port: appPort, pids: [] }, ha, kuma.setup];
+    pathNames = paths.map((p) => p.name);
+    console.log(`paths up: ${paths.map((p) => `${p.name} :${p.port}`).join(', ')}`);
+    if (args.hold) await sleep(args.hold * 1000);
+
+    for (let r = 1; r <= args.rounds; r++) {
+      const order = [...paths.slice(r % paths.length), ...paths.slice(0, r % paths.length)];
+      for (const p of order) {
+        const url = `http://127.0.0.1:${p.port}/`;
+        await runToEnd('wrk', ['-t1', `-c${args.connections}`, '-d2s', url], { core: CLIENT_CORE, timeoutMs: 20_000 }); // warm-up
+        const c0 = cpuOf(p.pids);
+        const w = await runToEnd('wrk', ['-t1', `-c${args.connections}`, `-d${args.seconds}s`, '--latency', url], { core: CLIENT_CORE, timeoutMs: (args.seconds + 30) * 1000 });
+        const c1 = cpuOf(p.pids);
+        const wrk = parseWrk(w.stdout);
+        await sleep(500);
+        const c2 = cpuOf(p.pids);
+        const fr = await fixedRate(p.port, args.rate, args['latency-seconds'], args.connections);
+        const c3 = cpuOf(p.pids);
+        if (fr.errors > 0) throw new Error(`${p.name}: ${fr.errors} errors in the fixed-rate run`);
+        const row: PathRound = {
+          path: p.name,
+          round: r,
+          rps: wrk.rps,
+          requests: wrk.requests,
+          wrkP50Ms: wrk.p50Ms,
+          wrkP99Ms: wrk.p99Ms,
+          cpuUsPerReqSaturated: p.pids.length ? (c1 - c0) / wrk.requests : NaN,
+          fixed: {
+            rate: args.rate,
+            ok: fr.ok,
+            errors: fr.errors,
+            p50Ms: percentile(fr.latenciesMs, 50),
+            p99Ms: percentile(fr.latenciesMs, 99),
+            p999Ms: percentile(fr.latenciesMs, 99.9),
+            maxMs: percentile(fr.latenciesMs, 100),
+          },
+          cpuUsPerReqFixed: p.pids.length ? (c3 - c2) / fr.ok : NaN,
+          rssMiB: p.pids.map((pid) => mib(rssBytes(pid))),
+        };
+        rounds.push(row);
+        console.log(
+          `round ${r} ${p.name}: ${Math.round(row.rps)} req/s, CPU ${round(row.cpuUsPerReqSaturated)} µs/req saturated, ${round(row.cpuUsPerReqFixed)} µs/req @${args.rate}/s, p50 ${round(row.fixed.p50Ms)} ms p99 ${round(row.fixed.p99Ms)} ms`,
+        );
+      }
+    }
+    if (profDir) {
+      for (const c of kuma.children) {
+        await stopChild(c, 10_000);
+        const f = newestProfile(path.join(profDir, c.name.replace('kuma-dp-', '')));
+        const top = f ? topSelfTime(f, 15) : ['(no profile written)'];
+        profiles.push(`${c.name}: ${top.join('; ')}`);
+        console.log(`${c.name} CPU profile (self time):\n  ${top.join('\n  ')}`);
+      }
+    }
+  } finally {
+    await stopAllChildren();
+    await cp?.stop().catch(() => undefined);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+
+  // Table order: no proxy, haproxy, kuma-dp (as the paths were built).
+  const names = pathNames;
+  const agg = names.map((n) => {
+    const rs = rounds.filter((r) => r.path === n);
+    return {
+      path: n,
+      rps: median(rs.map((r) => r.rps)),
+      rpsAll: rs.map((r) => Math.round(r.rps)),
+      cpuSat: median(rs.map((r) => r.cpuUsPerReqSaturated)),
+      cpuFixed: median(rs.map((r) => r.cpuUsPerReqFixed)),
+      p50: median(rs.map((r) => r.fixed.p50Ms)),
+      p99: median(rs.map((r) => r.fixed.p99Ms)),
+      p999: median(rs.map((r) => r.fixed.p999Ms)),
+      rss: rs[rs.length - 1].rssMiB,
+    };
+  });
+  const [direct, ha, kuma] = agg;
+  const table: Table = {
+    title: `Proxy path, HTTP/1.1 keep-alive, ${args.connections} connections: wrk ${args.seconds} s saturating, then ${args.rate} req/s for ${args['latency-seconds']} s (medians of ${args.rounds} rounds)`,
+    columns: ['path', 'req/s (wrk)', 'per round', 'proxy CPU µs/req (saturated)', `proxy CPU µs/req (@${args.rate}/s)`, `p50 (ms)`, `p99 (ms)`, 'added p50 (ms)', 'added p99 (ms)', 'proxy RSS (MiB)'],
+    rows: agg.map((a) => [
+      a.path,
+      Math.round(a.rps),
+      a.rpsAll.join(' / '),
+      round(a.cpuSat),
+      round(a.cpuFixed),
+      round(a.p50),
+      round(a.p99),
+      a === direct ? '–' : round(a.p50 - direct.p50),
+      a === direct ? '–' : round(a.p99 - direct.p99),
+      a.rss.length ? a.rss.map((x) => round(x)).join(' + ') : '–',
+    ]),
+  };
+  printTable(table);
+  const cpuRatio = kuma.cpuFixed / ha.cpuFixed;
+  const cpuRatioSat = kuma.cpuSat / ha.cpuSat;
+  const addedK = kuma.p99 - direct.p99;
+  const addedH = ha.p99 - direct.p99;
+  const verdicts = [
+    `CPU per request, kuma-dp pair / haproxy pair: ${round(cpuRatio)}× at ${args.rate} req/s, ${round(cpuRatioSat)}× saturated (target ≤ 1.25×): ${cpuRatio <= 1.25 ? 'met' : 'NOT met'}`,
+    `added p99 at ${args.rate} req/s: kuma-dp ${round(addedK)} ms vs haproxy ${round(addedH)} ms (target ≤ haproxy's): ${addedK <= addedH ? 'met' : 'NOT met'}`,
+    `throughput: kuma-dp ${Math.round(kuma.rps)} req/s vs haproxy ${Math.round(ha.rps)} req/s (${round(kuma.rps / ha.rps)}×), no proxy ${Math.round(direct.rps)} req/s`,
+  ];
+  for (const v of verdicts) console.log(v);
+  const files = writeResults({
+    bench: args['cpu-prof'] ? 'proxy-path-profile' : 'proxy-path',
+    params: { seconds: args.seconds, rate: args.rate, latencySeconds: args['latency-seconds'], connections: args.connections, rounds: args.rounds, proxyCore: PROXY_CORE, clientCore: CLIENT_CORE },
+    data: { aggregate: agg, rounds },
+    tables: [table],
+    verdicts,
+    notes: [
+      `Proxies pinned to core ${PROXY_CORE}; wrk, the fixed-rate client (this process), the app (Node http, 26-byte JSON body) and kuma-cp on core ${CLIENT_CORE}.`,
+      'kuma-dp pair: two `kuma-dp run --engine=embedded` processes configured over ADS by `kuma-cp run` standalone (mesh default with a builtin CA, HTTP services, TrafficPermission allow-all, identity certificates RSA 2048, SPIFFE checked by the inbound RBAC).',
+      'haproxy pair: two haproxy 2.6 processes (nbthread 1, mode http, http-reuse always); the outbound one originates TLS with a client certificate and verifies the server (CA + name); the inbound one terminates TLS and requires a client certificate from the CA. Certificates: openssl, RSA 2048, SPIFFE URI SANs (haproxy does not check them).',
+      'wrk: 1 thread, keep-alive; its latency percentiles are under saturation. Fixed-rate latency: bench/harness/fixed-rate.ts (keep-alive pool, latency from the scheduled send time: no coordinated omission).',
+      'Proxy CPU µs/request = utime+stime delta (/proc/<pid>/stat, both proxy processes) / completed requests; the kuma-dp processes include their idle agent work (readiness, VIP polling) in that number.',
+      'Rounds rotate the order of the paths, so background load hits each alike.',
+      ...profiles.map((p) => `CPU PROFILE RUN (numbers inflated by the profiler): ${p}`),
+    ],
+    context: { before, after: runContext() },
+  });
+  console.log(`results: ${path.relative(process.cwd(), files.json)}, ${path.relative(process.cwd(), files.md)}`);
+}
+
+main().catch(async (err) => {
+  console.error(`proxy-path: ${(err as Error).stack ?? err}`);
+  await stopAllChildren();
+  process.exit(1);
+});
