@@ -57,3 +57,27 @@ t.test('the config file sets ports and the store; env wins over it', async (t) =
   t.match(clash.stderr, /kuma-cp failed to start/);
   t.match(clash.stderr, /EADDRINUSE/);
 });
+
+t.test('inspect zones on a global CP', async (t) => {
+  const cp = new ManagedProcess({
+    name: 'kuma-cp global',
+    command: process.execPath,
+    args: [CP, 'run'],
+    env: cpEnv({ KUMA_MODE: 'global', KUMA_STORE_TYPE: 'memory', KUMA_GENERAL_WORK_DIR: path.join(tmp, 'global') }),
+  });
+  t.teardown(() => cp.stop(2000));
+  await cp.start();
+  const address = `http://127.0.0.1:${await cp.waitForPort('API server listening', 20_000)}`;
+  const zoneFile = path.join(tmp, 'zone.yaml');
+  fs.writeFileSync(zoneFile, 'type: Zone\nname: zone-1\n');
+  const applied = await kumactl(address, 'apply', '-f', zoneFile);
+  t.equal(applied.code, 0, applied.stderr);
+  const zones = await kumactl(address, 'inspect', 'zones');
+  t.equal(zones.code, 0, zones.stderr);
+  t.match(zones.stdout, /^NAME\s+STATUS\s+LAST CONNECTED AGO\nzone-1\s+Offline\s+never\n$/, 'a zone that never connected is offline');
+  const dp = await run(KUMACTL, ['--cp-address', address, 'apply', '-f', '-'], {
+    input: 'type: Dataplane\nmesh: default\nname: dp-1\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - port: 8080\n      tags:\n        kuma.io/service: web\n',
+  });
+  t.equal(dp.code, 1, 'global refuses dataplanes');
+  t.match(dp.stderr, /document\[0\]\.type: a global control plane does not accept Dataplane resources/);
+});
