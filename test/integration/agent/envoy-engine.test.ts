@@ -104,7 +104,7 @@ t.test('an Envoy that ignores SIGTERM gets SIGKILL after the deadline; its child
   const t0 = Date.now();
   await f.engine.close();
   const took = Date.now() - t0;
-  t.ok(took >= 380 && took < 3000, `stopped after the 400 ms deadline (${took} ms)`);
+  t.ok(took >= 380 && took < 6000, `stopped after the 400 ms deadline (${took} ms)`);
   t.same(f.events(), ['start', 'sigterm'], 'SIGTERM was delivered and ignored');
   t.ok(await waitFor(() => !alive(pid), 2000), 'Envoy is gone');
   t.ok(await waitFor(() => !alive(grandchild), 2000), 'no orphan: the grandchild is gone');
@@ -127,7 +127,7 @@ t.test('restart-policy on-failure restarts with backoff until stopped', async (t
   let emitted = false;
   f.engine.on('exit', () => (emitted = true));
   await f.engine.start();
-  t.ok(await waitFor(() => f.starts().length >= 3, 5000), `restarted (${f.starts().length} starts)`);
+  t.ok(await waitFor(() => f.starts().length >= 3, 15_000), `restarted (${f.starts().length} starts)`);
   t.notOk(emitted, 'no exit event while restarting');
   t.match(await f.engine.metrics(), /kuma_dp_envoy_restarts_total [1-9]/);
   await f.engine.close();

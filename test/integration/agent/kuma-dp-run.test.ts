@@ -83,7 +83,7 @@ function start(t: any, stub: CpStub, name: string, extra: string[] = [], env: No
 t.test('registers, runs Envoy, serves readiness, metrics and DNS, drains on SIGTERM', async (t) => {
   const stub = await cp(t, 2);
   const dnsPort = await freeUdpTcpPort();
-  const { p, files, envoyPids, events } = start(t, stub, 'dp-1', ['--dns-enabled', `--dns-proxy-port=${dnsPort}`, '--dns-upstream=127.0.0.1:9', '--concurrency=1'], {}, ['--component-log-level', 'upstream:debug']);
+  const { p, files, envoyPids, events } = start(t, stub, 'dp-1', ['--dns-enabled', `--dns-proxy-port=${dnsPort}`, '--dns-upstream=127.0.0.1:9', '--concurrency=1', '--drain-time=2s'], {}, ['--component-log-level', 'upstream:debug']);
   const readiness = (await p.waitLog('readiness listening')).port as number;
   t.ok(readiness > 0, `readiness on a free port (${readiness})`);
   await p.waitLog('kuma-dp started');
@@ -103,7 +103,7 @@ t.test('registers, runs Envoy, serves readiness, metrics and DNS, drains on SIGT
 
   const [envoyPid] = envoyPids();
   const argv = JSON.parse(fs.readFileSync(files.argv, 'utf8').trim()).argv;
-  t.same(argv, ['--config-path', path.join(files.work, 'bootstrap.yaml'), '--drain-time-s', '1', '--disable-hot-restart', '--log-level', 'info', '--concurrency', '1', '--component-log-level', 'upstream:debug']);
+  t.same(argv, ['--config-path', path.join(files.work, 'bootstrap.yaml'), '--drain-time-s', '2', '--disable-hot-restart', '--log-level', 'info', '--concurrency', '1', '--component-log-level', 'upstream:debug']);
 
   const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(dnsPort), '+short', '+time=2', '+tries=1', 'web.mesh'], { timeout: 10_000 });
   t.equal(stdout.trim(), '240.0.0.3', 'DNS answers from the VIP table fetched from the CP');
@@ -120,12 +120,12 @@ t.test('registers, runs Envoy, serves readiness, metrics and DNS, drains on SIGT
 
   const t0 = Date.now();
   p.child.kill('SIGTERM');
-  t.ok(await waitFor(async () => (await httpGet(readiness, '/ready').catch(() => ({ status: 0, body: '' }))).body === 'TERMINATING\n', 2000), '503 TERMINATING during the drain');
+  t.ok(await waitFor(async () => (await httpGet(readiness, '/ready').catch(() => ({ status: 0, body: '' }))).body === 'TERMINATING\n', 1500), '503 TERMINATING during the drain');
   t.equal((await httpGet(readiness, '/ready')).status, 503);
   const exit = await p.exited;
   const took = Date.now() - t0;
   t.same(exit, { code: 0, signal: null }, 'clean exit');
-  t.ok(took >= 900, `waited the drain time (${took} ms)`);
+  t.ok(took >= 1900, `waited the drain time (${took} ms)`);
   t.same(events(), ['start', 'drain', 'sigterm', 'exit 0'], 'Envoy drained, then stopped');
   t.notOk(alive(envoyPid), 'no Envoy left');
 });
@@ -184,7 +184,7 @@ t.test('SIGTERM while the CP does not know the dataplane yet: prompt clean exit'
   p.child.kill('SIGTERM');
   const t0 = Date.now();
   t.same(await p.exited, { code: 0, signal: null });
-  t.ok(Date.now() - t0 < 3000);
+  t.ok(Date.now() - t0 < 6000);
 });
 
 t.test('a second signal forces the exit; the Envoy group still goes', async (t) => {
@@ -198,7 +198,7 @@ t.test('a second signal forces the exit; the Envoy group still goes', async (t) 
   p.child.kill('SIGTERM');
   const t0 = Date.now();
   const exit = await p.exited;
-  t.ok(Date.now() - t0 < 3000, 'did not wait the 30 s drain');
+  t.ok(Date.now() - t0 < 8000, 'did not wait the 30 s drain');
   t.equal(exit.code, 143);
   t.ok(await waitFor(() => !alive(envoyPid), 2000), 'Envoy killed');
 });
