@@ -20,7 +20,7 @@ import { buildMeshSnapshots, type StoreContents } from '../generators/mesh-snaps
 import { buildProxyContext } from '../generators/proxy-context';
 import { generateResources } from '../generators/profiles';
 import { inboundTags } from '../generators/endpoints';
-import type { CpSettings, MeshSnapshot, ResourceSet } from '../generators/types';
+import type { CpSettings, IdentityMaterial, MeshSnapshot, ResourceSet } from '../generators/types';
 import { Snapshot, consistent, type EncodeCache } from '../cache/snapshot';
 import type { SnapshotCache } from '../cache/snapshot-cache';
 import type { ParsedProxyId } from './proxy-id';
@@ -38,6 +38,9 @@ export interface ReconcilerOptions {
   /** Test hook: rewrites a proxy's resources before they are snapshotted. */
   transform?: (nodeId: string, set: ResourceSet) => ResourceSet;
 }
+
+/** Identity certificates issued at once during one regeneration. */
+const ISSUE_CONCURRENCY = 8;
 
 interface Connected {
   proxy: ParsedProxyId;
@@ -222,24 +225,39 @@ export class XdsReconciler implements Component {
       this.cached = epoch === this.epoch ? { epoch, contents, meshes } : undefined;
     }
     const encodeCache: EncodeCache = new Map();
+    const plans: { nodeId: string; p: ParsedProxyId; resource?: Resource; meshSnap?: MeshSnapshot; log: Logger }[] = [];
     for (const nodeId of [...nodeIds].sort()) {
       const c = this.connected.get(nodeId);
       if (!c) continue;
       const p = c.proxy;
       const log = this.opts.log.child({ node: nodeId, mesh: p.mesh, dataplane: p.name, zone: this.opts.cp.zone });
+      const resource = p.kind === 'ingress' ? contents.zoneIngresses.find((r) => r.meta.name === p.name) : contents.dataplanes.find((r) => r.meta.mesh === p.mesh && r.meta.name === p.name);
+      if (!resource && p.kind !== 'proxyless') {
+        log.warn('proxy resource no longer in the store; keeping its last snapshot');
+        continue;
+      }
+      const meshSnap = p.kind === 'ingress' ? undefined : meshes.get(p.mesh);
+      if (p.kind !== 'ingress' && !meshSnap) {
+        log.warn('mesh no longer exists; keeping the last snapshot');
+        continue;
+      }
+      plans.push({ nodeId, p, resource, meshSnap, log });
+    }
+    // Identities first, several at a time: key generation runs on libuv's pool, and a
+    // connect storm in an mTLS mesh should not issue one certificate after another.
+    const identities = new Map<string, IdentityMaterial | undefined>();
+    const needing = plans.filter((x) => x.meshSnap?.mtls && x.resource);
+    let next = 0;
+    const worker = async () => {
+      while (next < needing.length) {
+        const x = needing[next++];
+        identities.set(x.nodeId, await this.identityFor(x.nodeId, x.meshSnap!, x.resource!, x.log));
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(ISSUE_CONCURRENCY, needing.length) }, worker));
+    for (const { nodeId, p, resource, log } of plans) {
       try {
-        const resource = p.kind === 'ingress' ? contents.zoneIngresses.find((r) => r.meta.name === p.name) : contents.dataplanes.find((r) => r.meta.mesh === p.mesh && r.meta.name === p.name);
-        if (!resource && p.kind !== 'proxyless') {
-          log.warn('proxy resource no longer in the store; keeping its last snapshot');
-          continue;
-        }
-        const meshSnap = p.kind === 'ingress' ? undefined : meshes.get(p.mesh);
-        if (p.kind !== 'ingress' && !meshSnap) {
-          log.warn('mesh no longer exists; keeping the last snapshot');
-          continue;
-        }
-        const identity = meshSnap?.mtls && resource ? await this.identityFor(nodeId, meshSnap, resource, log) : undefined;
-        const ctx = buildProxyContext(meshes, { kind: p.kind, mesh: p.mesh, name: p.name, resource, dnsEnabled: p.dnsEnabled }, this.opts.cp, identity);
+        const ctx = buildProxyContext(meshes, { kind: p.kind, mesh: p.mesh, name: p.name, resource, dnsEnabled: p.dnsEnabled }, this.opts.cp, identities.get(nodeId));
         let set = generateResources(ctx);
         if (this.opts.transform) set = this.opts.transform(nodeId, set);
         const snap = Snapshot.fromResourceSet(set, encodeCache);
