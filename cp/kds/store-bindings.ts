@@ -35,7 +35,10 @@ export function globalSourceFor(store: ResourceStore, zone: string): ResourceSou
 
 /** A zone's source for its ZoneToGlobalSync stream. */
 export function zoneSourceFor(store: ResourceStore, zone: string): ResourceSource {
-  return async (type) => zoneToGlobalResources(type, zone, await store.list(type));
+  return async (type) => {
+    const [stored, dataplanes] = await Promise.all([store.list(type), type === 'ZoneIngress' ? store.list('Dataplane') : Promise.resolve(undefined)]);
+    return zoneToGlobalResources(type, zone, stored, dataplanes);
+  };
 }
 
 function sameContent(existing: Resource, input: ResourceInput): boolean {
@@ -114,7 +117,9 @@ export function affectedTypes(ev: StoreEvent): KdsResourceType[] {
   if (t === 'Zone') return ['ZoneIngress'];
   // A Mesh waits for its CA secrets (sync-policy.meshCaReady).
   if (t === 'Secret') return ['Secret', 'Mesh'];
-  if (t === 'Mesh' || t === 'GlobalSecret' || t === 'TrafficRoute' || t === 'TrafficPermission' || t === 'ZoneIngress' || t === 'Dataplane') return [t];
+  // A zone's ingresses advertise its dataplanes (sync-policy.zoneToGlobalResources).
+  if (t === 'Dataplane') return ['Dataplane', 'ZoneIngress'];
+  if (t === 'Mesh' || t === 'GlobalSecret' || t === 'TrafficRoute' || t === 'TrafficPermission' || t === 'ZoneIngress') return [t];
   return [];
 }
 

@@ -16,6 +16,7 @@
 import { Labels, type Resource, type ResourceInput } from '../../api/resource';
 import type { FieldViolation } from '../../lib/errors';
 import type { KdsResource } from './codec';
+import { computeAvailableServices } from '../ingress/available-services';
 import { globalName } from './global-names';
 import { wireName, type KdsResourceType } from './kds-types';
 
@@ -108,9 +109,13 @@ export function isFromGlobal(type: KdsResourceType, zone: string, r: Resource): 
 
 /**
  * What a zone sends to global for `type`: its local Dataplanes and ZoneIngresses,
- * labelled with origin and zone; a ZoneIngress's `spec.zone` is filled in.
+ * labelled with origin and zone; a ZoneIngress's `spec.zone` is filled in. When the
+ * zone's `dataplanes` are given, a ZoneIngress carries `availableServices` computed
+ * from them at send time: a proxy re-registering its ingress (which knows nothing of
+ * services) must not make other zones see an empty ingress until the updater refills it.
  */
-export function zoneToGlobalResources(type: KdsResourceType, zone: string, stored: Resource[]): KdsResource[] {
+export function zoneToGlobalResources(type: KdsResourceType, zone: string, stored: Resource[], dataplanes?: Resource[]): KdsResource[] {
+  const services = type === 'ZoneIngress' && dataplanes ? computeAvailableServices(dataplanes) : undefined;
   const out: KdsResource[] = [];
   if (type !== 'Dataplane' && type !== 'ZoneIngress') return out;
   for (const r of stored) {
@@ -119,8 +124,18 @@ export function zoneToGlobalResources(type: KdsResourceType, zone: string, store
     delete labels[Labels.displayName];
     labels[Labels.origin] = Origin.zone;
     labels[Labels.zone] = zone;
-    const spec = type === 'ZoneIngress' ? { ...r.spec, zone } : r.spec;
-    out.push(toKds(type, r, labels, spec));
+    let spec = r.spec;
+    if (type === 'ZoneIngress') {
+      spec = { ...r.spec, zone };
+      if (services) {
+        if (services.length > 0) spec.availableServices = services;
+        else delete spec.availableServices;
+      }
+    }
+    const k = toKds(type, r, labels, spec);
+    // The content now depends on the dataplanes too: the store version no longer identifies it.
+    if (services) delete k.revision;
+    out.push(k);
   }
   return out.sort((a, b) => wireName(a.mesh, a.name).localeCompare(wireName(b.mesh, b.name)));
 }

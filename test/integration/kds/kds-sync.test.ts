@@ -87,7 +87,8 @@ async function startZone(t: any, zone: string, port: number, token = `token-of-$
     backoff: { initialMs: 100, maxMs: 400 },
     debounceMs: 20,
   });
-  const updater = new IngressUpdater({ store, log, zone, debounceMs: 20 });
+  // Slower than the KDS debounce, as in production (100 ms vs 50 ms).
+  const updater = new IngressUpdater({ store, log, zone, debounceMs: 150 });
   await updater.start();
   await client.start();
   t.teardown(async () => {
@@ -176,6 +177,22 @@ t.test('global and two zones over KDS', async (t) => {
     await gstore.delete('TrafficPermission', { mesh: 'default', name: 'allow-all' });
     for (const z of [z1, z2]) await eventually('policy gone', async () => !(await z.store.get('TrafficPermission', { mesh: 'default', name: 'allow-all' })));
     t.pass();
+  });
+
+  await t.test('an ingress re-registering without services never looks empty to other zones', async (t) => {
+    const name1 = globalName('ingress', 'zone-1');
+    const seen: any[] = [];
+    const unwatch = z2.store.watch((ev) => {
+      if (ev.resource.meta.name === name1) seen.push(ev.resource.spec.availableServices);
+    });
+    t.teardown(unwatch);
+    const cur = (await z1.store.get('ZoneIngress', { name: 'ingress' }))!;
+    // What a proxy's /bootstrap registration writes: the ingress without availableServices.
+    await z1.store.update({ type: 'ZoneIngress', name: 'ingress', spec: { zone: 'zone-1', networking: { ...cur.spec.networking, advertisedPort: 10005 } } });
+    await eventually('new port in zone-2', async () => (await z2.store.get('ZoneIngress', { name: name1 }))?.spec.networking.advertisedPort === 10005);
+    await new Promise((r) => setTimeout(r, 300));
+    t.ok(seen.length >= 1, `zone-2 saw ${seen.length} update(s)`);
+    t.ok(seen.every((s) => Array.isArray(s) && s.length === 1 && s[0].instances === 1), `never empty: ${JSON.stringify(seen)}`);
   });
 
   await t.test('disabling a zone withdraws its ingresses from the others', async (t) => {

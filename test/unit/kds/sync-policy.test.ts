@@ -62,6 +62,12 @@ t.test('zone -> global: labels, spec.zone, rename and its inverse', async (t) =>
   t.same(dps[0].labels, { 'kuma.io/origin': 'zone', 'kuma.io/zone': 'zone-1' });
   const ings = zoneToGlobalResources('ZoneIngress', 'zone-1', local.filter((r) => r.meta.type === 'ZoneIngress'));
   t.same(ings.map((r) => [r.name, r.spec.zone]), [['ingress', 'zone-1']], 'only the own ingress goes up, with spec.zone');
+  const web = res('Dataplane', 'web-1', { networking: { inbound: [{ port: 1, tags: { 'kuma.io/service': 'web', 'kuma.io/zone': 'zone-1' } }] } }, undefined, 'default');
+  const stale = res('ZoneIngress', 'ingress', { availableServices: [{ tags: { 'kuma.io/service': 'gone' }, instances: 9, mesh: 'default' }] });
+  const sentIngress = zoneToGlobalResources('ZoneIngress', 'zone-1', [stale], [web])[0];
+  t.same(sentIngress.spec.availableServices, [{ tags: { 'kuma.io/service': 'web', 'kuma.io/zone': 'zone-1' }, instances: 1, mesh: 'default' }], 'computed from the dataplanes at send time');
+  t.equal(sentIngress.revision, undefined, 'no store revision: the content depends on the dataplanes');
+  t.equal(zoneToGlobalResources('ZoneIngress', 'zone-1', [stale], [])[0].spec.availableServices, undefined, 'no dataplanes, no services');
   t.same(checkFromZone('zone-1', dps[0]), []);
   t.match(checkFromZone('zone-2', dps[0]), [{ field: 'labels["kuma.io/zone"]' }], 'a zone cannot speak for another');
   const input = globalStoreInput('zone-1', dps[0]);
