@@ -38,10 +38,15 @@ export class DnsServer implements Component {
   private tcp?: net.Server;
   private readonly conns = new Set<net.Socket>();
   private readonly forwarder: UdpForwarder;
+  private readonly upstreams: DnsUpstream[];
 
   constructor(private readonly o: DnsServerOptions) {
+    // Forwarding to ourselves would bounce every query until the in-flight table fills.
+    const self = o.upstreams.filter((u) => o.port !== 0 && u.port === o.port && (u.host === o.address || u.host === '127.0.0.1' || u.host === '::1'));
+    if (self.length > 0) o.log.warn({ skipped: self.map((u) => `${u.host}:${u.port}`) }, 'ignoring upstream resolvers that are this DNS server');
+    this.upstreams = o.upstreams.filter((u) => !self.includes(u));
     this.forwarder = new UdpForwarder({
-      upstreams: o.upstreams,
+      upstreams: this.upstreams,
       timeoutMs: o.upstreamTimeoutMs ?? 2000,
       maxInFlight: o.maxInFlight ?? 1024,
       onTimeout: () => o.metrics.inc(AgentMetric.dnsUpstreamTimeouts),
@@ -77,7 +82,7 @@ export class DnsServer implements Component {
         if (this.o.port !== 0 || attempt >= 5) throw inUse(err, this.o.address, port);
       }
     }
-    this.o.log.info({ address: this.o.address, port: this.port, upstreams: this.o.upstreams.map((u) => `${u.host}:${u.port}`) }, 'DNS server listening');
+    this.o.log.info({ address: this.o.address, port: this.port, upstreams: this.upstreams.map((u) => `${u.host}:${u.port}`) }, 'DNS server listening');
   }
 
   private bindUdp(port: number): Promise<dgram.Socket> {

@@ -141,6 +141,16 @@ t.test('an upstream that never answers: SERVFAIL after the timeout, counted', as
   t.equal((await dig(port, '+short', 'backend.mesh')).trim(), '240.0.0.1', 'mesh names unaffected');
 });
 
+t.test('an upstream that is this server itself is ignored (no forwarding loop)', async (t) => {
+  const port = await freeUdpPort();
+  const metrics = agentMetrics();
+  const server = new DnsServer({ address: '127.0.0.1', port, upstreams: [{ host: '127.0.0.1', port }], metrics, log: silentLogger() });
+  await server.start();
+  t.teardown(() => server.close());
+  t.match(await dig(port, 'loop.example.test'), /status: SERVFAIL/);
+  t.equal(metrics.get(AgentMetric.dnsQueries, { rcode: 'SERVFAIL' }), 1, 'answered once, not bounced');
+});
+
 t.test('VIP table from the CP, cached for when the CP is gone', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdp-vips-'));
   t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
