@@ -7,7 +7,9 @@
  * background load hits both alike; the table reports the median over rounds.
  *
  * Usage: node dist/bench/dns-throughput.js [--names=200] [--seconds=10] [--rate=2000]
- *        [--latency-seconds=5] [--rounds=3]
+ *        [--latency-seconds=5] [--rounds=3] [--full-dp=1]
+ * --full-dp=1 (default) also measures the whole `kuma-dp run --dns-enabled` process (VIPs
+ * from a real `kuma-cp run` on core 0), beside the DNS component alone.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -18,6 +20,7 @@ import { median, percentile, round } from './harness/stats';
 import { runContext } from './harness/run-context';
 import { printTable, writeResults, type Table } from './harness/results';
 import { parseArgs } from './harness/args';
+import { freePort, startStandaloneCp, until, type StandaloneCp } from './harness/standalone-cp';
 
 const SERVER_CORE = 1;
 const CLIENT_CORE = 0;
@@ -68,25 +71,38 @@ function verboseLatencies(out: string): number[] {
   return lat;
 }
 
-function vip(i: number): string {
-  return `240.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
-}
-
-async function checkAnswers(port: number, names: number, server: string): Promise<void> {
-  for (const i of [0, Math.floor(names / 2), names - 1]) {
-    const r = await runToEnd('dig', ['@127.0.0.1', '-p', String(port), `svc-${i}.mesh`, 'A', '+short', '+tries=1', '+time=2'], { timeoutMs: 5000 });
-    if (r.stdout.trim() !== vip(i)) throw new Error(`${server} answered svc-${i}.mesh with ${JSON.stringify(r.stdout.trim())}, expected ${vip(i)}`);
+async function checkAnswers(port: number, vips: Record<string, string>, server: string): Promise<void> {
+  const names = Object.keys(vips).sort();
+  for (const svc of [names[0], names[Math.floor(names.length / 2)], names[names.length - 1]]) {
+    const r = await runToEnd('dig', ['@127.0.0.1', '-p', String(port), `${svc}.mesh`, 'A', '+short', '+tries=1', '+time=2'], { timeoutMs: 5000 });
+    if (r.stdout.trim() !== vips[svc]) throw new Error(`${server} answered ${svc}.mesh with ${JSON.stringify(r.stdout.trim())}, expected ${vips[svc]}`);
   }
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { names: 200, seconds: 10, rate: 2000, 'latency-seconds': 5, rounds: 3 });
+  const args = parseArgs(process.argv.slice(2), { names: 200, seconds: 10, rate: 2000, 'latency-seconds': 5, rounds: 3, 'full-dp': 1 });
   const names = args.names;
   stopChildrenOnSignal();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-dns-'));
   const before = runContext();
-  const vips: Record<string, string> = {};
-  for (let i = 0; i < names; i++) vips[`svc-${i}`] = vip(i);
+  // The names and VIPs come from a real kuma-cp (the VIP allocator) when the whole kuma-dp
+  // process is measured, so that all three servers answer the same names with the same IPs.
+  let cp: StandaloneCp | undefined;
+  let vips: Record<string, string> = {};
+  if (args['full-dp']) {
+    cp = await startStandaloneCp({ core: CLIENT_CORE });
+    for (let i = 0; i < names; i += 8) {
+      await Promise.all(
+        Array.from({ length: Math.min(8, names - i) }, (_, k) =>
+          cp!.put({ type: 'Dataplane', mesh: 'default', name: `svc-${i + k}-1`, networking: { address: '127.0.0.1', inbound: [{ port: 41000 + i + k, servicePort: 51000 + i + k, tags: { 'kuma.io/service': `svc-${i + k}` } }] } }),
+        ),
+      );
+    }
+    await until(async () => Object.keys((vips = await cp!.vips())).filter((k) => k.startsWith('svc-')).length >= names, 60_000, `${names} VIPs from kuma-cp`);
+    vips = Object.fromEntries(Object.entries(vips).filter(([k]) => k.startsWith('svc-')));
+  } else {
+    for (let i = 0; i < names; i++) vips[`svc-${i}`] = `240.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+  }
   fs.writeFileSync(path.join(dir, 'vips.json'), JSON.stringify({ mesh: 'default', ttl: 60, vips }));
   fs.writeFileSync(path.join(dir, 'hosts'), Object.entries(vips).map(([s, ip]) => `${ip} ${s}.mesh`).join('\n') + '\n');
   // Every name once, in a fixed scrambled order (stride coprime with the count), so
@@ -106,6 +122,26 @@ async function main(): Promise<void> {
         return { child, port: JSON.parse(line).port as number };
       },
     },
+    ...(cp
+      ? [
+          {
+            name: 'kuma-dp run (whole process, embedded engine)',
+            start: async () => {
+              const port = await freePort();
+              const f = path.join(dir, 'dataplane.yaml');
+              fs.writeFileSync(f, ['type: Dataplane', 'mesh: default', 'name: bench', 'networking:', '  address: 127.0.0.1', '  inbound:', `  - port: ${await freePort()}`, '    servicePort: 18080', '    tags:', '      kuma.io/service: bench', ''].join('\n'));
+              const child = startChild(
+                'kuma-dp',
+                process.execPath,
+                [path.resolve(__dirname, '../agent/main.js'), 'run', `--cp-address=https://127.0.0.1:${cp!.dpPort}`, `--dataplane-file=${f}`, `--ca-cert-file=${cp!.dpCaFile}`, '--engine=embedded', '--dns-enabled', `--dns-proxy-port=${port}`, '--dns-upstream=127.0.0.1:9', '--drain-time=0s', '--log-level=warn'],
+                { core: SERVER_CORE },
+              );
+              await until(async () => (await runToEnd('dig', ['@127.0.0.1', '-p', String(port), 'svc-0.mesh', 'A', '+short', '+tries=1', '+time=1'], { timeoutMs: 3000 })).stdout.trim() === vips['svc-0'], 60_000, 'kuma-dp answering svc-0.mesh', 200);
+              return { child, port };
+            },
+          },
+        ]
+      : []),
     {
       name: `dnsmasq`,
       start: async () => {
@@ -128,7 +164,7 @@ async function main(): Promise<void> {
       for (const s of round % 2 === 1 ? servers : [...servers].reverse()) {
         const { child, port } = await s.start();
         try {
-          await checkAnswers(port, names, s.name);
+          await checkAnswers(port, vips, s.name);
           // Warm-up (JIT, caches), not recorded.
           await runToEnd('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries.txt'), '-l', '1', '-q', '100'], { core: CLIENT_CORE, timeoutMs: 20_000 });
           const cpu0 = cpuMicros(child.pid)!;
@@ -163,6 +199,7 @@ async function main(): Promise<void> {
     }
   } finally {
     await stopAllChildren();
+    await cp?.stop().catch(() => undefined);
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
@@ -181,7 +218,9 @@ async function main(): Promise<void> {
       lost: rs.reduce((a, r) => a + r.lost, 0),
     };
   });
-  const [kuma, dnsmasq] = agg;
+  const kuma = agg[0];
+  const full = agg.find((a) => a.server.startsWith('kuma-dp run'));
+  const dnsmasq = agg.find((a) => a.server === 'dnsmasq')!;
   const ratio = kuma.qps / dnsmasq.qps;
   const table: Table = {
     title: `DNS: ${names} .mesh names, A queries, ${args.rounds} rounds × ${args.seconds} s saturating + ${args['latency-seconds']} s at ${args.rate} q/s (medians over rounds)`,
@@ -190,18 +229,21 @@ async function main(): Promise<void> {
   };
   printTable(table);
   const verdicts = [
-    `queries/s ratio kuma-dp / dnsmasq = ${round(ratio)}× (target ≥ 1.0×): ${ratio >= 1 ? 'met' : 'NOT met'}`,
+    `queries/s ratio kuma-dp DNS component / dnsmasq = ${round(ratio)}× (target ≥ 1.0×): ${ratio >= 1 ? 'met' : 'NOT met'}`,
+    ...(full ? [`queries/s ratio whole kuma-dp process / dnsmasq = ${round(full.qps / dnsmasq.qps)}× (target ≥ 1.0×): ${full.qps >= dnsmasq.qps ? 'met' : 'NOT met'}`] : []),
+    `CPU per query: kuma-dp ${round(kuma.cpuUsPerQuery)} µs vs dnsmasq ${round(dnsmasq.cpuUsPerQuery)} µs (${round(kuma.cpuUsPerQuery / dnsmasq.cpuUsPerQuery)}×)`,
     `fixed-rate p50 latency: kuma-dp ${round3(kuma.p50Ms)} ms vs dnsmasq ${round3(dnsmasq.p50Ms)} ms; p99 ${round3(kuma.p99Ms)} vs ${round3(dnsmasq.p99Ms)} ms`,
   ];
   for (const v of verdicts) console.log(v);
   const files = writeResults({
     bench: 'dns-throughput',
-    params: { names, seconds: args.seconds, rounds: args.rounds, fixedRate: args.rate, latencySeconds: args['latency-seconds'], serverCore: SERVER_CORE, clientCore: CLIENT_CORE },
+    params: { names, fullKumaDp: !!args['full-dp'], seconds: args.seconds, rounds: args.rounds, fixedRate: args.rate, latencySeconds: args['latency-seconds'], serverCore: SERVER_CORE, clientCore: CLIENT_CORE },
     data: { aggregate: agg, rounds },
     tables: [table],
     verdicts,
     notes: [
       `Servers pinned with taskset -c ${SERVER_CORE}, dnsperf (udp, 1 client, up to 100 queries outstanding) with taskset -c ${CLIENT_CORE}; one server runs at a time; rounds alternate the order.`,
+      ...(full ? ['The whole kuma-dp process: `kuma-dp run --engine=embedded --dns-enabled` bootstrapped by `kuma-cp run` standalone (core 0, memory store, authn none), which also allocated the VIPs all three servers answer with; it binds one VIP listener per service besides serving DNS.'] : []),
       'kuma-dp DNS is agent/dns/DnsServer run alone in a Node process (bench/harness/dns-host.ts) with the VIP table built by VipTable.build; no upstreams, so only .mesh names are asked.',
       'dnsmasq 2.x serves the same names from an --addn-hosts file with --local=/mesh/ (authoritative-like: no forwarding), cache 1000.',
       'Latency percentiles come from dnsperf -v per-query times at a fixed rate (-Q), which measure client-observed round trips on loopback; saturated average latency is queueing-dominated.',
