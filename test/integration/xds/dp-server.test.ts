@@ -154,7 +154,7 @@ t.test('ADS on the same TLS port (ALPN h2), token checks on the stream', async (
   none.request(TypeUrl.Listener);
   await none.done;
   t.equal(none.status?.code, grpc.status.UNAUTHENTICATED);
-  const expiring = ads('default.web-1', await token('default', 'web-1', 2000));
+  const expiring = ads('default.web-1', await token('default', 'web-1', 4000));
   expiring.request(TypeUrl.Listener);
   await expiring.next(TypeUrl.Listener, 0);
   await expiring.done;
