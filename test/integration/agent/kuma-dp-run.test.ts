@@ -181,6 +181,8 @@ t.test('SIGTERM while the CP does not know the dataplane yet: prompt clean exit'
   const stub = await cp(t, 1000);
   const { p } = start(t, stub, 'dp-wait');
   await p.waitLog('dataplane not registered yet, retrying');
+  const readiness = (await p.waitLog('readiness listening')).port;
+  t.same(await httpGet(readiness, '/ready'), { status: 503, body: 'NOT READY\n' }, 'probes get NOT READY while the bootstrap is retried');
   p.child.kill('SIGTERM');
   const t0 = Date.now();
   t.same(await p.exited, { code: 0, signal: null });
@@ -252,4 +254,17 @@ t.test('even a SIGKILLed kuma-dp leaves no Envoy behind (parent-death signal)', 
   p.child.kill('SIGKILL');
   await p.exited;
   t.ok(await waitFor(() => !alive(envoyPid), 3000), 'Envoy died with kuma-dp');
+});
+
+t.test('--restart-policy=on-failure keeps kuma-dp up while Envoy crashes', async (t) => {
+  const stub = await cp(t);
+  const { p, envoyPids } = start(t, stub, 'dp-restart', ['--restart-policy=on-failure'], { FAKE_ENVOY_EXIT_CODE: '9', FAKE_ENVOY_EXIT_AFTER_MS: '200' });
+  const readiness = (await p.waitLog('readiness listening')).port;
+  t.ok(await waitFor(() => envoyPids().length >= 3, 20_000), `Envoy restarted (${envoyPids().length} starts)`);
+  t.equal(p.child.exitCode, null, 'kuma-dp still runs');
+  t.match((await httpGet(readiness, '/metrics')).body, /kuma_dp_envoy_restarts_total [2-9]/);
+  t.ok(p.logs().some((l) => l.msg === 'Envoy exited unexpectedly; restarting' && l.code === 9));
+  p.child.kill('SIGTERM');
+  t.equal((await p.exited).code, 0);
+  for (const pid of envoyPids()) t.ok(await waitFor(() => !alive(pid), 2000), `Envoy ${pid} gone`);
 });
