@@ -83,7 +83,10 @@ async function runEngine(scenario: Scenario, appPort: number, pkiDir: string): P
     ads.set('default.frontend', T.Listener, [R.outboundListener('outbound:web', 0, R.hcm('out', { cluster: 'web' }))]);
     await until(() => client.isReady());
     port = client.listenerPort('outbound:web')!;
+    console.error(`admin: client ${client.adminAddress()} server ${server.adminAddress()}`);
   }
+  // A clean exit on a signal (so --cpu-prof can write its profile).
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) process.once(sig, () => process.exit(0));
   console.log(`READY ${JSON.stringify({ port })}`);
 }
 
@@ -97,7 +100,7 @@ async function freePort(): Promise<number> {
 }
 
 function haproxyConfig(scenario: Scenario, port: number, appPort: number, pkiDir: string, innerPort: number): string {
-  const head = ['global', '  maxconn 20000', '  nbthread 1', 'defaults', `  mode ${scenario === 'tcp' ? 'tcp' : 'http'}`, '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s'];
+  const head = ['global', '  maxconn 4000', '  nbthread 1', 'defaults', `  mode ${scenario === 'tcp' ? 'tcp' : 'http'}`, '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s'];
   if (scenario !== 'mtls') return [...head, 'frontend out', `  bind 127.0.0.1:${port}`, '  default_backend app', 'backend app', `  server a 127.0.0.1:${appPort}`, ''].join('\n');
   const p = (f: string) => path.join(pkiDir, f);
   return [
