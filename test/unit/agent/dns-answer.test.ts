@@ -111,3 +111,22 @@ t.test('resolv.conf', async (t) => {
     { host: 'fe80::1', port: 53 },
   ]);
 });
+
+t.test('the precomputed fast path gives the same bytes as the general path', async (t) => {
+  for (const type of ['A', 'AAAA']) {
+    for (const edns of [false, true]) {
+      for (const rd of [true, false]) {
+        const lower = dnsPacket.encode({ type: 'query', id: 513, flags: rd ? dnsPacket.RECURSION_DESIRED : 0, questions: [{ name: 'backend.mesh', type: type as any }], additionals: edns ? [{ type: 'OPT', name: '.', udpPayloadSize: 4096 } as any] : [] });
+        const upper = Buffer.from(lower);
+        upper[13] = 'B'.charCodeAt(0); // "Backend.mesh": misses the fast path
+        const fast = (decide(lower, table) as any).bytes as Buffer;
+        const slow = Buffer.from((decide(upper, table) as any).bytes as Buffer);
+        slow[13] = 'b'.charCodeAt(0);
+        t.same(fast, slow, `${type} edns=${edns} rd=${rd}`);
+        const d = dnsPacket.decode(fast) as any;
+        t.equal(d.id, 513);
+        t.equal(d.flag_rd, rd);
+      }
+    }
+  }
+});
