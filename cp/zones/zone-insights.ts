@@ -30,6 +30,10 @@ export interface ZoneSubscription {
   status: { lastUpdateTime?: string; stat: Record<string, TypeStat> };
 }
 
+function emptyStat(): TypeStat {
+  return { responsesSent: 0, responsesAcknowledged: 0, responsesRejected: 0, responsesReceived: 0, responsesReceivedRejected: 0 };
+}
+
 interface Tracked {
   sub: ZoneSubscription;
   openStreams: number;
@@ -69,9 +73,15 @@ export class ZoneInsights {
     return (this.zones.get(zone) ?? []).some((t) => t.openStreams > 0);
   }
 
-  /** The zone's subscriptions, oldest first (copies). */
-  subscriptions(zone: string): ZoneSubscription[] {
-    return structuredClone((this.zones.get(zone) ?? []).map((t) => t.sub));
+  /** The zone's subscriptions, oldest first (copies), each with Kuma's `total` over all types. */
+  subscriptions(zone: string): (ZoneSubscription & { status: { total: TypeStat } })[] {
+    return structuredClone((this.zones.get(zone) ?? []).map((t) => t.sub)).map((sub) => {
+      const total = emptyStat();
+      for (const st of Object.values(sub.status.stat)) {
+        for (const k of Object.keys(total) as (keyof TypeStat)[]) total[k] += st[k];
+      }
+      return { ...sub, status: { ...sub.status, total } };
+    });
   }
 
   /** Counters hook for the streams of one connection. */
@@ -79,13 +89,7 @@ export class ZoneInsights {
     const bump = (type: string, f: (s: TypeStat) => void) => {
       const t = this.zones.get(zone)?.find((x) => x.sub.id === session);
       if (!t) return;
-      const s = (t.sub.status.stat[type] ??= {
-        responsesSent: 0,
-        responsesAcknowledged: 0,
-        responsesRejected: 0,
-        responsesReceived: 0,
-        responsesReceivedRejected: 0,
-      });
+      const s = (t.sub.status.stat[type] ??= emptyStat());
       f(s);
       t.sub.status.lastUpdateTime = this.now().toISOString();
     };

@@ -168,6 +168,8 @@ t.test('global and two zones over KDS', async (t) => {
     t.same((await z1.store.list('ZoneIngress')).map((r) => r.meta.name).sort(), [globalName('ingress', 'zone-2'), 'ingress'].sort());
     const stat = g.insights.subscriptions('zone-1').at(-1)!.status.stat;
     t.ok(stat.Mesh.responsesAcknowledged >= 1 && stat.Dataplane.responsesReceived >= 1, `insights count: ${JSON.stringify(stat)}`);
+    const total = g.insights.subscriptions('zone-1').at(-1)!.status.total;
+    t.equal(total.responsesSent, Object.values(stat).reduce((a, s) => a + s.responsesSent, 0), 'total sums every type');
   });
 
   await t.test('removals propagate both ways', async (t) => {
