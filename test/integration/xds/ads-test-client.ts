@@ -2,8 +2,8 @@
  * A small ADS client for tests: opens a SotW or delta stream with the project's proto
  * definitions and asserts xDS protocol invariants on every response it receives
  * (go-control-plane's fake stream): a nonce never seen before on the stream, every
- * resource's type URL equal to the response's, and for SotW, responses that carry
- * exactly the subscribed resources that exist.
+ * resource's type URL equal to the response's, no name twice, and for SotW named
+ * subscriptions only names that were asked for (tests check that all that exist came).
  */
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackageDefinition, decode } from '../../../proto/index';
@@ -79,6 +79,12 @@ export class AdsTestClient {
       resources.push(decode(a.type_url, a.value));
     }
     const names = resources.map((r) => r.name ?? r.cluster_name);
+    // SotW: a response to a named subscription carries only names that were asked for.
+    const asked = this.subscribed.get(type);
+    if (!this.delta && asked && asked.length && !asked.includes('*')) {
+      for (const n of names) if (!asked.includes(n)) this.violations.push(`${type} response carries "${n}", which was not subscribed`);
+    }
+    if (new Set(names).size !== names.length) this.violations.push(`${type} response names a resource twice`);
     if (this.delta) {
       const dn = (res.resources ?? []).map((r: any) => r.name);
       if (JSON.stringify(dn) !== JSON.stringify(names)) this.violations.push(`delta resource names ${dn} differ from the resources' names ${names}`);
@@ -90,6 +96,7 @@ export class AdsTestClient {
   /** Sends a SotW request. */
   request(type: string, names: string[] = [], ack?: Received, errorDetail?: string, first = false): void {
     const req: Record<string, any> = { type_url: type, resource_names: names };
+    this.subscribed.set(type, names);
     if (first || this.received.length === 0) req.node = this.node;
     if (ack) {
       req.response_nonce = ack.nonce;
@@ -100,6 +107,7 @@ export class AdsTestClient {
     this.call.write(req);
   }
   private readonly lastAcked = new Map<string, string>();
+  private readonly subscribed = new Map<string, string[]>();
 
   /** Sends a delta request. */
   deltaRequest(type: string, sub: string[] = [], unsub: string[] = [], ack?: Received, errorDetail?: string): void {
