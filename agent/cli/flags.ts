@@ -127,7 +127,8 @@ export function formatFlagHelp(specs: readonly FlagSpec[]): string {
     .filter((s) => !s.hidden)
     .map((s) => {
       const left = `${s.short ? `-${s.short}, ` : '    '}--${s.name}${s.kind === 'bool' ? '' : ` ${s.valueName ?? 'string'}`}`;
-      return [left, s.help] as const;
+      const aliases = s.aliases?.length ? ` (also ${s.aliases.map((a) => `--${a}`).join(', ')})` : '';
+      return [left, s.help + aliases] as const;
     })
     .sort((a, b) => a[0].trim().replace(/^-., /, '').localeCompare(b[0].trim().replace(/^-., /, '')));
   const width = Math.max(...rows.map((r) => r[0].length)) + 2;
