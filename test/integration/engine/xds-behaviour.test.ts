@@ -85,14 +85,17 @@ t.test('xDS behaviour', async (t) => {
     await Promise.all(loops);
     t.same(failures, [], 'no request failed across the rotation');
     t.ok(ok > 50, `${ok} requests succeeded`);
-    // New connections present the new identity.
-    const serial = await new Promise<string>((resolve, reject) => {
-      const s = tls.connect({ host: '127.0.0.1', port: m.ports.echo, cert: newFe.certPem, key: newFe.keyPem, ca: m.ca.certPem, checkServerIdentity: () => undefined }, () => {
-        resolve(s.getPeerCertificate().serialNumber);
-        s.destroy();
+    // New connections present the new identity (once the SDS update has been applied).
+    const serialNow = () =>
+      new Promise<string>((resolve) => {
+        const s = tls.connect({ host: '127.0.0.1', port: m.ports.echo, cert: newFe.certPem, key: newFe.keyPem, ca: m.ca.certPem, checkServerIdentity: () => undefined }, () => {
+          resolve(s.getPeerCertificate().serialNumber);
+          s.destroy();
+        });
+        s.on('error', (e) => resolve(`error: ${e.message}`));
       });
-      s.on('error', reject);
-    });
+    let serial = '';
+    await until(async () => (serial = await serialNow()).toLowerCase() === newWeb.serial.toLowerCase(), 'rotated certificate served', 10_000).catch(() => undefined);
     t.equal(serial.toLowerCase(), newWeb.serial.toLowerCase(), 'the inbound listener serves the rotated certificate');
   });
 

@@ -127,6 +127,8 @@ export class ClusterManager {
       tried.add(ep.key);
       this.connectEndpoint(rt, ep, (err, sock) => {
         if (err) {
+          // Missing secrets are our state, not the endpoint's health: fail without ejecting.
+          if ((err as NodeJS.ErrnoException).code === 'ERR_SECRETS_WARMING') return cb(err);
           rt.lb.failed(ep, this.now());
           rt.stats.outlier_detection_ejections_total++;
           this.log.debug({ cluster: rt.model.name, endpoint: ep.key, err: err.message }, 'upstream connect failed; endpoint ejected');
@@ -149,7 +151,7 @@ export class ClusterManager {
       const ctx = this.secrets.clientContext(m.tls);
       if (!ctx) {
         st.upstream_cx_connect_fail++;
-        return cb(new Error(`cluster "${m.name}": TLS secrets not yet received`));
+        return cb(Object.assign(new Error(`cluster "${m.name}": TLS secrets not yet received`), { code: 'ERR_SECRETS_WARMING' }));
       }
       const matchers = m.tls.sanMatchers;
       sock = tls.connect({
