@@ -107,3 +107,27 @@ t.test('zone insights: streams of one session, online and offline', async (t) =>
   t.match(last.status.stat.Mesh, { responsesSent: 1, responsesAcknowledged: 1 });
   t.match(last.status.total, { responsesSent: 1, responsesAcknowledged: 1, responsesReceived: 1, responsesReceivedRejected: 1 });
 });
+
+t.test('fuzz: random garbage responses never throw, never store, always get an answer', async (t) => {
+  const { store, sent, receiver } = setup();
+  let seed = 12345;
+  const rnd = () => {
+    seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+    return seed / 0x7fffffff;
+  };
+  const bytes = (n: number) => Buffer.from(Array.from({ length: n }, () => Math.floor(rnd() * 256)));
+  const good = encodeResource(tp('a'), 'v');
+  const pick = <T>(xs: T[]) => xs[Math.floor(rnd() * xs.length)];
+  for (let i = 0; i < 300; i++) {
+    const value = rnd() < 0.5 ? bytes(Math.floor(rnd() * 64)) : Buffer.concat([Buffer.from(good.resource.value).subarray(0, Math.floor(rnd() * good.resource.value.length)), bytes(3)]);
+    const resource = {
+      name: pick(['default/x', 'x', '', 'a/b/c', 'default/a']),
+      version: 'v',
+      resource: pick([{ type_url: KUMA_RESOURCE_TYPE_URL, value }, { type_url: 'type.googleapis.com/x', value }, null, { type_url: KUMA_RESOURCE_TYPE_URL } as any]),
+    };
+    await receiver.handleResponse({ type_url: KdsTypeUrl.TrafficPermission, nonce: `f${i}`, resources: [resource] });
+  }
+  t.equal(sent.length, 300, 'every response answered');
+  t.ok(sent.every((r) => r.error_detail && r.error_detail.code === 3 && r.error_detail.message.length > 0), 'all NACKed with a reason');
+  t.equal((await store.list('TrafficPermission')).length, 0, 'nothing stored');
+});
