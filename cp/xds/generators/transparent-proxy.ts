@@ -40,7 +40,16 @@ export function generateTransparentProxy(ctx: ProxyContext): ResourceSet {
   const tp = ctx.dataplane!.networking.transparentProxying;
   const out = 'outbound:passthrough:ipv4';
   addResource(set, TypeUrl.Listener, passthrough(out, Number(tp.redirectPortOutbound), 'OUTBOUND'));
-  addResource(set, TypeUrl.Cluster, { name: out, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: '5s' });
+  // Mesh `networking.outbound.passthrough: false`: traffic to non-mesh destinations is dropped
+  // (a cluster without endpoints), as Kuma does.
+  const passthroughAllowed = ctx.meshSnapshot?.spec.networking?.outbound?.passthrough !== false;
+  addResource(
+    set,
+    TypeUrl.Cluster,
+    passthroughAllowed
+      ? { name: out, type: 'ORIGINAL_DST', lb_policy: 'CLUSTER_PROVIDED', connect_timeout: '5s' }
+      : { name: out, type: 'STATIC', connect_timeout: '5s', load_assignment: { cluster_name: out, endpoints: [] } },
+  );
   if (Number(tp.redirectPortInbound ?? 0) > 0) {
     const inb = 'inbound:passthrough:ipv4';
     addResource(set, TypeUrl.Listener, passthrough(inb, Number(tp.redirectPortInbound), 'INBOUND'));
