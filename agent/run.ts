@@ -1,7 +1,9 @@
 /**
  * `kuma-dp run`: phase 1 parses and validates (no binding), phase 2 builds the pieces
- * (readiness, bootstrap, DNS, engine) and phase 3 runs them under one ComponentManager
- * until a signal or the engine's exit. Shutdown: /ready turns TERMINATING, the engine
+ * (readiness, DNS, bootstrap, engine) and phase 3 runs them under component managers
+ * until a signal or the engine's exit. Readiness and DNS come before the bootstrap:
+ * probes then see NOT READY rather than a refused connection, and names resolve from
+ * the VIP cache while a restarted kuma-dp waits for a CP that is down. Shutdown: /ready turns TERMINATING, the engine
  * drains for --drain-time, then components stop in reverse order with a deadline; a
  * second signal forces an immediate exit.
  */
@@ -38,7 +40,10 @@ export async function runKumaDp(argv: readonly string[]): Promise<ExitCode> {
 
 class Runner {
   private readonly metrics = agentMetrics();
+  /** The engine (started after the bootstrap). */
   private readonly manager: ComponentManager;
+  /** DNS server and VIP poller (started before the bootstrap, stopped after the engine). */
+  private readonly dnsManager: ComponentManager;
   private readonly abort = new AbortController();
   private engine?: ProxyEngine;
   private readiness?: ReadinessServer;
@@ -54,6 +59,7 @@ class Runner {
     private readonly log: Logger,
   ) {
     this.manager = new ComponentManager(log);
+    this.dnsManager = new ComponentManager(log);
   }
 
   async run(): Promise<ExitCode> {
@@ -66,6 +72,7 @@ class Runner {
         this.starting = this.startAll();
         started = await this.starting;
       } catch (err) {
+        await this.dnsManager.stop(2000);
         this.readiness?.destroy();
         throw err;
       }
@@ -99,6 +106,38 @@ class Runner {
     // Kept out of the manager (whose start() runs every component added so far).
     await this.readiness.start();
 
+    // DNS before the bootstrap: it answers from the VIP cache of the work dir, so names
+    // keep resolving while a restarted kuma-dp waits for a CP that is down.
+    let dnsPort: number | undefined;
+    if (cfg.dns.enabled && cfg.proxyType === 'dataplane') {
+      const dns = new DnsServer({
+        address: '127.0.0.1',
+        port: cfg.dns.port,
+        upstreams: cfg.dns.upstreams ?? readResolvConf(this.log),
+        metrics: this.metrics,
+        log: this.log.child({ component: 'dns' }),
+      });
+      this.dnsManager.add(dns);
+      this.dnsManager.add(
+        new VipPoller({
+          cpAddress: cfg.cpAddress,
+          caCertPem: cfg.caCertPem,
+          token: cfg.token,
+          mesh: cfg.mesh!,
+          name: cfg.name,
+          intervalMs: cfg.dns.refreshIntervalMs,
+          workDir,
+          onTable: (t) => dns.setTable(t),
+          metrics: this.metrics,
+          log: this.log.child({ component: 'dns-vips' }),
+        }),
+      );
+      await this.dnsManager.start();
+      dnsPort = dns.port;
+    } else if (cfg.dns.enabled) {
+      this.log.info({ proxyType: cfg.proxyType }, 'DNS is not served for zone proxies');
+    }
+
     const choice = await selectEngine({ engine: cfg.engine, binaryPath: cfg.binaryPath, log: this.log });
     const adminPort = cfg.adminPort || resourceAdminPort(cfg) || (await freePort());
     const request = buildBootstrapRequest({
@@ -109,7 +148,7 @@ class Runner {
       resourceText: cfg.resource?.text,
       adminPort,
       readinessPort: this.readiness.port,
-      dnsPort: cfg.dns.enabled ? cfg.dns.port : undefined,
+      dnsPort,
       workDir,
       caCertPem: cfg.caCertPem,
       kumaDpVersion: kumaDpVersion(),
@@ -132,33 +171,6 @@ class Runner {
     }
     const bootstrapPath = writeBootstrap(workDir, bootstrap.bootstrap);
     this.log.info({ path: bootstrapPath, adminPort: adminPortOf(bootstrap.bootstrap) }, 'received bootstrap configuration');
-
-    if (cfg.dns.enabled && cfg.proxyType === 'dataplane') {
-      const dns = new DnsServer({
-        address: '127.0.0.1',
-        port: cfg.dns.port,
-        upstreams: cfg.dns.upstreams ?? readResolvConf(this.log),
-        metrics: this.metrics,
-        log: this.log.child({ component: 'dns' }),
-      });
-      this.manager.add(dns);
-      this.manager.add(
-        new VipPoller({
-          cpAddress: cfg.cpAddress,
-          caCertPem: cfg.caCertPem,
-          token: cfg.token,
-          mesh: cfg.mesh!,
-          name: cfg.name,
-          intervalMs: cfg.dns.refreshIntervalMs,
-          workDir,
-          onTable: (t) => dns.setTable(t),
-          metrics: this.metrics,
-          log: this.log.child({ component: 'dns-vips' }),
-        }),
-      );
-    } else if (cfg.dns.enabled) {
-      this.log.info({ proxyType: cfg.proxyType }, 'DNS is not served for zone proxies');
-    }
 
     const engine = createEngine(
       choice,
@@ -228,6 +240,7 @@ class Runner {
       }
       this.log.info('stopping all kuma-dp components');
       await this.manager.stop(this.cfg.shutdownTimeoutMs + 5000);
+      await this.dnsManager.stop(5000);
       await this.readiness?.close();
       this.log.info({ exitCode: code }, 'kuma-dp stopped');
       this.resolveExit(code);

@@ -268,3 +268,23 @@ t.test('--restart-policy=on-failure keeps kuma-dp up while Envoy crashes', async
   t.equal((await p.exited).code, 0);
   for (const pid of envoyPids()) t.ok(await waitFor(() => !alive(pid), 2000), `Envoy ${pid} gone`);
 });
+
+t.test('restarted while the CP is down: DNS answers from the VIP cache while the bootstrap is retried', async (t) => {
+  const stub = await cp(t);
+  const url = stub.url;
+  await stub.stop();
+  const work = path.join(root, 'dp-cached', 'work');
+  fs.mkdirSync(work, { recursive: true });
+  fs.writeFileSync(path.join(work, 'dns-vips.json'), JSON.stringify({ mesh: 'default', ttl: 20, vips: { cached: '240.0.0.44' } }));
+  const dnsPort = await freeUdpTcpPort();
+  const p = new KumaDpProcess(['run', `--cp-address=${url}`, `--ca-cert-file=${cert.certFile}`, `--dataplane-file=${dpFile}`, '-v', 'name=dp-cached', '-v', 'port=10080',
+    `--binary-path=${FAKE_ENVOY}`, `--config-dir=${work}`, '--dns-enabled', `--dns-proxy-port=${dnsPort}`, '--dns-upstream=127.0.0.1:9'], { KUMA_CONTROL_PLANE_RETRY_BACKOFF: '200ms' });
+  t.teardown(() => p.kill());
+  await p.waitLog('DNS server listening');
+  await p.waitLog('bootstrap request failed, retrying');
+  const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(dnsPort), '+short', '+time=2', '+tries=1', 'cached.mesh'], { timeout: 10_000 });
+  t.equal(stdout.trim(), '240.0.0.44', 'answered from the cache with no CP');
+  t.notOk(p.logs().some((l) => l.msg === 'kuma-dp started'), 'still waiting for the bootstrap');
+  p.child.kill('SIGTERM');
+  t.equal((await p.exited).code, 0);
+});
