@@ -473,6 +473,11 @@ export class MeshHarness {
     await proc.stop(graceMs);
   }
 
+  /** SIGKILLs one process of the mesh by its pid (a crash). */
+  async killProcess(proc: ManagedProcess): Promise<void> {
+    await proc.kill();
+  }
+
   // ---------------------------------------------------------------- teardown
 
   /** Stops every process (data plane first, then zones, then global) and removes the work dir. */

@@ -4,7 +4,8 @@
  * kuma-dp sidecars on the embedded engine (the demo topology, set up once and shared by
  * every scenario; scenarios that break things run last). Scenarios: connectivity by
  * `.mesh` names in and across zones; TrafficRoute (80/20 across zones, 100% reroute,
- * HTTP path routing); TrafficPermission by caller zone; zone disable; sync of a policy
+ * HTTP path routing); zone disable; TrafficPermission by caller zone; health (a dead
+ * instance is ejected by the caller's engine, no call fails); sync of a policy
  * created and updated on global, refused in a zone; SIGKILL of a zone CP (traffic
  * continues, offline within 30 s, online after restart); SIGKILL of global (no request
  * fails, zones reconnect).
@@ -16,6 +17,7 @@ import { resourcePath } from '../../../scripts/harness/mesh';
 import { formatCounts } from '../../../scripts/harness/mesh-client';
 import { eventually } from '../../../scripts/harness/wait';
 import { startService } from '../../../scripts/demo/demo-mesh';
+import { adminStats, grown } from '../../../scripts/demo/steps';
 import { applyOnGlobal, converge, deleteOnGlobal, startMeshForTest } from './mesh-fixture';
 
 const all = [{ match: { 'kuma.io/service': '*' } }];
@@ -150,6 +152,21 @@ t.test('multi-zone mesh with real processes', async (t) => {
   await converge(d, 'invoices.mesh', 'invoices answering every call', (c) => c.get('invoices/zone-1/1') === 10, 10, '/', 30_000);
 
   const { mesh } = d;
+
+  await t.test('health: a dead instance is ejected and gets no traffic', async (t) => {
+    await startService(d.mesh, d, 'zone-1', 'invoices', '2');
+    await converge(d, 'invoices.mesh', 'both invoices instances in use', (c) => c.has('invoices/zone-1/1') && c.has('invoices/zone-1/2'), 10);
+    const users = d.sidecars.get('users-1')!;
+    const before = await adminStats(users.adminPort);
+    // SIGKILL: the instance vanishes without unregistering, so its endpoint is still in users' EDS.
+    await d.mesh.killProcess(d.sidecars.get('invoices-2')!.proc);
+    await d.mesh.killProcess(d.apps.get('invoices-2')!.proc);
+    const { counts, failures } = await d.users.tally('invoices.mesh', 30);
+    t.equal(failures.length, 0, 'no call failed: a refused connect is retried on another endpoint');
+    t.same([...counts], [['invoices/zone-1/1', 30]], `every call served by the live instance: ${formatCounts(counts)}`);
+    const ejected = grown(before, await adminStats(users.adminPort), /^cluster\.invoices\.outlier_detection_ejections_total$/);
+    t.ok(ejected.length === 1 && ejected[0][1] >= 1, `users' sidecar ejected the dead endpoint (${JSON.stringify(ejected)})`);
+  });
 
   await t.test('sync: created and updated on global, refused in a zone', async (t) => {
     const tp = {
