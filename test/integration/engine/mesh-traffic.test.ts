@@ -189,6 +189,10 @@ t.test('mesh traffic between two embedded engines', async (t) => {
     t.match(noCert.out, /alert|handshake failure|certificate required/i, 'the server refuses the handshake');
   });
 
+  t.test('clients kept the xDS protocol (nonces, versions, node)', async (t) => {
+    t.same(ads.violations, []);
+  });
+
   t.test('admin: stats, prometheus, config_dump, clusters', async (t) => {
     const prom = (await admin(fe, '/stats/prometheus')).body;
     t.match(prom, /envoy_cluster_upstream_rq_total\{envoy_cluster_name="web-v1"\} \d+/);

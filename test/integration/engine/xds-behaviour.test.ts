@@ -183,6 +183,10 @@ t.test('xDS behaviour', async (t) => {
     t.same([...apps], ['web-v2'], 'priority 1 takes over when priority 0 fails');
   });
 
+  t.test('clients kept the xDS protocol (nonces, versions, node)', async (t) => {
+    t.same(ads.violations, []);
+  });
+
   t.test('TCP still works at the end', async (t) => {
     t.equal(await tcpExchange(m.ports.outEcho, 'end', 'echo:end'.length), 'echo:end');
     t.ok(web.isReady() && fe.isReady());

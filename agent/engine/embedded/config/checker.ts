@@ -50,3 +50,9 @@ export function wrapped(v: any): number | undefined {
   if (typeof v === 'object') return v.value === undefined ? 0 : Number(v.value);
   return Number(v);
 }
+
+/** The type URL of a decoded Any: `@type` when the type is known to our protos, else the raw `type_url`. */
+export function anyType(tc: any): string | undefined {
+  if (!tc || typeof tc !== 'object') return undefined;
+  return tc['@type'] ?? tc.type_url;
+}

@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { ExtensionTypeUrl } from '../../../../proto/index';
-import { Checker, durationMs, join } from './checker';
+import { anyType, Checker, durationMs, join } from './checker';
 import type { FilterChainModel, HttpModel, ListenerModel, Principal, RbacModel, SocketAddr, TcpProxyModel } from './model';
 import { translateClusterChoice, translateRouteConfig } from './route';
 import { translateDownstreamTls, translateStringMatch } from './tls';
@@ -113,7 +113,7 @@ function translateHcm(c: Checker, cfg: any, path: string): HttpModel | undefined
   filters.forEach((f: any, i: number) => {
     const fp = `${path}.http_filters[${i}]`;
     c.only(f, fp, ['name', 'typed_config']);
-    const t = f?.typed_config?.['@type'];
+    const t = anyType(f?.typed_config);
     if (t !== ExtensionTypeUrl.Router) c.add(fp, `unsupported HTTP filter type ${JSON.stringify(t ?? f?.name ?? null)}; supported: ${ExtensionTypeUrl.Router}`);
     else if (i !== filters.length - 1) c.add(fp, 'the router must be the last HTTP filter');
   });
@@ -134,7 +134,7 @@ function translateHcm(c: Checker, cfg: any, path: string): HttpModel | undefined
   return out;
 }
 
-const NETWORK_FILTERS = [ExtensionTypeUrl.NetworkRbac, ExtensionTypeUrl.TcpProxy, ExtensionTypeUrl.HttpConnectionManager];
+const NETWORK_FILTERS: readonly string[] = [ExtensionTypeUrl.NetworkRbac, ExtensionTypeUrl.TcpProxy, ExtensionTypeUrl.HttpConnectionManager];
 
 function translateChain(c: Checker, fc: any, path: string): FilterChainModel | undefined {
   c.only(fc, path, ['name', 'filter_chain_match', 'filters', 'transport_socket']);
@@ -153,8 +153,8 @@ function translateChain(c: Checker, fc: any, path: string): FilterChainModel | u
   filters.forEach((f: any, i: number) => {
     const fp = `${path}.filters[${i}]`;
     c.only(f, fp, ['name', 'typed_config']);
-    const t = f?.typed_config?.['@type'];
-    if (!NETWORK_FILTERS.includes(t)) {
+    const t = anyType(f?.typed_config);
+    if (!t || !NETWORK_FILTERS.includes(t)) {
       c.add(fp, `unsupported filter type ${JSON.stringify(t ?? f?.name ?? null)}; supported: ${NETWORK_FILTERS.join(', ')}`);
       return;
     }
@@ -182,7 +182,7 @@ export function translateListener(c: Checker, l: any): ListenerModel | undefined
   const address = translateAddress(c, l.address, 'address');
   let tlsInspector = false;
   (l.listener_filters ?? []).forEach((f: any, i: number) => {
-    const t = f?.typed_config?.['@type'];
+    const t = anyType(f?.typed_config);
     if (t === ExtensionTypeUrl.TlsInspector) tlsInspector = true;
     else c.add(`listener_filters[${i}]`, `unsupported listener filter type ${JSON.stringify(t ?? f?.name ?? null)}; supported: ${ExtensionTypeUrl.TlsInspector}`);
   });

@@ -4,7 +4,7 @@
  * https://www.envoyproxy.io/docs/envoy/latest/api-v3/extensions/transport_sockets/tls/v3/tls.proto
  */
 import { ExtensionTypeUrl } from '../../../../proto/index';
-import { Checker, join } from './checker';
+import { anyType, Checker, join } from './checker';
 import type { StringMatch, TlsClientModel, TlsServerModel } from './model';
 
 /** StringMatcher -> StringMatch; safe_regex is refused (no RE2 here). */
@@ -102,7 +102,7 @@ export function translateDownstreamTls(c: Checker, ts: any, path: string): TlsSe
   c.only(ts, path, ['name', 'typed_config']);
   const cfg = ts?.typed_config;
   if (!cfg || cfg['@type'] !== ExtensionTypeUrl.DownstreamTlsContext) {
-    c.add(join(path, 'typed_config'), `unsupported transport socket type ${JSON.stringify(cfg?.['@type'] ?? null)}; supported: ${ExtensionTypeUrl.DownstreamTlsContext}`);
+    c.add(join(path, 'typed_config'), `unsupported transport socket type ${JSON.stringify(anyType(cfg) ?? null)}; supported: ${ExtensionTypeUrl.DownstreamTlsContext}`);
     return undefined;
   }
   const tp = join(path, 'typed_config');
@@ -122,7 +122,7 @@ export function translateUpstreamTls(c: Checker, ts: any, path: string): TlsClie
   c.only(ts, path, ['name', 'typed_config']);
   const cfg = ts?.typed_config;
   if (!cfg || cfg['@type'] !== ExtensionTypeUrl.UpstreamTlsContext) {
-    c.add(join(path, 'typed_config'), `unsupported transport socket type ${JSON.stringify(cfg?.['@type'] ?? null)}; supported: ${ExtensionTypeUrl.UpstreamTlsContext}`);
+    c.add(join(path, 'typed_config'), `unsupported transport socket type ${JSON.stringify(anyType(cfg) ?? null)}; supported: ${ExtensionTypeUrl.UpstreamTlsContext}`);
     return undefined;
   }
   const tp = join(path, 'typed_config');

@@ -22,6 +22,9 @@ export interface SeenRequest {
 interface StreamState {
   call: grpc.ServerDuplexStream<any, any>;
   node: string;
+  first: boolean;
+  /** Every nonce sent on this stream, with the version it carried, per type. */
+  sentNonces: Map<string, { typeUrl: string; version: string }>;
   sent: Map<string, { version: string; nonce: string; names: string[] }>;
   wanted: Map<string, string[]>;
 }
@@ -37,6 +40,12 @@ export class TestAdsServer {
   private readonly streams = new Set<StreamState>();
   private nonce = 0;
   readonly requests: SeenRequest[] = [];
+  /**
+   * Broken xDS protocol rules seen from clients (go-control-plane's fake-stream habit):
+   * a nonce we never sent on that stream, an ACKed version we never sent, the node
+   * missing from a stream's first request. Tests assert this stays empty.
+   */
+  readonly violations: string[] = [];
   port = 0;
 
   constructor() {
@@ -75,11 +84,19 @@ export class TestAdsServer {
   }
 
   private onStream(call: grpc.ServerDuplexStream<any, any>): void {
-    const st: StreamState = { call, node: '', sent: new Map(), wanted: new Map() };
+    const st: StreamState = { call, node: '', first: true, sentNonces: new Map(), sent: new Map(), wanted: new Map() };
     this.streams.add(st);
     const auth = call.metadata.get('authorization')[0]?.toString();
     call.on('data', (req: any) => {
+      if (st.first && !req.node?.id) this.violations.push(`first request of a stream has no node (type ${req.type_url})`);
+      st.first = false;
       if (req.node?.id) st.node = req.node.id;
+      if (req.response_nonce) {
+        const sent = st.sentNonces.get(req.response_nonce);
+        if (!sent) this.violations.push(`${st.node}: nonce ${req.response_nonce} was never sent on this stream`);
+        else if (sent.typeUrl !== req.type_url) this.violations.push(`${st.node}: nonce ${req.response_nonce} belongs to ${sent.typeUrl}, request is for ${req.type_url}`);
+        else if (!req.error_detail && req.version_info !== sent.version) this.violations.push(`${st.node}: ACK of nonce ${req.response_nonce} carries version ${req.version_info}, sent ${sent.version}`);
+      }
       const names: string[] = req.resource_names ?? [];
       this.requests.push({ node: st.node, typeUrl: req.type_url, version: req.version_info ?? '', nonce: req.response_nonce ?? '', names, error: req.error_detail?.message, authorization: auth });
       const prev = st.sent.get(req.type_url);
@@ -103,6 +120,7 @@ export class TestAdsServer {
     const items = names.length ? all.filter((r) => names.includes(r.json.name ?? r.json.cluster_name)) : all;
     const nonce = String(++this.nonce);
     st.sent.set(typeUrl, { version, nonce, names: [...names].sort() });
+    st.sentNonces.set(nonce, { typeUrl, version });
     st.call.write({ version_info: version, type_url: typeUrl, nonce, resources: items.map((r) => ({ type_url: typeUrl, value: Buffer.from(r.bytes) })) });
   }
 
