@@ -32,7 +32,8 @@ export async function adminStats(adminPort: number | undefined): Promise<Map<str
   const r = await httpRequest(`http://127.0.0.1:${adminPort}/stats`, { timeoutMs: 3000 });
   if (r.status !== 200) return out;
   for (const line of r.text.split('\n')) {
-    const m = /^([^:\s]+):\s*(\d+)\s*$/.exec(line.trim());
+    // Names may hold colons (listener.inbound:127.0.0.1:8080.x); the value follows the last ": ".
+    const m = /^(\S+):\s+(\d+)$/.exec(line.trim());
     if (m) out.set(m[1], Number(m[2]));
   }
   return out;
@@ -63,36 +64,56 @@ export const stepSameZone: Step = {
   },
 };
 
+/** A cluster as the embedded engine's admin `/clusters` shows it (JSON). */
+interface AdminCluster {
+  name: string;
+  tls?: { sni?: string };
+  endpoints?: { address: string; locality?: string }[];
+}
+
+/** The engine's clusters (empty when the admin endpoint is unreachable or speaks another format). */
+export async function adminClusters(adminPort: number | undefined): Promise<AdminCluster[]> {
+  if (!adminPort) return [];
+  const r = await httpRequest(`http://127.0.0.1:${adminPort}/clusters`, { timeoutMs: 3000 }).catch(() => undefined);
+  return Array.isArray(r?.json) ? (r!.json as AdminCluster[]) : [];
+}
+
+function delta(hop: [string, number][], re: RegExp): number {
+  return hop.filter(([k]) => re.test(k)).reduce((a, [, v]) => a + v, 0);
+}
+
 /** Step 2: users -> billing.mesh, through zone-2's ingress. */
 export const stepCrossZone: Step = {
   title: 'users calls http://billing.mesh (zone-2, through its ingress)',
   async run(d, say) {
     const ingress = d.ingress.get('zone-2')!;
     const users = d.sidecars.get('users-1')!;
-    const beforeIngress = await adminStats(ingress.adminPort).catch(() => new Map<string, number>());
-    const beforeUsers = await adminStats(users.adminPort).catch(() => new Map<string, number>());
+    const billing = d.sidecars.get('billing-1')!;
+    const snap = () => Promise.all([users, ingress, billing].map((x) => adminStats(x.adminPort).catch(() => new Map<string, number>())));
+    const before = await snap();
     const vip = await d.users.resolve('billing.mesh', true);
-    say(`billing.mesh resolves to ${vip}; billing has no endpoint in zone-1, so users' sidecar sends it to zone-2's ingress (127.0.0.1:${ingress.port}) with SNI billing{mesh=default}`);
-    const { counts, failures, calls } = await d.users.tally('billing.mesh', 10, '/bill');
+    say(`billing.mesh resolves to ${vip}; billing has no instance in zone-1`);
+    const { counts, failures } = await d.users.tally('billing.mesh', 10, '/bill');
     say(`10 calls: ${formatCounts(counts)}`);
     if (failures.length) say(`first failure: ${describe(failures[0])}`);
-    const afterIngress = await adminStats(ingress.adminPort).catch(() => new Map<string, number>());
-    const afterUsers = await adminStats(users.adminPort).catch(() => new Map<string, number>());
-    const hopUsers = grown(beforeUsers, afterUsers, /billing/);
-    const hopIngress = grown(beforeIngress, afterIngress, /billing|sni|ssl|downstream_cx_total|upstream_cx_total/);
-    say('trace of the request path:');
-    say(`  users app -> users sidecar outbound ${vip}:${d.mesh.vipPort}`);
-    for (const [k, v] of hopUsers.slice(0, 6)) say(`    users sidecar   ${k} +${v}`);
-    say(`  users sidecar -> zone-2 ingress 127.0.0.1:${ingress.port} (mTLS, SNI passthrough)`);
-    for (const [k, v] of hopIngress.slice(0, 8)) say(`    zone-2 ingress  ${k} +${v}`);
-    say(`  zone-2 ingress -> billing sidecar 127.0.0.1:${d.sidecars.get('billing-1')?.port} -> billing app :${d.apps.get('billing-1')?.port}`);
+    const after = await snap();
+    const [hopUsers, hopIngress, hopBilling] = after.map((a, i) => grown(before[i], a));
+    const usersCluster = (await adminClusters(users.adminPort)).find((c) => c.name === 'billing');
+    const ingressClusters = (await adminClusters(ingress.adminPort)).filter((c) => /^billing\{/.test(c.name));
+    const routedSni = hopIngress.map(([k]) => /^cluster\.(billing\{[^}]*\})\.upstream_cx_total$/.exec(k)?.[1]).filter((x): x is string => !!x);
+    say('trace of the request path (from the engines\' admin /clusters and /stats):');
+    say(`  users app      -> ${vip}:${d.mesh.vipPort} (users' sidecar outbound listener for billing)`);
+    const eps = (usersCluster?.endpoints ?? []).map((e) => `${e.address}${e.locality ? ` (${e.locality})` : ''}`).join(', ');
+    say(`  users sidecar  -> cluster billing, mTLS with SNI ${usersCluster?.tls?.sni ?? '?'}, endpoint ${eps || '?'}; requests +${delta(hopUsers, /^cluster\.billing\.upstream_rq_total$/)}`);
+    const ingressEps = ingressClusters.flatMap((c) => (c.endpoints ?? []).map((e) => e.address)).join(', ');
+    say(`  zone-2 ingress -> 127.0.0.1:${ingress.port} read SNI ${routedSni.join(', ') || '(none seen)'} and forwarded without terminating TLS to ${ingressEps || '?'}; connections +${delta(hopIngress, /^cluster\.billing\{.*\}\.upstream_cx_total$/)}`);
+    say(`  billing sidecar-> inbound 127.0.0.1:${billing.port} terminated mTLS (caller spiffe://default/users allowed ${delta(hopBilling, /rbac_allowed$/)}x) -> billing app 127.0.0.1:${d.apps.get('billing-1')?.port}; requests +${delta(hopBilling, /downstream_rq_total$/)}`);
     const servedRight = failures.length === 0 && counts.get('billing/zone-2/1') === 10;
-    const ingressSaw = hopIngress.length > 0;
-    const ok = servedRight && ingressSaw;
-    let summary = `served by billing in zone-2 (10/10), zone-2 ingress counters grew`;
+    const viaIngress = routedSni.length > 0;
+    const ok = servedRight && viaIngress;
+    let summary = `served by billing in zone-2 (10/10) through zone-2's ingress (SNI ${routedSni.join(', ')})`;
     if (!servedRight) summary = `expected every answer from billing/zone-2/1, got ${formatCounts(counts)}`;
-    else if (!ingressSaw) summary = `answered by billing in zone-2, but zone-2 ingress's admin /stats (port ${ingress.adminPort ?? 'unknown'}) shows no traffic: the hop cannot be traced`;
-    void calls;
+    else if (!viaIngress) summary = `answered by billing in zone-2, but zone-2 ingress's admin /stats (port ${ingress.adminPort ?? 'unknown'}) shows no connection for a billing SNI: the hop cannot be traced`;
     return { ok, summary };
   },
 };
