@@ -44,14 +44,14 @@ function load(doc: Record<string, any[]>): RawResources {
 
 /**
  * What the engine refuses on purpose, recognised by the golden's content so that new
- * goldens are covered too: HTTP/2 upstreams (gRPC) and transparent proxying
- * (bind_to_port false, use_original_dst, ORIGINAL_DST clusters need iptables and
- * SO_ORIGINAL_DST, which Node cannot read).
+ * goldens are covered too: transparent proxying (bind_to_port false, use_original_dst,
+ * ORIGINAL_DST clusters need iptables and SO_ORIGINAL_DST, which Node cannot read) and
+ * proxyless gRPC's api_listener (for gRPC clients, not proxies).
  */
 const REFUSED: [RegExp, RegExp][] = [
-  [/http2_protocol_options/, /typed_extension_protocol_options: field not supported/],
   [/use_original_dst/, /use_original_dst: field not supported/],
   [/bind_to_port/, /bind_to_port: field not supported/],
+  [/api_listener/, /api_listener: field not supported/],
 ];
 
 for (const file of fs.readdirSync(dir).filter((f) => f.endsWith('.golden.yaml')).sort()) {
@@ -126,4 +126,16 @@ t.test('a filter of a type our protos do not know is named by its type URL', asy
   const r = validate({ listeners: new Map([['l', obj]]), clusters: new Map(), assignments: new Map(), routes: new Map(), secrets: new Map() });
   t.notOk(r.ok);
   if (!r.ok) t.match(r.problems[0], `listener "l": filter_chains[0].filters[0]: unsupported filter type "${unknownType}"`);
+});
+
+t.test('explicit HTTP/2 upstream (gRPC services) is accepted; other protocol options are not', async (t) => {
+  const url = TypeUrl.Cluster;
+  const base = { name: 'grpc', type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: '5s' };
+  const h2 = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': ExtensionTypeUrl.HttpProtocolOptions, explicit_http_config: { http2_protocol_options: {} } } };
+  const ok = validate({ listeners: new Map(), clusters: new Map([['grpc', decode(url, encodeProtoJson(url, { ...base, typed_extension_protocol_options: h2 }))]]), assignments: new Map(), routes: new Map(), secrets: new Map() });
+  t.ok(ok.ok && ok.config.clusters.get('grpc')!.http2, 'http2 cluster');
+  const tuned = { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': ExtensionTypeUrl.HttpProtocolOptions, explicit_http_config: { http2_protocol_options: { max_concurrent_streams: 5 } } } };
+  const bad = validate({ listeners: new Map(), clusters: new Map([['grpc', decode(url, encodeProtoJson(url, { ...base, typed_extension_protocol_options: tuned }))]]), assignments: new Map(), routes: new Map(), secrets: new Map() });
+  t.notOk(bad.ok);
+  if (!bad.ok) t.match(bad.problems[0], 'http2_protocol_options.max_concurrent_streams: field not supported');
 });

@@ -5,6 +5,7 @@
  * connections through one keep-alive agent per cluster.
  */
 import http from 'node:http';
+import http2 from 'node:http2';
 import net from 'node:net';
 import tls from 'node:tls';
 import type { Logger } from '../../../../lib/logger';
@@ -52,6 +53,43 @@ export class ClusterRuntime {
     return agent;
   }
 
+  /** One multiplexed HTTP/2 session per endpoint, made on first use. */
+  private readonly h2 = new Map<string, Promise<http2.ClientHttp2Session>>();
+
+  /** Picks the endpoint for one HTTP/2 request and resolves with its session (connecting it when needed). */
+  h2Session(): Promise<http2.ClientHttp2Session> {
+    const ep = this.lb.pick(this.mgr.now());
+    if (!ep) {
+      this.stats.upstream_cx_none_healthy++;
+      return Promise.reject(new Error(`cluster "${this.model.name}" has no healthy endpoint`));
+    }
+    let p = this.h2.get(ep.key);
+    if (!p) {
+      p = new Promise<http2.ClientHttp2Session>((resolve, reject) => {
+        this.mgr.connectRuntime(
+          this,
+          (err, sock) => {
+            if (err || !sock) return reject(err ?? new Error('no socket'));
+            const session = http2.connect(`http://${ep.key}`, { createConnection: () => sock });
+            const forget = () => {
+              if (this.h2.get(ep.key) === p) this.h2.delete(ep.key);
+            };
+            session.on('close', forget);
+            session.on('goaway', forget);
+            session.on('error', forget);
+            resolve(session);
+          },
+          ep,
+        );
+      });
+      p.catch(() => {
+        if (this.h2.get(ep.key) === p) this.h2.delete(ep.key);
+      });
+      this.h2.set(ep.key, p);
+    }
+    return p;
+  }
+
   /** Retires pools of endpoints not in `keep` (all when undefined): in-flight requests finish, then their connections close. */
   retirePools(keep?: ReadonlySet<string>): void {
     for (const [key, agent] of this.agents) {
@@ -60,12 +98,20 @@ export class ClusterRuntime {
       agent.keepSocketAlive = () => false;
       for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
     }
+    for (const [key, p] of this.h2) {
+      if (keep?.has(key)) continue;
+      this.h2.delete(key);
+      // GOAWAY: streams in flight finish, no new ones start.
+      p.then((s) => s.close(), () => undefined);
+    }
   }
 
   /** Closes every pooled connection now. */
   destroyPools(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+    for (const p of this.h2.values()) p.then((s) => s.destroy(), () => undefined);
+    this.h2.clear();
   }
 }
 

@@ -2,7 +2,8 @@
  * Cluster and ClusterLoadAssignment -> ClusterModel and AssignmentModel.
  * https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/cluster.proto
  */
-import { Checker, durationMs, join, wrapped } from './checker';
+import { ExtensionTypeUrl } from '../../../../proto/index';
+import { anyType, Checker, durationMs, join, wrapped } from './checker';
 import { translateAddress } from './listener';
 import type { AssignmentModel, ClusterModel, EndpointModel } from './model';
 import { translateUpstreamTls } from './tls';
@@ -37,9 +38,33 @@ export function translateAssignment(c: Checker, a: any, path: string): Assignmen
   return { clusterName: a?.cluster_name ?? '', priorities };
 }
 
+const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
+
+/** typed_extension_protocol_options: only explicit HTTP/2 (what Kuma sets for http2 and grpc services). */
+function translateProtocolOptions(c: Checker, opts: Record<string, any> | undefined): boolean {
+  if (!opts) return false;
+  let http2 = false;
+  for (const key of Object.keys(opts).sort()) {
+    const p = `typed_extension_protocol_options["${key}"]`;
+    const v = opts[key];
+    if (key !== HTTP_OPTIONS_KEY || anyType(v) !== ExtensionTypeUrl.HttpProtocolOptions) {
+      c.add(p, `unsupported protocol options ${JSON.stringify(anyType(v) ?? key)}; supported: ${ExtensionTypeUrl.HttpProtocolOptions}`);
+      continue;
+    }
+    c.only(v, p, ['explicit_http_config']);
+    const e = v.explicit_http_config;
+    c.only(e, join(p, 'explicit_http_config'), ['http_protocol_options', 'http2_protocol_options']);
+    if (e?.http2_protocol_options) {
+      c.only(e.http2_protocol_options, join(p, 'explicit_http_config.http2_protocol_options'), []);
+      http2 = true;
+    } else if (!e?.http_protocol_options) c.add(join(p, 'explicit_http_config'), 'needs http_protocol_options or http2_protocol_options');
+  }
+  return http2;
+}
+
 /** Translates one Cluster. */
 export function translateCluster(c: Checker, cl: any): ClusterModel | undefined {
-  c.only(cl, '', ['name', 'type', 'eds_cluster_config', 'connect_timeout', 'lb_policy', 'load_assignment', 'transport_socket', 'outlier_detection', 'alt_stat_name']);
+  c.only(cl, '', ['name', 'type', 'eds_cluster_config', 'connect_timeout', 'lb_policy', 'load_assignment', 'transport_socket', 'outlier_detection', 'alt_stat_name', 'typed_extension_protocol_options']);
   if (!cl?.name) {
     c.add('name', 'not set');
     return undefined;
@@ -56,6 +81,7 @@ export function translateCluster(c: Checker, cl: any): ClusterModel | undefined 
     type,
     connectTimeoutMs: durationMs(cl.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     lbPolicy,
+    http2: translateProtocolOptions(c, cl.typed_extension_protocol_options),
   };
   if (out.connectTimeoutMs <= 0) out.connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
   if (type === 'EDS') {

@@ -137,6 +137,8 @@ export interface ClusterModel {
   lbPolicy: string;
   tls?: TlsClientModel;
   staticAssignment?: AssignmentModel;
+  /** HttpProtocolOptions explicit HTTP/2: HTTP requests go upstream over HTTP/2 (gRPC). */
+  http2: boolean;
 }
 
 /** An SDS secret: an identity (chain + key) or a validation context (trusted CA). */

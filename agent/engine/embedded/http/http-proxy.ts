@@ -11,6 +11,7 @@ import type { HttpModel, RouteConfigModel } from '../config/model';
 import type { ListenerStats } from '../admin/stats';
 import type { ClusterManager } from '../clusters/cluster-manager';
 import { chooseCluster, matchRoute } from './route-match';
+import { h1ToH2 } from './http2-proxy';
 
 /** Envoy's default route timeout when the route sets none (route_components.proto: 15s). */
 export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
@@ -73,6 +74,10 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
   const clusterName = chooseCluster(route.target, Math.random());
   const cluster = d.clusters.get(clusterName);
   if (!cluster) return reply(res, 503, `no healthy upstream: cluster "${clusterName}" not configured\n`);
+  if (cluster.model.http2) {
+    cluster.stats.upstream_rq_total++;
+    return h1ToH2(d, req, res, cluster, route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS, (status, body) => reply(res, status, body));
+  }
   const agent = cluster.requestAgent();
   if (!agent) return reply(res, 503, `no healthy upstream: cluster "${clusterName}" has no endpoint\n`);
   cluster.stats.upstream_rq_total++;

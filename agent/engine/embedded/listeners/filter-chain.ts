@@ -12,7 +12,10 @@ import type { FilterChainModel, ListenerModel, RouteConfigModel } from '../confi
 import type { ListenerStats } from '../admin/stats';
 import type { ClusterManager } from '../clusters/cluster-manager';
 import type { SecretStore } from '../tls/secret-store';
-import { createHttpProxyServer } from '../http/http-proxy';
+import type http2 from 'node:http2';
+import { createHttpProxyServer, type HttpProxyDeps } from '../http/http-proxy';
+import { createHttp2ProxyServer } from '../http/http2-proxy';
+import { ReplaySocket, sniffHttp2 } from '../http/replay-socket';
 import { createTlsTerminator, terminate } from '../inbound/tls-terminator';
 import { rbacAllows } from '../inbound/rbac';
 import { proxyTcp } from '../outbound/tcp-proxy';
@@ -30,8 +33,10 @@ export interface ChainDeps {
 export class ChainRuntime {
   private readonly tlsServer?: tls.Server;
   readonly httpServer?: http.Server;
+  private h2Server?: http2.Http2Server;
   /** Connections accepted through this chain and still open. */
   private readonly sockets = new Set<net.Socket>();
+  private httpDeps?: HttpProxyDeps;
   /** Set when a config change replaced this chain: its connections are being drained. */
   retired = false;
 
@@ -45,14 +50,15 @@ export class ChainRuntime {
     if (t.kind === 'http') {
       const inline = t.inlineRoutes;
       const rds = t.rdsName;
-      this.httpServer = createHttpProxyServer({
+      this.httpDeps = {
         model: t,
         routes: inline ? () => inline : () => deps.route(rds!),
         clusters: deps.clusters,
         stats,
         log: deps.log,
         draining: () => this.retired,
-      });
+      };
+      this.httpServer = createHttpProxyServer(this.httpDeps);
     }
     if (model.tls && tlsOptions) {
       this.tlsServer = createTlsTerminator(model.tls, tlsOptions, model.rbac, stats, deps.log, (s) => this.afterTls(s));
@@ -80,8 +86,13 @@ export class ChainRuntime {
 
   private afterTls(sock: net.Socket, initial?: Buffer): void {
     const t = this.model.terminal;
-    if (t.kind === 'tcp') proxyTcp(sock, t, this.deps.clusters, this.deps.log, initial);
-    else this.httpServer!.emit('connection', sock);
+    if (t.kind === 'tcp') return proxyTcp(sock, t, this.deps.clusters, this.deps.log, initial);
+    // codec_type AUTO: HTTP/2 with prior knowledge (gRPC) or HTTP/1.1.
+    sniffHttp2(sock, (h2, head) => {
+      if (!h2) return void this.httpServer!.emit('connection', sock);
+      this.h2Server ??= createHttp2ProxyServer(this.httpDeps!);
+      this.h2Server.emit('connection', new ReplaySocket(sock, head));
+    });
   }
 
   /** Closes idle keep-alive connections (drain). */
