@@ -299,7 +299,11 @@ async function main(): Promise<void> {
     ).flatMap((m) => m.clients);
     const allConfiguredMs = Math.max(...configured.map((c) => c.configuredAt ?? Infinity)) - connectStart;
     const failures = configured.filter((c) => c.error || c.configuredAt === undefined);
-    if (failures.length) throw new Error(`${failures.length} clients failed: ${failures.slice(0, 3).map((f) => `${f.name}: ${f.error}`).join('; ')}`);
+    if (failures.length) {
+      const kinds = new Map<string, number>();
+      for (const f of failures) kinds.set(f.error ?? 'not configured', (kinds.get(f.error ?? 'not configured') ?? 0) + 1);
+      throw new Error(`${failures.length} of ${N} clients failed: ${[...kinds].map(([k, n]) => `${n}× ${k}`).join('; ')}`);
+    }
     const connectLatency = summary(configured.map((c) => c.configuredAt! - c.startedAt));
     await quiesce(workers, 2000, 60_000);
     const cpuConnect = cpuMicros(cpPid)! - cpuBeforeConnect;

@@ -101,9 +101,18 @@ class SimClient {
     return this.node.name;
   }
 
+  private reported = false;
+
   private fail(msg: string): void {
     if (!this.error) this.error = msg;
-    if (this.configuredAt === undefined) this.onConfigured(this);
+    this.report();
+  }
+
+  /** Tells the worker once that this client is done connecting (configured or failed). */
+  private report(): void {
+    if (this.reported) return;
+    this.reported = true;
+    this.onConfigured(this);
   }
 
   private onData(res: any): void {
@@ -154,7 +163,7 @@ class SimClient {
     if (!this.acked.has(TypeUrl.Cluster) || !this.acked.has(TypeUrl.Listener)) return;
     if (this.edsNames.length > 0 && this.edsAckedKey !== this.edsNamesKey) return;
     this.configuredAt = nowMs();
-    this.onConfigured(this);
+    this.report();
   }
 
   close(): void {
