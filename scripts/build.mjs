@@ -35,10 +35,21 @@ fs.mkdirSync(out, { recursive: true });
 fs.writeFileSync(path.join(out, 'envoy.json'), JSON.stringify(load(manifest.envoy, true).toJSON()));
 fs.writeFileSync(path.join(out, 'kuma.json'), JSON.stringify(load(manifest.kuma, false).toJSON()));
 
-// The bins are run directly (npx kuma-cp); tsc does not keep the executable bit.
-for (const bin of Object.values(JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).bin ?? {})) {
+// The bins are run directly; tsc does not keep the executable bit. npm links a
+// package's bins for its dependents, never for the package itself, so `npx kuma-cp`
+// in this checkout would go to the registry: link them into node_modules/.bin too.
+const bins = JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')).bin ?? {};
+const binDir = path.join(root, 'node_modules/.bin');
+for (const [name, bin] of Object.entries(bins)) {
   const f = path.join(root, bin);
-  if (fs.existsSync(f)) fs.chmodSync(f, 0o755);
+  if (!fs.existsSync(f)) continue;
+  fs.chmodSync(f, 0o755);
+  if (fs.existsSync(path.join(root, 'node_modules'))) {
+    fs.mkdirSync(binDir, { recursive: true });
+    const link = path.join(binDir, name);
+    fs.rmSync(link, { force: true });
+    fs.symlinkSync(path.relative(binDir, f), link);
+  }
 }
 
 if (tsc.status !== 0) {
