@@ -85,6 +85,8 @@ export class ChainRuntime {
   }
 
   private afterTls(sock: net.Socket, initial?: Buffer): void {
+    // A peer reset while we wait for the first bytes (protocol sniffing) must free the socket.
+    sock.on('error', destroyOnError);
     const t = this.model.terminal;
     if (t.kind === 'tcp') return proxyTcp(sock, t, this.deps.clusters, this.deps.log, initial);
     // codec_type AUTO: HTTP/2 with prior knowledge (gRPC) or HTTP/1.1.
@@ -121,6 +123,10 @@ export class ChainRuntime {
     }, drainMs);
     timer.unref();
   }
+}
+
+function destroyOnError(this: net.Socket): void {
+  this.destroy();
 }
 
 /** Secrets a listener needs before it can be bound (Envoy "warms" it until then). */
