@@ -58,6 +58,7 @@ export class EmbeddedEngine extends EventEmitter implements ProxyEngine {
       { clusters: this.clusters, secrets: this.secrets, route: (n) => this.config.routes.get(n), log: this.log },
       () => opts.drainTimeMs,
       this.log,
+      { max: this.boot.maxDownstreamConnections ?? Number.POSITIVE_INFINITY, active: 0 },
     );
   }
 

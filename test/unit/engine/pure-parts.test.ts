@@ -118,6 +118,7 @@ t.test('bootstrap parsing', async (t) => {
   t.same(p.ads, { clusterName: 'ads_cluster', host: 'cp.local', port: 5678, caPem: 'CA', sni: 'cp.local', token: 'TOKEN', tls: true });
   t.same(p.admin, { host: '127.0.0.1', port: 9901 });
   t.equal(p.node.id, 'default.web-1');
+  t.equal(p.maxDownstreamConnections, 50000, 'Kuma\'s global connection cap from the runtime layer');
   const noToken = buildBootstrap({ mesh: 'default', name: 'web-1', proxyType: 'dataplane', service: 'web', cpHost: '127.0.0.1', cpPort: 5678, cpCaPem: 'CA', adminPort: 9901 });
   t.equal(parseBootstrap(noToken, { token: 'FROM-OPTS' }).ads.token, 'FROM-OPTS', 'token falls back to EngineOptions');
   t.throws(() => parseBootstrap({ node: {} }), { code: 'ERR_VALIDATION' }, 'missing node id and ADS cluster');

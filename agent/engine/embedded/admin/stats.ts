@@ -8,6 +8,7 @@
 export class ListenerStats {
   downstream_cx_total = 0;
   downstream_cx_active = 0;
+  downstream_cx_overflow = 0;
   downstream_cx_rx_bytes_total = 0;
   downstream_cx_tx_bytes_total = 0;
   downstream_rq_total = 0;

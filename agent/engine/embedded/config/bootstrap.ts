@@ -12,6 +12,8 @@ export interface BootstrapInfo {
   node: { id: string; cluster: string; metadata: Record<string, unknown> };
   admin?: { host: string; port: number };
   ads: { clusterName: string; host: string; port: number; caPem?: string; sni?: string; token?: string; tls: boolean };
+  /** `overload.global_downstream_max_connections` from a static runtime layer (Kuma sets it), if any. */
+  maxDownstreamConnections?: number;
 }
 
 /** Parses the JSON bootstrap; `fallback` supplies the CA and token when the bootstrap has none. */
@@ -53,8 +55,14 @@ export function parseBootstrap(b: Record<string, any>, fallback: { caPem?: strin
       caPem = ts.common_tls_context?.validation_context?.trusted_ca?.inline_string;
     }
   }
+  let maxDownstreamConnections: number | undefined;
+  for (const layer of b?.layered_runtime?.layers ?? []) {
+    const n = Number(layer?.static_layer?.['overload.global_downstream_max_connections']);
+    if (Number.isInteger(n) && n > 0) maxDownstreamConnections = n;
+  }
   v.throwIfAny('bootstrap');
   return {
+    maxDownstreamConnections,
     node: { id: String(node.id), cluster: String(node.cluster ?? ''), metadata: node.metadata ?? {} },
     admin,
     ads: { clusterName: clusterName!, host, port, caPem: caPem ?? fallback.caPem, sni, token: token ?? fallback.token, tls },

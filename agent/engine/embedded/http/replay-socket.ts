@@ -62,6 +62,9 @@ export class ReplaySocket extends Duplex {
   }
 }
 
+/** How long a new HTTP connection may stay silent (Node's own headersTimeout is 60 s too). */
+export const SNIFF_TIMEOUT_MS = 60_000;
+
 /** The HTTP/2 connection preface (RFC 9113 §3.4). */
 export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
 
@@ -69,13 +72,16 @@ export const H2_PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin
  * codec_type AUTO: reads until the bytes are, or cannot be, the HTTP/2 preface. `head`
  * holds what was read; for HTTP/1 it has already been unshifted back onto the socket.
  */
-export function sniffHttp2(sock: net.Socket, cb: (h2: boolean, head: Buffer) => void): void {
+export function sniffHttp2(sock: net.Socket, cb: (h2: boolean, head: Buffer) => void, timeoutMs = SNIFF_TIMEOUT_MS): void {
   let buf: Buffer = Buffer.alloc(0);
+  // A connection that never sends a byte must not hold its socket forever.
+  const timer = setTimeout(() => sock.destroy(), timeoutMs);
   const onData = (d: Buffer) => {
     buf = buf.length ? Buffer.concat([buf, d]) : d;
     const n = Math.min(buf.length, H2_PREFACE.length);
     const prefix = buf.compare(H2_PREFACE, 0, n, 0, n) === 0;
     if (prefix && buf.length < H2_PREFACE.length) return;
+    clearTimeout(timer);
     sock.removeListener('data', onData);
     sock.removeListener('end', onEnd);
     sock.pause();
@@ -83,7 +89,11 @@ export function sniffHttp2(sock: net.Socket, cb: (h2: boolean, head: Buffer) => 
     cb(prefix, buf);
     if (!prefix) sock.resume();
   };
-  const onEnd = () => sock.destroy();
+  const onEnd = () => {
+    clearTimeout(timer);
+    sock.destroy();
+  };
+  sock.once('close', () => clearTimeout(timer));
   sock.on('data', onData);
   sock.once('end', onEnd);
 }

@@ -12,6 +12,12 @@ import type { ListenerStats, Stats } from '../admin/stats';
 import { matchServerName, peekSni, PEEK_TIMEOUT_MS } from '../ingress/sni-peek';
 import { ChainRuntime, listenerRoutes, listenerSecrets, type ChainDeps } from './filter-chain';
 
+/** The global downstream connection cap, shared by every listener. */
+export interface ConnectionLimit {
+  max: number;
+  active: number;
+}
+
 /** One bound listener. */
 class ActiveListener {
   chains: ChainRuntime[] = [];
@@ -27,6 +33,7 @@ class ActiveListener {
     public model: ListenerModel,
     readonly stats: ListenerStats,
     private readonly log: Logger,
+    private readonly limit: ConnectionLimit,
   ) {
     this.server = net.createServer({ allowHalfOpen: true, noDelay: true }, (s) => this.onConnection(s));
   }
@@ -51,6 +58,14 @@ class ActiveListener {
 
   private onConnection(sock: net.Socket): void {
     const st = this.stats;
+    if (this.limit.active >= this.limit.max) {
+      // Envoy's overload manager refuses connections past the global cap the same way.
+      st.downstream_cx_overflow++;
+      sock.destroy();
+      return;
+    }
+    this.limit.active++;
+    sock.once('close', () => this.limit.active--);
     st.downstream_cx_total++;
     st.downstream_cx_active++;
     this.sockets.add(sock);
@@ -116,6 +131,7 @@ export class ListenerManager {
     private readonly deps: ChainDeps,
     private readonly drainMs: () => number,
     private readonly log: Logger,
+    private readonly limit: ConnectionLimit = { max: Number.POSITIVE_INFINITY, active: 0 },
   ) {}
 
   /** Brings the bound listeners in line with `config`; throws (after rollback) when a bind fails. */
@@ -150,7 +166,7 @@ export class ListenerManager {
         swaps.push({ l: cur, model, chains, modelKey, secretKey });
         continue;
       }
-      const l = new ActiveListener(model, stats, this.log);
+      const l = new ActiveListener(model, stats, this.log, this.limit);
       l.chains = chains;
       l.modelKey = modelKey;
       l.secretKey = secretKey;

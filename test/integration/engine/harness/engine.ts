@@ -7,7 +7,7 @@ import { silentLogger } from '../../../../lib/logger';
 import { EmbeddedEngine } from '../../../../agent/engine/embedded/embedded-engine';
 
 /** Starts an engine for dataplane `name` of `mesh`; stopped by `t.teardown`. */
-export async function startEngine(t: { teardown(fn: () => unknown): void }, o: { mesh: string; name: string; adsPort: number; adsCaPem: string; token?: string; drainTimeMs?: number }): Promise<EmbeddedEngine> {
+export async function startEngine(t: { teardown(fn: () => unknown): void }, o: { mesh: string; name: string; adsPort: number; adsCaPem: string; token?: string; drainTimeMs?: number; maxConnections?: number }): Promise<EmbeddedEngine> {
   const workDir = fs.mkdtempSync(path.join(os.tmpdir(), 'engine-'));
   const bootstrap = buildBootstrap({
     mesh: o.mesh,
@@ -19,6 +19,7 @@ export async function startEngine(t: { teardown(fn: () => unknown): void }, o: {
     cpCaPem: o.adsCaPem,
     dataplaneToken: o.token ?? `token-of-${o.name}`,
     adminPort: 0,
+    maxDownstreamConnections: o.maxConnections,
   });
   const engine = new EmbeddedEngine({ bootstrap, bootstrapPath: path.join(workDir, 'bootstrap.json'), workDir, drainTimeMs: o.drainTimeMs ?? 500, logLevel: 'warn', extraArgs: [], log: silentLogger() });
   t.teardown(async () => {
