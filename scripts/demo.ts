@@ -48,7 +48,9 @@ async function main(argv: string[]): Promise<number> {
   const onLine = verbose ? (proc: string, l: Record<string, unknown>) => process.stdout.write(`    ${proc}| ${JSON.stringify(l)}\n`) : undefined;
   const mesh = demoHarness({ say: (l) => say(`  ${l}`), onLine });
   let keeping: (() => void) | undefined;
+  let interrupted = false;
   mesh.installExitHooks(() => {
+    interrupted = true;
     if (!keeping) return false;
     keeping();
     return true;
@@ -65,6 +67,7 @@ async function main(argv: string[]): Promise<number> {
     results.push({ n: 1, title: STEPS[0].title, ok: false, summary: `not run: set-up failed at "${stage}": ${(err as Error).message}`, seconds: 0 });
     for (let i = 1; i < STEPS.length; i++) results.push({ n: i + 1, title: STEPS[i].title, ok: false, summary: 'not run (set-up failed)', seconds: 0 });
     await mesh.stopAll();
+    if (interrupted) return 130;
     return report(results);
   }
 

@@ -128,7 +128,7 @@ export class MeshHarness {
   readonly apps = new Map<string, App>();
   private readonly procs = new Set<ManagedProcess>();
   private readonly removeHooks: (() => void)[] = [];
-  private stopped = false;
+  private stopping?: Promise<void>;
 
   constructor(private readonly o: MeshOptions = {}) {
     this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), o.prefix ?? 'kuma-mesh-'));
@@ -481,9 +481,13 @@ export class MeshHarness {
   // ---------------------------------------------------------------- teardown
 
   /** Stops every process (data plane first, then zones, then global) and removes the work dir. */
-  async stopAll(): Promise<void> {
-    if (this.stopped) return;
-    this.stopped = true;
+  stopAll(): Promise<void> {
+    // A second caller (a signal during a failing set-up) waits for the same stop.
+    this.stopping ??= this.doStopAll();
+    return this.stopping;
+  }
+
+  private async doStopAll(): Promise<void> {
     const order = [...this.procs].reverse();
     // Sidecars and apps in parallel, then CPs, so that nothing waits on a vanished CP.
     const cps = new Set([this.global?.proc, ...[...this.zones.values()].map((z) => z.proc)]);
