@@ -5,7 +5,7 @@
  */
 import { KumaError, UsageError } from '../lib/errors';
 import { rootHelp, runHelp } from './cli/help';
-import { kumaDpVersion } from './cli/version';
+import { productVersion as kumaDpVersion } from '../lib/version';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;

@@ -20,7 +20,7 @@ import { buildBootstrapRequest, adminPortOf } from './bootstrap/request';
 import { fetchBootstrap } from './bootstrap/client';
 import { writeBootstrap } from './bootstrap/write';
 import { resolveRunConfig, type RunConfig } from './cli/run-options';
-import { kumaDpVersion } from './cli/version';
+import { productVersion as kumaDpVersion } from '../lib/version';
 import { DnsServer } from './dns/dns-server';
 import { VipPoller } from './dns/vip-poller';
 import { parseResolvConf } from './dns/resolv-conf';

@@ -3,7 +3,7 @@
  * kuma-cp command line: `kuma-cp run [--config-file f] [--log-level l]`, `kuma-cp version`,
  * `kuma-cp --help`. Exit codes: 0 ok, 1 runtime failure, 64 usage error.
  */
-import { productVersion } from './config/version';
+import { productVersion } from '../lib/version';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, runControlPlane, type RunOptions } from './run';
 
 const HELP = `kuma-cp: the control plane of a Kuma-compatible service mesh

@@ -18,7 +18,7 @@ import { ApiServer } from './api-server/api-server';
 import { ApiExtensions } from './api-server/extension-registry';
 import { loadConfig, unknownConfigKeys, type CpConfig, type CpMode } from './config/config';
 import * as E from './config/env';
-import { productVersion } from './config/version';
+import { productVersion } from '../lib/version';
 import { createStore } from './store/index';
 import { globalKdsFactory, storeTokenAuthenticator, zoneKdsFactory } from './kds/multizone';
 import type { ResourceStore } from './store/store';

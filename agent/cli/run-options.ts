@@ -11,7 +11,7 @@ import { validateResource } from '../../api/validation';
 import { fromKumaJson } from '../../api/resource';
 import { Env } from './env';
 import { parseBool, parseFlags, type FlagSpec } from './flags';
-import { parseDuration, formatDuration } from './duration';
+import { checkDuration, formatDuration, parseDuration } from '../../api/duration';
 import { renderTemplate } from './template';
 
 /** Proxy types kuma-dp runs (Kuma also has `egress`, which this project does not implement). */
@@ -135,12 +135,9 @@ export function resolveRunConfig(argv: readonly string[], deps: ResolveDeps = de
   const duration = (flag: string, dflt: number, min = 0): number => {
     const g = get(flag);
     if (!g) return dflt;
-    let ms: number;
-    try {
-      ms = parseDuration(g.value);
-    } catch (err) {
-      throw new UsageError(`${g.src}: invalid duration "${g.value}": ${(err as Error).message}`);
-    }
+    const reason = checkDuration(g.value);
+    if (reason !== undefined) throw new UsageError(`${g.src}: ${reason}`);
+    const ms = parseDuration(g.value);
     if (ms < min) throw new UsageError(`${g.src}: must be at least ${formatDuration(min)}, got "${g.value}"`);
     return ms;
   };
@@ -343,13 +340,11 @@ function envoyLevelOf(level: string): string {
 function envDuration(env: NodeJS.ProcessEnv, name: string, dflt: number): number {
   const v = env[name];
   if (v === undefined || v === '') return dflt;
-  try {
-    const ms = parseDuration(v);
-    if (ms <= 0) throw new Error('must be positive');
-    return ms;
-  } catch (err) {
-    throw new UsageError(`${name}: invalid duration "${v}": ${(err as Error).message}`);
-  }
+  const reason = checkDuration(v);
+  if (reason !== undefined) throw new UsageError(`${name}: ${reason}`);
+  const ms = parseDuration(v);
+  if (ms <= 0) throw new UsageError(`${name}: must be a positive duration, got "${v}"`);
+  return ms;
 }
 
 /** `127.0.0.1:53,[::1]:5353` -> upstreams. */

@@ -1,10 +1,10 @@
-/** The product version kuma-cp reports (`kuma-cp version`, `GET /`), read from package.json. */
+/** The product version every binary reports (`version` commands, `GET /`, bootstrap requests). */
 import fs from 'node:fs';
 import path from 'node:path';
 
 let cached: string | undefined;
 
-/** The `version` of the nearest package.json above this file (source or dist), or `unknown`. */
+/** The `version` of this project's package.json (found upwards from source or dist/), or `unknown`. */
 export function productVersion(): string {
   if (cached !== undefined) return cached;
   let dir = __dirname;
