@@ -188,7 +188,11 @@ async function main(): Promise<void> {
         const w = await runToEnd('wrk', ['-t1', `-c${args.connections}`, `-d${args.seconds}s`, '--latency', url], { core: CLIENT_CORE, timeoutMs: (args.seconds + 30) * 1000 });
         const c1 = cpuOf(p.pids);
         const wrk = parseWrk(w.stdout);
-        await sleep(500);
+        // Let the saturating run's connections close and its garbage be collected, then
+        // warm the fixed-rate client's connections for 1 s (discarded): the latency
+        // reported is the steady state at that rate, for every path alike.
+        await sleep(2000);
+        await fixedRate(p.port, args.rate, 1, args.connections);
         const c2 = cpuOf(p.pids);
         const fr = await fixedRate(p.port, args.rate, args['latency-seconds'], args.connections);
         const c3 = cpuOf(p.pids);
@@ -288,7 +292,7 @@ async function main(): Promise<void> {
       `Proxies pinned to core ${PROXY_CORE}; wrk, the fixed-rate client (this process), the app (Node http, 26-byte JSON body) and kuma-cp on core ${CLIENT_CORE}.`,
       'kuma-dp pair: two `kuma-dp run --engine=embedded` processes configured over ADS by `kuma-cp run` standalone (mesh default with a builtin CA, HTTP services, TrafficPermission allow-all, identity certificates RSA 2048, SPIFFE checked by the inbound RBAC).',
       'haproxy pair: two haproxy 2.6 processes (nbthread 1, mode http, http-reuse always); the outbound one originates TLS with a client certificate and verifies the server (CA + name); the inbound one terminates TLS and requires a client certificate from the CA. Certificates: openssl, RSA 2048, SPIFFE URI SANs (haproxy does not check them).',
-      'wrk: 1 thread, keep-alive; its latency percentiles are under saturation. Fixed-rate latency: bench/harness/fixed-rate.ts (keep-alive pool, latency from the scheduled send time: no coordinated omission).',
+      'wrk: 1 thread, keep-alive; its latency percentiles are under saturation. Fixed-rate latency: bench/harness/fixed-rate.ts (keep-alive pool, latency from the scheduled send time: no coordinated omission), started 2 s after wrk and after a discarded 1 s warm-up at the same rate, so it is the steady state (the kuma-dp pair shows 100+ ms stalls for ~0.25-1 s right after a saturating run or a cold start).',
       'Proxy CPU µs/request = utime+stime delta (/proc/<pid>/stat, both proxy processes) / completed requests; the kuma-dp processes include their idle agent work (readiness, VIP polling) in that number.',
       'Rounds rotate the order of the paths, so background load hits each alike.',
       ...profiles.map((p) => `CPU PROFILE RUN (numbers inflated by the profiler): ${p}`),
