@@ -60,7 +60,20 @@ export class MetricsRegistry {
   }
 }
 
+// Hot paths (a DNS answer per query) pass the same frozen label objects again and
+// again; their key cannot change, so it is built once. Other objects are keyed afresh.
+const frozenKeys = new WeakMap<Labels, string>();
+
 function labelKey(labels: Labels): string {
+  if (Object.isFrozen(labels)) {
+    let k = frozenKeys.get(labels);
+    if (k === undefined) frozenKeys.set(labels, (k = buildLabelKey(labels)));
+    return k;
+  }
+  return buildLabelKey(labels);
+}
+
+function buildLabelKey(labels: Labels): string {
   const keys = Object.keys(labels).sort();
   if (keys.length === 0) return '';
   return `{${keys.map((k) => `${k}="${escapeLabel(labels[k])}"`).join(',')}}`;

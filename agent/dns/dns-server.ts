@@ -16,6 +16,9 @@ import { UdpForwarder } from './forwarder';
 import { VipTable } from './vip-table';
 import { rcodeName } from './wire';
 
+/** Frozen label sets per rcode: the metrics registry keys a frozen object once, not per query. */
+const RCODE_LABELS: readonly Readonly<{ rcode: string }>[] = Array.from({ length: 16 }, (_, code) => Object.freeze({ rcode: rcodeName(code) }));
+
 /** Options of the DNS server. */
 export interface DnsServerOptions {
   address: string;
@@ -156,13 +159,13 @@ export class DnsServer implements Component {
         return;
       }
       if (d.action === 'reply') {
-        this.o.metrics.inc(AgentMetric.dnsQueries, { rcode: rcodeName(d.rcode) });
+        this.o.metrics.inc(AgentMetric.dnsQueries, RCODE_LABELS[d.rcode & 0xf]);
         send(d.bytes);
         return;
       }
       this.o.metrics.inc(AgentMetric.dnsForwarded);
       this.forwarder.forward(msg, d.query, (bytes) => {
-        this.o.metrics.inc(AgentMetric.dnsQueries, { rcode: rcodeName(bytes.length >= 4 ? bytes[3] & 0xf : 2) });
+        this.o.metrics.inc(AgentMetric.dnsQueries, RCODE_LABELS[bytes.length >= 4 ? bytes[3] & 0xf : 2]);
         try {
           send(bytes);
         } catch {
