@@ -10,6 +10,8 @@
  *        [--latency-seconds=5] [--rounds=3] [--full-dp=1]
  * --full-dp=1 (default) also measures the whole `kuma-dp run --dns-enabled` process (VIPs
  * from a real `kuma-cp run` on core 0), beside the DNS component alone.
+ * --cpu-prof=1 runs the DNS component under `node --cpu-prof` and records its top
+ * functions by self time (diagnosis: the profiler costs throughput).
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -20,6 +22,7 @@ import { median, percentile, round } from './harness/stats';
 import { runContext } from './harness/run-context';
 import { printTable, writeResults, type Table } from './harness/results';
 import { parseArgs } from './harness/args';
+import { newestProfile, topSelfTime } from './harness/cpu-profile';
 import { freePort, startStandaloneCp, until, type StandaloneCp } from './harness/standalone-cp';
 
 const SERVER_CORE = 1;
@@ -80,7 +83,7 @@ async function checkAnswers(port: number, vips: Record<string, string>, server: 
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { names: 200, seconds: 10, rate: 2000, 'latency-seconds': 5, rounds: 3, 'full-dp': 1 });
+  const args = parseArgs(process.argv.slice(2), { names: 200, seconds: 10, rate: 2000, 'latency-seconds': 5, rounds: 3, 'full-dp': 1, 'cpu-prof': 0 });
   const names = args.names;
   stopChildrenOnSignal();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-dns-'));
@@ -117,7 +120,8 @@ async function main(): Promise<void> {
     {
       name: 'kuma-dp DNS (agent/dns)',
       start: async () => {
-        const child = startChild('kuma-dp-dns', process.execPath, [hostJs, path.join(dir, 'vips.json')], { core: SERVER_CORE });
+        const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'profiles')}`] : [];
+        const child = startChild('kuma-dp-dns', process.execPath, [...prof, hostJs, path.join(dir, 'vips.json')], { core: SERVER_CORE });
         const line = await child.waitForLine(/"msg":"ready"/);
         return { child, port: JSON.parse(line).port as number };
       },
@@ -159,6 +163,7 @@ async function main(): Promise<void> {
   ];
 
   const rounds: ServerRound[] = [];
+  let profile: string[] = [];
   try {
     for (let round = 1; round <= args.rounds; round++) {
       for (const s of round % 2 === 1 ? servers : [...servers].reverse()) {
@@ -194,6 +199,10 @@ async function main(): Promise<void> {
           console.log(`round ${round} ${s.name}: ${Math.round(r.qps)} q/s, lost ${r.lost}, fixed-rate p50 ${round3(percentile(lat, 50))} ms p99 ${round3(percentile(lat, 99))} ms`);
         } finally {
           await stopChild(child);
+          if (args['cpu-prof'] && child.name === 'kuma-dp-dns') {
+            const f = newestProfile(path.join(dir, 'profiles'));
+            if (f) profile = topSelfTime(f, 15);
+          }
         }
       }
     }
@@ -235,8 +244,9 @@ async function main(): Promise<void> {
     `fixed-rate p50 latency: kuma-dp ${round3(kuma.p50Ms)} ms vs dnsmasq ${round3(dnsmasq.p50Ms)} ms; p99 ${round3(kuma.p99Ms)} vs ${round3(dnsmasq.p99Ms)} ms`,
   ];
   for (const v of verdicts) console.log(v);
+  if (profile.length) console.log(`kuma-dp DNS component CPU profile (self time):\n  ${profile.join('\n  ')}`);
   const files = writeResults({
-    bench: 'dns-throughput',
+    bench: args['cpu-prof'] ? 'dns-throughput-profile' : 'dns-throughput',
     params: { names, fullKumaDp: !!args['full-dp'], seconds: args.seconds, rounds: args.rounds, fixedRate: args.rate, latencySeconds: args['latency-seconds'], serverCore: SERVER_CORE, clientCore: CLIENT_CORE },
     data: { aggregate: agg, rounds },
     tables: [table],
@@ -247,6 +257,7 @@ async function main(): Promise<void> {
       'kuma-dp DNS is agent/dns/DnsServer run alone in a Node process (bench/harness/dns-host.ts) with the VIP table built by VipTable.build; no upstreams, so only .mesh names are asked.',
       'dnsmasq 2.x serves the same names from an --addn-hosts file with --local=/mesh/ (authoritative-like: no forwarding), cache 1000.',
       'Latency percentiles come from dnsperf -v per-query times at a fixed rate (-Q), which measure client-observed round trips on loopback; saturated average latency is queueing-dominated.',
+      ...(profile.length ? [`CPU PROFILE RUN (the profiler costs throughput). kuma-dp DNS component, self time of the last round (idle excluded): ${profile.join('; ')}`] : []),
       'CPU µs/query = server utime+stime delta (/proc/<pid>/stat) over the saturating run divided by completed queries.',
       'The machine is shared (2 cores) with other builds and tests; see the load and busiest processes below.',
     ],
