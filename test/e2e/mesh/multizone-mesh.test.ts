@@ -199,6 +199,17 @@ t.test('multi-zone mesh with real processes', async (t) => {
     }
   });
 
+  await t.test('kill -9 a zone CP: global marks it offline within 30 s, online after restart', async (t) => {
+    const z2 = mesh.zoneCp('zone-2');
+    await mesh.killCp(z2);
+    const started = Date.now();
+    await mesh.waitZoneOnline('zone-2', false, 30_000);
+    t.pass(`global marked zone-2 offline after ${Date.now() - started} ms`);
+    await mesh.restartCp(z2);
+    await mesh.waitZoneOnline('zone-2', true, 30_000);
+    t.pass(`zone-2 online again ${Date.now() - started} ms after the kill`);
+  });
+
   await t.test('kill -9 a zone CP: traffic continues, zone offline, back online after restart', { skip: ENGINE_HANG }, async (t) => {
     const z2 = mesh.zoneCp('zone-2');
     await mesh.killCp(z2);
