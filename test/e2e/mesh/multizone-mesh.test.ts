@@ -23,13 +23,13 @@ import { applyOnGlobal, converge, deleteOnGlobal, startMeshForTest } from './mes
 const all = [{ match: { 'kuma.io/service': '*' } }];
 
 /**
- * Why the two traffic-during-SIGKILL scenarios are skipped: in about one run in five a
- * request through users' embedded engine gets no answer (users' and invoices' sidecars
- * both count it and invoices' sidecar forwards it to the app, but the pooled connections
- * users->invoices and invoices->app are found closed afterwards, and users' sidecar never
- * answers its client; the route's 15 s timeout would end it with 504). It shows after ~5 s
- * without traffic (Node's default keepAliveTimeout on both hops), e.g. across a CP restart:
- * `node dist/scripts/demo/cp-restart-hang.js` reproduces it and exits 1 when a call hangs.
+ * Why the two traffic-during-SIGKILL scenarios are skipped: a request through the embedded
+ * engine hangs when the callee sidecar's pooled connection to its app was closed by the app
+ * (Node's 5 s keepAliveTimeout) while the pool kept it (plain upstream sockets are opened
+ * with allowHalfOpen, so the FIN goes unnoticed): the request is written into the dead
+ * socket, both pooled connections are torn down, and the caller's sidecar never answers its
+ * client. Any pause over 5 s between calls triggers it, e.g. across a CP restart;
+ * `node dist/scripts/demo/cp-restart-hang.js` reproduces it (exit 1 when a call hangs).
  * Set E2E_MESH_RESILIENCE=1 to run them anyway.
  */
 const ENGINE_HANG = process.env.E2E_MESH_RESILIENCE === '1' ? false : 'embedded engine: a request can hang when its pooled upstream connection closes around a CP restart (see ENGINE_HANG)';
