@@ -12,6 +12,8 @@ export async function startMeshForTest(t: { teardown(fn: () => unknown): void },
   const log: string[] = [];
   const mesh = demoHarness({ prefix, say: (l) => log.push(l), startTimeoutMs: 30_000 });
   t.teardown(() => mesh.stopAll());
+  // If tap kills this file (timeout), the children go too: SIGTERM stops them, exit SIGKILLs the rest.
+  mesh.installExitHooks();
   try {
     return await startDemoMesh(mesh);
   } catch (err) {
