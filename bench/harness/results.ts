@@ -72,7 +72,7 @@ export function writeResults(r: BenchRecord): { json: string; md: string } {
     ...(r.notes.length ? ['## Method and caveats', '', ...r.notes.map((n) => `- ${n}`), ''] : []),
     '## Machine',
     '',
-    `${r.context.before.cpus} × ${r.context.before.cpuModel}, Node ${r.context.before.node}.`,
+    `${r.context.before.cpus} × ${r.context.before.cpuModel}, Node ${r.context.before.node}, commit ${r.context.before.commit} (dist/ as built then).`,
     `Load average before ${r.context.before.loadavg.join(' / ')}, after ${r.context.after.loadavg.join(' / ')}.`,
     '',
     'Busiest processes at the start (pid, %cpu, rss KiB, elapsed s, command):',

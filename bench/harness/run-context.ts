@@ -24,6 +24,8 @@ export interface RunContext {
   loadavg: number[];
   /** The busiest processes other than the benchmark's own (ps, %CPU since start). */
   busiest: string[];
+  /** HEAD of the work tree when the run started (dist/ may also hold uncommitted work). */
+  commit: string;
 }
 
 /** Samples the machine now. */
@@ -36,7 +38,9 @@ export function runContext(): RunContext {
     .slice(0, 6)
     .map(scrub)
     .map((l) => (l.length > 140 ? l.slice(0, 140) + '…' : l));
+  const head = spawnSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO_ROOT, encoding: 'utf8' });
   return {
+    commit: head.status === 0 ? head.stdout.trim() : 'unknown',
     at: new Date().toISOString(),
     node: process.version,
     cpus: os.cpus().length,
