@@ -3,7 +3,8 @@
  * child process by the demo and the e2e tests, behind a kuma-dp sidecar; it binds
  * 127.0.0.1 only (the sidecar's inbound listener forwards to it).
  *
- * Environment: DEMO_SERVICE, DEMO_ZONE, DEMO_INSTANCE, DEMO_PORT (0 = a free port).
+ * Environment: DEMO_SERVICE, DEMO_ZONE, DEMO_INSTANCE, DEMO_PORT (0 = a free port),
+ * DEMO_KEEPALIVE_MS (idle keep-alive connections close after this; default 5000, Node's).
  * Prints one JSON line `{"msg":"app listening","port":N,...}` when it is up.
  * Every answer: `{"service","zone","instance","path","method"}`; the header `x-served-by`
  * carries `<service>/<zone>/<instance>` as well.
@@ -11,7 +12,7 @@
 import http from 'node:http';
 
 /** Names of the environment variables the app reads. */
-export const APP_ENV = { service: 'DEMO_SERVICE', zone: 'DEMO_ZONE', instance: 'DEMO_INSTANCE', port: 'DEMO_PORT' } as const;
+export const APP_ENV = { service: 'DEMO_SERVICE', zone: 'DEMO_ZONE', instance: 'DEMO_INSTANCE', port: 'DEMO_PORT', keepAliveMs: 'DEMO_KEEPALIVE_MS' } as const;
 
 /** What the app answers to every request. */
 export interface AppAnswer {
@@ -37,7 +38,7 @@ function main(): void {
     res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), 'x-served-by': `${who.service}/${who.zone}/${who.instance}` });
     res.end(body);
   });
-  server.keepAliveTimeout = 5000;
+  server.keepAliveTimeout = Number(process.env[APP_ENV.keepAliveMs] ?? '5000');
   server.listen(port, '127.0.0.1', () => {
     const bound = (server.address() as { port: number }).port;
     process.stdout.write(JSON.stringify({ msg: 'app listening', port: bound, ...who }) + '\n');

@@ -1,11 +1,13 @@
 /**
- * Reproducer (not a test) for a hang seen in the e2e resilience scenarios: users calls
- * invoices.mesh and billing.mesh without pause for 6 s while the global CP is
- * SIGKILLed, global is restarted, both zones come back online, and then the next calls
- * get no answer. Prints the admin counters of users' and invoices' sidecars before and
- * after, and exits 1 when a call hung (0 when none did, 2 when the mesh did not start).
+ * Reproducer (not a test) of an embedded-engine hang: users calls invoices.mesh and
+ * billing.mesh without pause for 6 s while the global CP is SIGKILLed; global restarts
+ * and both zones come back online, a pause of over 5 s; then the next calls get no
+ * answer. The trigger is the callee's app closing its idle keep-alive connection to its
+ * sidecar (Node's default keepAliveTimeout, 5 s): with appKeepAliveMs=60000 no call hangs.
+ * Prints the admin counters of users' and invoices' sidecars, and exits 1 when a call hung
+ * (0 when none did, 2 when the mesh did not start).
  *
- *   node dist/scripts/demo/cp-restart-hang.js [rounds=2]
+ *   node dist/scripts/demo/cp-restart-hang.js [rounds=2] [appKeepAliveMs=5000]
  */
 import { httpRequest } from '../harness/http-client';
 import { sleep } from '../harness/wait';
@@ -24,7 +26,8 @@ async function counters(port: number | undefined): Promise<string> {
 
 async function main(): Promise<number> {
   const rounds = Number(process.argv[2] ?? '2');
-  const mesh = demoHarness({ prefix: 'kuma-hang-', say: (l) => console.log(l) });
+  const appKeepAliveMs = process.argv[3] ?? '5000';
+  const mesh = demoHarness({ prefix: 'kuma-hang-', say: (l) => console.log(l), appEnv: { DEMO_KEEPALIVE_MS: appKeepAliveMs } });
   mesh.installExitHooks();
   let hung = 0;
   try {

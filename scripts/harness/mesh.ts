@@ -37,6 +37,8 @@ export interface MeshOptions {
   say?: (line: string) => void;
   /** Called for every log line of every process. */
   onLine?: (proc: string, line: LogLine) => void;
+  /** Extra environment for every demo app (e.g. DEMO_KEEPALIVE_MS). */
+  appEnv?: Record<string, string>;
   /** Extra environment for every kuma-cp. */
   cpEnv?: Record<string, string>;
   /** How long to wait for a process to come up (default 30 s). */
@@ -372,7 +374,7 @@ export class MeshHarness {
   /** Starts a demo app (scripts/demo/app.ts) on a free port of 127.0.0.1. */
   async startApp(service: string, zone: string, instance: string): Promise<App> {
     const name = `app ${service}/${zone}/${instance}`;
-    const proc = this.spawnNode(name, [BIN.app], { DEMO_SERVICE: service, DEMO_ZONE: zone, DEMO_INSTANCE: instance, DEMO_PORT: '0' });
+    const proc = this.spawnNode(name, [BIN.app], { DEMO_SERVICE: service, DEMO_ZONE: zone, DEMO_INSTANCE: instance, DEMO_PORT: '0', ...(this.o.appEnv ?? {}) });
     await proc.start();
     const port = await proc.waitForPort('app listening', 10_000);
     const app: App = { service, zone, instance, proc, port };
