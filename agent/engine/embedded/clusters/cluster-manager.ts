@@ -18,6 +18,15 @@ import { LoadBalancer, type EndpointState } from './load-balancer';
 /** How many endpoints one connection tries before it fails. */
 export const MAX_CONNECT_ATTEMPTS = 3;
 
+/**
+ * How long a pooled HTTP/1 upstream connection may stay idle before the engine closes it.
+ * Below the keep-alive timeouts of common app servers (Node's 5 s), so that the engine,
+ * not the app, closes an idle connection and no request is sent on one the app is closing
+ * (Envoy bounds idle upstream connections with common_http_protocol_options.idle_timeout).
+ * Node's Agent lowers it further to an app's `Keep-Alive: timeout=N` hint minus 1 s.
+ */
+export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
+
 /** A connected upstream socket, or why there is none. */
 export type ConnectCallback = (err: Error | undefined, socket?: net.Socket, endpoint?: EndpointState) => void;
 
@@ -42,10 +51,21 @@ export class ClusterRuntime {
     }
     let agent = this.agents.get(ep.key);
     if (!agent) {
-      agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo' });
+      agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo', timeout: UPSTREAM_IDLE_TIMEOUT_MS });
       // The pool asks us for a socket: connect its endpoint first, others if that fails.
       (agent as any).createConnection = (_opts: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
-        this.mgr.connectRuntime(this, (err, s) => cb(err ?? null, s), ep);
+        this.mgr.connectRuntime(
+          this,
+          (err, s) => {
+            // Plain upstream sockets allow half-open for the TCP proxy. HTTP/1 has no use for it:
+            // when the app closes an idle pooled connection (its keep-alive timeout), a half-open
+            // socket would neither close nor leave the pool, and the next request written on it
+            // would never be answered. Without half-open, the FIN closes it and the pool drops it.
+            if (s) s.allowHalfOpen = false;
+            cb(err ?? null, s);
+          },
+          ep,
+        );
         return undefined;
       };
       this.agents.set(ep.key, agent);
