@@ -12,7 +12,7 @@ import { TestAdsServer, T } from './harness/ads-server';
 import { createCa, identity } from './harness/pki';
 import * as R from './harness/resources';
 import { until } from './harness/apps';
-import { startEngine } from './harness/engine';
+import { admin, startEngine } from './harness/engine';
 
 const MESH = 'default';
 /**
@@ -131,4 +131,75 @@ t.test('a pooled upstream connection closed by the app while idle does not hang 
       }),
     );
   }
+});
+
+t.test('an upstream connection reset before the response: one retry for a reused idempotent request, else 503 at once', async (t) => {
+  const cpCa = createCa('cp');
+  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
+  const ads = new TestAdsServer();
+  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
+  t.teardown(() => ads.stop());
+
+  // The app answers the first request of each connection; a later one on the same connection
+  // is dropped unanswered (the race of a keep-alive close with a reused connection), and
+  // /drop drops even a first request.
+  const perSocket = new WeakMap<net.Socket, number>();
+  let seen = 0;
+  const app = http.createServer((req, res) => {
+    seen++;
+    const n = (perSocket.get(req.socket) ?? 0) + 1;
+    perSocket.set(req.socket, n);
+    req.resume();
+    req.on('end', () => {
+      if (n > 1 || req.url === '/drop') return void req.socket.destroy();
+      res.end(`answered ${req.method} on a new connection`);
+    });
+  });
+  await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
+  t.teardown(() => {
+    app.closeAllConnections();
+    app.close();
+  });
+  const appPort = (app.address() as net.AddressInfo).port;
+  const node = `${MESH}.resets`;
+  const engine = await startEngine(t, { mesh: MESH, name: 'resets', adsPort: ads.port, adsCaPem: cpCa.certPem });
+  ads.set(node, T.Cluster, [R.localCluster(appPort)]);
+  ads.set(node, T.Listener, [R.outboundListener('direct', 0, R.hcm('direct', { cluster: `localhost:${appPort}` }))]);
+  await until(() => engine.isReady(), 'engine ready');
+  const port = engine.listenerPort('direct')!;
+  const send = (method: string, path: string, body?: string) =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const req = http.request({ host: '127.0.0.1', port, method, path, agent: false, headers: body ? { 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          clearTimeout(timer);
+          resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() });
+        });
+      });
+      const timer = setTimeout(() => req.destroy(new Error(`no answer within ${ANSWER_WITHIN_MS} ms`)), ANSWER_WITHIN_MS);
+      req.on('error', (e) => {
+        clearTimeout(timer);
+        reject(e);
+      });
+      req.end(body);
+    });
+  const retries = async () => Number((await admin(engine, '/stats')).body.match(new RegExp(`cluster\\.localhost:${appPort}\\.upstream_rq_retry: (\\d+)`))?.[1] ?? -1);
+
+  t.equal((await send('GET', '/')).status, 200, 'first GET answered (its connection is pooled)');
+  const before = seen;
+  const again = await send('GET', '/');
+  t.same(again, { status: 200, body: 'answered GET on a new connection' }, 'a GET reset on the reused connection is retried once on a new one');
+  t.equal(seen, before + 2, 'the app saw the dropped attempt and the retry');
+  t.equal(await retries(), 1, 'upstream_rq_retry counts it');
+
+  // The retry's connection is pooled now: the POST reuses it and is dropped.
+  const post = await send('POST', '/', 'x=2');
+  t.equal(post.status, 503, `a POST with a body reset on the reused connection is not retried: 503 (${post.body.trim()})`);
+  t.equal(await retries(), 1, 'no retry counted for it');
+
+  // The pool is empty now: /drop goes out on a new connection.
+  const drop = await send('GET', '/drop');
+  t.equal(drop.status, 503, `a reset on a new connection answers 503 at once, no retry (${drop.body.trim()})`);
+  t.equal(await retries(), 1, 'no retry counted for it');
 });

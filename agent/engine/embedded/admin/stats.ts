@@ -28,6 +28,8 @@ export class ClusterStats {
   upstream_cx_rx_bytes_total = 0;
   upstream_cx_tx_bytes_total = 0;
   upstream_rq_total = 0;
+  /** Requests sent again after their pooled connection reset before headers (Envoy's name). */
+  upstream_rq_retry = 0;
   upstream_cx_none_healthy = 0;
   outlier_detection_ejections_total = 0;
 }

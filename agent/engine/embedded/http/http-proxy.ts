@@ -78,34 +78,84 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
     cluster.stats.upstream_rq_total++;
     return h1ToH2(d, req, res, cluster, route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS, (status, body) => reply(res, status, body));
   }
-  const agent = cluster.requestAgent();
-  if (!agent) return reply(res, 503, `no healthy upstream: cluster "${clusterName}" has no endpoint\n`);
-  cluster.stats.upstream_rq_total++;
-  const up = http.request({ agent, host: clusterName, method: req.method, path: url, headers: forwardHeaders(req.headers), setHost: false });
   const timeoutMs = route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
   let timer: NodeJS.Timeout | undefined;
+  /** Set once the downstream got (or started to get) its answer: nothing else may answer. */
+  let answered = false;
+  /** Set when the downstream went away first: nothing is sent upstream any more. */
+  let gone = false;
+  let up: http.ClientRequest | undefined;
+  const answer = (status: number, body: string) => {
+    if (answered || gone) return;
+    answered = true;
+    clearTimeout(timer);
+    reply(res, status, body);
+  };
+  const forward = (attempt: number): void => {
+    const agent = cluster.requestAgent();
+    if (!agent) return answer(503, `no healthy upstream: cluster "${clusterName}" has no endpoint\n`);
+    cluster.stats.upstream_rq_total++;
+    const u = http.request({ agent, host: clusterName, method: req.method, path: url, headers: forwardHeaders(req.headers), setHost: false });
+    up = u;
+    let responded = false;
+    u.on('response', (ur) => {
+      responded = true;
+      if (answered || gone) return void ur.destroy();
+      answered = true;
+      const headers = forwardHeaders(ur.headers);
+      if (d.draining?.()) headers.connection = 'close';
+      res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
+      ur.pipe(res);
+      ur.on('end', () => clearTimeout(timer));
+      ur.on('error', () => res.destroy());
+    });
+    u.on('error', (err) => {
+      // Mid-body: the downstream response cannot be completed.
+      if (responded) return void res.destroy();
+      if (answered || gone) return;
+      // A pooled connection the app closed just as we reused it resets before any response
+      // byte; the app did not answer it, so a request without a body is sent once more on
+      // another connection (Node's documented reusedSocket retry; Envoy retries such resets).
+      if (attempt === 0 && u.reusedSocket && retriable(req, err)) {
+        cluster.stats.upstream_rq_retry++;
+        d.log.debug({ cluster: clusterName, err: err.message }, 'pooled upstream connection reset before headers; retrying once');
+        req.unpipe(u);
+        return forward(attempt + 1);
+      }
+      d.log.debug({ cluster: clusterName, err: err.message }, 'http upstream failed');
+      answer(503, `upstream connect error or disconnect/reset before headers: ${err.message}\n`);
+    });
+    // Node reports a close before the response as 'socket hang up'; should it ever not,
+    // the downstream still gets its 503 instead of waiting for the route timeout.
+    u.on('close', () => {
+      if (!responded && up === u) answer(503, 'upstream connect error or disconnect/reset before headers: connection closed\n');
+    });
+    if (attempt === 0) req.pipe(u);
+    else u.end();
+  };
   if (timeoutMs > 0) {
     timer = setTimeout(() => {
-      up.destroy();
-      reply(res, 504, 'upstream request timeout\n');
+      up?.destroy();
+      if (answered) res.destroy();
+      else answer(504, 'upstream request timeout\n');
     }, timeoutMs);
   }
-  up.on('response', (ur) => {
-    const headers = forwardHeaders(ur.headers);
-    if (d.draining?.()) headers.connection = 'close';
-    res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
-    ur.pipe(res);
-    ur.on('end', () => clearTimeout(timer));
-    ur.on('error', () => res.destroy());
-  });
-  up.on('error', (err) => {
-    clearTimeout(timer);
-    d.log.debug({ cluster: clusterName, err: err.message }, 'http upstream failed');
-    reply(res, 503, `upstream connect error or disconnect/reset before headers: ${err.message}\n`);
-  });
   res.on('close', () => {
     clearTimeout(timer);
-    if (!res.writableFinished) up.destroy();
+    if (!res.writableFinished) {
+      gone = true;
+      up?.destroy();
+    }
   });
-  req.pipe(up);
+  forward(0);
+}
+
+/** Methods whose request, when it carries no body, may be sent again (RFC 9110 §9.2.2 idempotent, minus those usually with a body). */
+const RETRIABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
+
+/** True when a reset request can be sent again: idempotent, without a body, failed by a connection reset. */
+function retriable(req: http.IncomingMessage, err: NodeJS.ErrnoException): boolean {
+  if (!RETRIABLE_METHODS.has(req.method ?? '')) return false;
+  if (req.headers['transfer-encoding'] || (req.headers['content-length'] && req.headers['content-length'] !== '0')) return false;
+  return err.code === 'ECONNRESET' || err.code === 'EPIPE';
 }
