@@ -10,11 +10,10 @@ import { eventually } from '../../../scripts/harness/wait';
 /** Starts the demo mesh for a test file; teardown stops every process and removes the work dir. */
 export async function startMeshForTest(t: { teardown(fn: () => unknown): void }, prefix: string): Promise<DemoMesh> {
   const log: string[] = [];
-  // Apps keep idle connections for 60 s: with Node's default 5 s, the first request through
-  // the embedded engine after a >5 s pause gets no answer (an engine bug, reproduced by
-  // scripts/demo/cp-restart-hang.ts; the demo keeps the default). The CP-death scenarios
-  // pause that long, and test the control plane, not that bug.
-  const mesh = demoHarness({ prefix, say: (l) => log.push(l), startTimeoutMs: 30_000, appEnv: { DEMO_KEEPALIVE_MS: '60000' } });
+  // Apps keep Node's default 5 s keep-alive, as the demo's do: the CP-death scenarios pause
+  // longer than that, which once made the embedded engine reuse a half-closed pooled socket
+  // (regression test: test/integration/engine/idle-keepalive.test.ts).
+  const mesh = demoHarness({ prefix, say: (l) => log.push(l), startTimeoutMs: 30_000 });
   t.teardown(() => mesh.stopAll());
   // If tap kills this file (timeout), the children go too: SIGTERM stops them, exit SIGKILLs the rest.
   mesh.installExitHooks();
