@@ -23,7 +23,7 @@ import { waitFor, killIfAlive } from './support/proc';
 const run = promisify(execFile);
 
 async function dig(port: number, ...args: string[]): Promise<string> {
-  const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=1', ...args], { timeout: 10_000 });
+  const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(port), '+time=2', '+tries=3', ...args], { timeout: 10_000 });
   return stdout;
 }
 
