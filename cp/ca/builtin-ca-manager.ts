@@ -20,6 +20,9 @@ import {
   generateRsaKeyPairAsync,
   parseSigningCa,
   renewAt,
+  DEFAULT_IDENTITY_KEY_TYPE,
+  IDENTITY_KEY_TYPES,
+  type IdentityKeyType,
   type SigningCa,
 } from './certificates';
 import { KeyPool } from './key-pool';
@@ -27,7 +30,7 @@ import { meshMtls, DEFAULT_RSA_BITS, DEFAULT_CA_LIFETIME_MS, type MtlsBackend } 
 import { caCertSecretName, caKeySecretName } from './names';
 import type { CaManager, IdentityCert, IdentityRequest } from './types';
 
-/** RSA size of identity (leaf) keys: short-lived, so the fast size. */
+/** RSA size of identity (leaf) keys when identityKeyType is rsa-2048. */
 export const IDENTITY_RSA_BITS = 2048;
 
 /** Options of BuiltinCaManager. */
@@ -41,6 +44,8 @@ export interface BuiltinCaManagerOptions {
   createMissing?: boolean;
   /** Identity keys generated ahead (default 2); 0 generates each on demand (tests: no background work). */
   keyPoolSize?: number;
+  /** Key type of identity (leaf) keys (default ecdsa-p256; the CA key stays RSA). */
+  identityKeyType?: IdentityKeyType;
   /** Clock, for tests. */
   now?: () => Date;
 }
@@ -73,7 +78,11 @@ export class BuiltinCaManager implements CaManager {
     this.log = opts.log ?? silentLogger();
     this.createMissing = opts.createMissing ?? true;
     this.now = opts.now ?? (() => new Date());
-    this.leafKeys = new KeyPool(IDENTITY_RSA_BITS, opts.keyPoolSize ?? 2);
+    const keyType = opts.identityKeyType ?? DEFAULT_IDENTITY_KEY_TYPE;
+    if (!IDENTITY_KEY_TYPES.includes(keyType)) {
+      throw new ValidationError('invalid CA manager options', [{ field: 'identityKeyType', message: `${JSON.stringify(keyType)} is not one of ${IDENTITY_KEY_TYPES.join(', ')}` }]);
+    }
+    this.leafKeys = new KeyPool(keyType, opts.keyPoolSize ?? 2);
   }
 
   /** Creates the CA secrets of a builtin backend unless both exist; concurrent calls share one creation. */

@@ -4,15 +4,15 @@
  * core); with keys ready, issuing costs one native signature, and the event loop never
  * waits for key generation.
  */
-import { generateRsaKeyPairAsync, type PemKeyPair } from './certificates';
+import { generateIdentityKeyPair, generateRsaKeyPairAsync, type IdentityKeyType, type PemKeyPair } from './certificates';
 
-/** Keys of one size, refilled in the background up to `size`. */
+/** Keys of one type (an RSA size in bits, or an identity key type), refilled in the background up to `size`. */
 export class KeyPool {
   private readonly ready: PemKeyPair[] = [];
   private filling = 0;
 
   constructor(
-    private readonly bits: number,
+    private readonly type: number | IdentityKeyType,
     private readonly size = 2,
   ) {}
 
@@ -20,13 +20,17 @@ export class KeyPool {
   async take(): Promise<PemKeyPair> {
     const k = this.ready.shift();
     this.refill();
-    return k ?? generateRsaKeyPairAsync(this.bits);
+    return k ?? this.generate();
+  }
+
+  private generate(): Promise<PemKeyPair> {
+    return typeof this.type === 'number' ? generateRsaKeyPairAsync(this.type) : generateIdentityKeyPair(this.type);
   }
 
   private refill(): void {
     while (this.ready.length + this.filling < this.size) {
       this.filling++;
-      generateRsaKeyPairAsync(this.bits)
+      this.generate()
         .then((k) => this.ready.push(k))
         .catch(() => undefined) // the next take() generates inline and reports its own error
         .finally(() => this.filling--);

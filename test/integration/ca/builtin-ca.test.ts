@@ -64,7 +64,9 @@ t.test('openssl verifies an identity against its mesh CA only; SANs carry SPIFFE
   t.match(san.out, 'URI:spiffe://m1/backend, URI:kuma://kuma.io/service/backend, URI:kuma://kuma.io/zone/zone-1, URI:kuma://version/v1');
   const text = openssl(['x509', '-noout', '-text', '-in', leaf]).out;
   t.match(text, /CA:FALSE/);
-  t.match(text, /Digital Signature, Key Encipherment/);
+  // Identity keys are ECDSA P-256 by default: digitalSignature only (RFC 5480 3, no keyEncipherment).
+  t.match(text, /Public Key Algorithm: id-ecPublicKey/);
+  t.match(text, /Key Usage: critical\s+Digital Signature\n/);
   t.match(text, /TLS Web Server Authentication, TLS Web Client Authentication/);
   const caText = openssl(['x509', '-noout', '-text', '-in', ca1]).out;
   t.match(caText, /CA:TRUE/);
