@@ -36,6 +36,10 @@ export interface ProxySession {
   nodeId: string;
   /** When the credential expires; the stream is closed then. */
   expiresAt?: Date;
+  /** Mesh of the proxy (absent for zone ingresses), for AdsServer.endStreams. */
+  mesh?: string;
+  /** Id (jti) of the token the stream authenticated with, for revocation. */
+  tokenId?: string;
   /** Called once when the stream ends. */
   release(): void;
 }
@@ -150,6 +154,7 @@ class AdsStream {
     private readonly call: grpc.ServerDuplexStream<any, any>,
     private readonly delta: boolean,
     private readonly opts: AdsServerOptions,
+    private readonly onClosed: (s: AdsStream) => void = () => undefined,
   ) {
     // A stream that never says who it is holds a connection for nothing.
     const silentMs = opts.firstRequestTimeoutMs ?? FIRST_REQUEST_TIMEOUT_MS;
@@ -166,6 +171,16 @@ class AdsStream {
     return this.opts.log;
   }
 
+  /** The authenticated session, once the first request has been accepted. */
+  get proxy(): ProxySession | undefined {
+    return this.session;
+  }
+
+  /** Ends the stream with a gRPC status (the proxy reconnects and is authenticated afresh). */
+  end(code: grpc.status, details: string): void {
+    this.fail(code, details);
+  }
+
   private fail(code: grpc.status, details: string): void {
     if (this.closed) return;
     this.log.warn({ msg: 'ADS stream refused', node: this.node?.id, code: grpc.status[code], details }, 'ADS stream refused');
@@ -176,6 +191,7 @@ class AdsStream {
   private close(): void {
     if (this.closed) return;
     this.closed = true;
+    this.onClosed(this);
     for (const st of this.types.values()) clearTimeout(st.timer);
     clearTimeout(this.expiryTimer);
     clearTimeout(this.firstRequestTimer);
@@ -379,14 +395,33 @@ class AdsStream {
 
 /** The ADS service implementation; add it to a grpc.Server with `addTo`. */
 export class AdsServer {
+  private readonly streams = new Set<AdsStream>();
+
   constructor(private readonly opts: AdsServerOptions) {}
 
   /** Handlers keyed by the method names of envoy.service.discovery.v3.AggregatedDiscoveryService. */
   handlers(): grpc.UntypedServiceImplementation {
-    return {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => void new AdsStream(call, false, this.opts),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => void new AdsStream(call, true, this.opts),
+    const open = (call: grpc.ServerDuplexStream<any, any>, delta: boolean) => {
+      const s = new AdsStream(call, delta, this.opts, (closed) => this.streams.delete(closed));
+      this.streams.add(s);
     };
+    return {
+      StreamAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => open(call, false),
+      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => open(call, true),
+    };
+  }
+
+  /** Ends every authenticated stream whose session matches, with the given status; returns how many. */
+  endStreams(match: (session: ProxySession) => boolean, code: grpc.status, details: (session: ProxySession) => string): number {
+    let n = 0;
+    for (const s of [...this.streams]) {
+      const session = s.proxy;
+      if (session && match(session)) {
+        s.end(code, details(session));
+        n++;
+      }
+    }
+    return n;
   }
 
   /** Registers the ADS service on a gRPC server. */

@@ -52,12 +52,14 @@ export function createProxyAuthenticator(o: ProxyAuthOptions): Authenticator {
   return async (node, metadata) => {
     const p = parseProxyId(node);
     let expiresAt: Date | undefined;
+    let tokenId: string | undefined;
     if (o.authn === 'dpToken') {
       if (!o.tokens) throw new AuthError('dataplane token authentication is on but no token verifier is configured');
       const token = tokenFromMetadata(metadata);
       if (!token) throw new AuthError(`no dataplane token: send it as gRPC metadata "authorization" (node ${node.id})`);
       const claims = await verifyProxyToken(o.tokens, token, p, o.zone);
       expiresAt = claims.expiresAt;
+      tokenId = claims.id;
     }
     if (p.kind === 'ingress') {
       if (!(await o.store.get('ZoneIngress', { name: p.name }))) throw new NotFoundError(`ZoneIngress "${p.name}" not found; register it before connecting`);
@@ -69,6 +71,6 @@ export function createProxyAuthenticator(o: ProxyAuthOptions): Authenticator {
     }
     const nodeId = node.id;
     const release = await o.reconciler.register(nodeId, p);
-    return { nodeId, expiresAt, release };
+    return { nodeId, expiresAt, release, tokenId, mesh: p.kind === 'ingress' ? undefined : p.mesh };
   };
 }

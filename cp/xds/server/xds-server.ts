@@ -3,11 +3,15 @@
  * authentication and connection status. The DP server hosts `ads` on its ports.
  */
 import crypto from 'node:crypto';
+import * as grpc from '@grpc/grpc-js';
 import type { Component } from '../../../lib/component';
 import type { Logger } from '../../../lib/logger';
 import type { ResourceStore } from '../../store/store';
 import type { CaManager } from '../../ca/types';
 import type { TokenVerifier } from '../../tokens/types';
+import { parseRevocations } from '../../tokens/claims';
+import { dataplaneRevocationsName } from '../../tokens/names';
+import type { StoreEvent } from '../../store/store';
 import type { VipAllocator } from '../../vips/types';
 import { SnapshotCache } from '../cache/snapshot-cache';
 import type { CpSettings, ResourceSet } from '../generators/types';
@@ -42,9 +46,14 @@ export class XdsServer implements Component {
   readonly reconciler: XdsReconciler;
   readonly status: DataplaneStatusTracker;
   readonly ads: AdsServer;
+  private readonly store: ResourceStore;
+  private readonly log: Logger;
+  private unwatchStore?: () => void;
 
   constructor(o: XdsServerOptions) {
     const log = o.log.child({ component: 'xds' });
+    this.store = o.store;
+    this.log = log;
     this.reconciler = new XdsReconciler({ store: o.store, cache: this.cache, cp: o.cp, log, ca: o.ca, vips: o.vips, debounceMs: o.debounceMs, transform: o.transform });
     this.status = new DataplaneStatusTracker(crypto.randomUUID());
     const authenticate = createProxyAuthenticator({ store: o.store, reconciler: this.reconciler, authn: o.authn, tokens: o.tokens, zone: o.cp.zone });
@@ -62,14 +71,42 @@ export class XdsServer implements Component {
   }
 
   start(): Promise<void> {
+    this.unwatchStore = this.store.watch((ev) => this.endInvalidStreams(ev));
     return this.reconciler.start();
   }
 
   close(): Promise<void> {
+    this.unwatchStore?.();
     return this.reconciler.close();
   }
 
   destroy(): void {
+    this.unwatchStore?.();
     this.reconciler.destroy();
+  }
+
+  /**
+   * Streams whose credential or proxy went away end at once instead of keeping their last
+   * config until they reconnect: a token listed in the mesh's revocation secret
+   * (UNAUTHENTICATED), or a deleted Dataplane (NOT_FOUND). The reconnect is then refused
+   * by the same checks as any new stream.
+   */
+  private endInvalidStreams(ev: StoreEvent): void {
+    const r = ev.resource;
+    const mesh = r.meta.mesh;
+    if (r.meta.type === 'Secret' && ev.kind !== 'delete' && mesh && r.meta.name === dataplaneRevocationsName(mesh)) {
+      const data = r.spec?.data;
+      const revoked = parseRevocations(typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '');
+      const n = this.ads.endStreams(
+        (s) => s.mesh === mesh && s.tokenId !== undefined && revoked.has(s.tokenId),
+        grpc.status.UNAUTHENTICATED,
+        (s) => `dataplane token ${s.tokenId} has been revoked (listed in ${r.meta.name})`,
+      );
+      if (n > 0) this.log.info({ mesh, streams: n }, 'ended ADS streams of revoked dataplane tokens');
+    } else if (r.meta.type === 'Dataplane' && ev.kind === 'delete' && mesh) {
+      const nodeId = `${mesh}.${r.meta.name}`;
+      const n = this.ads.endStreams((s) => s.nodeId === nodeId, grpc.status.NOT_FOUND, () => `Dataplane "${r.meta.name}" was deleted from mesh "${mesh}"`);
+      if (n > 0) this.log.info({ mesh, dataplane: r.meta.name, streams: n }, 'ended ADS streams of a deleted Dataplane');
+    }
   }
 }

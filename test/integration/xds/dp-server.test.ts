@@ -16,6 +16,7 @@ import { XdsServer } from '../../../cp/xds/server/xds-server';
 import { DpServer } from '../../../cp/dp-server/dp-server';
 import { ensureDpServerTls } from '../../../cp/dp-server/tls-material';
 import { StoreTokenVerifier, TokenIssuer } from '../../../cp/tokens/index';
+import { dataplaneRevocationsName } from '../../../cp/tokens/names';
 import { StoreVipAllocator } from '../../../cp/vips/index';
 import { checkBootstrap } from '../../../envoy-bootstrap';
 import { TypeUrl } from '../../../proto/index';
@@ -161,6 +162,44 @@ t.test('ADS on the same TLS port (ALPN h2), token checks on the stream', async (
   t.equal(expiring.status?.code, grpc.status.UNAUTHENTICATED, 'stream closed when the token expires');
   t.match(expiring.status?.details, /expired/);
   t.notOk(good.status, 'the good stream is unaffected');
+});
+
+t.test('revoking a token ends its open ADS stream; deleting the Dataplane ends the rest', async (t) => {
+  const { post, ads, token, store } = await setup(t);
+  const jti = (jwt: string) => JSON.parse(Buffer.from(jwt.split('.')[1], 'base64url').toString('utf8')).jti as string;
+  const revoked = await token('default', 'web-1');
+  const kept = await token('default', 'web-1');
+  t.equal((await post({ mesh: 'default', name: 'web-1', dataplaneToken: kept, dataplaneResource: DP_YAML })).status, 200);
+  const a = ads('default.web-1', revoked);
+  const b = ads('default.web-1', kept);
+  for (const c of [a, b]) {
+    c.request(TypeUrl.Listener);
+    await c.next(TypeUrl.Listener, 0);
+  }
+  const name = dataplaneRevocationsName('default');
+  // A revocation list that does not name the stream's token leaves it open.
+  await store.create({ type: 'Secret', mesh: 'default', name, spec: { data: Buffer.from('some-other-id').toString('base64') } });
+  await new Promise((r) => setTimeout(r, 200));
+  t.notOk(a.status, 'unrelated revocation: stream stays open');
+  const started = Date.now();
+  await store.update({ type: 'Secret', mesh: 'default', name, spec: { data: Buffer.from(`some-other-id\n${jti(revoked)}`).toString('base64') } });
+  await Promise.race([a.done, new Promise((r) => setTimeout(r, 5000))]);
+  t.equal(a.status?.code, grpc.status.UNAUTHENTICATED, 'revoked token: stream ended');
+  t.match(a.status?.details, new RegExp(`token ${jti(revoked)} has been revoked`));
+  t.ok(Date.now() - started < 2000, `ended promptly (${Date.now() - started} ms)`);
+  t.notOk(b.status, 'the stream of a token that is not revoked stays open');
+  const again = ads('default.web-1', revoked);
+  again.request(TypeUrl.Listener);
+  await again.done;
+  t.equal(again.status?.code, grpc.status.UNAUTHENTICATED, 'reconnect with the revoked token refused');
+  await store.delete('Dataplane', { mesh: 'default', name: 'web-1' });
+  await Promise.race([b.done, new Promise((r) => setTimeout(r, 5000))]);
+  t.equal(b.status?.code, grpc.status.NOT_FOUND, 'deleted Dataplane: stream ended');
+  t.match(b.status?.details, /Dataplane "web-1" was deleted/);
+  const gone = ads('default.web-1', kept);
+  gone.request(TypeUrl.Listener);
+  await gone.done;
+  t.equal(gone.status?.code, grpc.status.NOT_FOUND, 'reconnect refused until the Dataplane registers again');
 });
 
 t.test('a zone ingress registers through /bootstrap and gets its SNI listener over ADS', async (t) => {
