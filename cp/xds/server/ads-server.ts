@@ -17,7 +17,7 @@ import { KumaError, AuthError, NotFoundError, ValidationError } from '../../../l
 import type { Logger } from '../../../lib/logger';
 import { TypeUrl } from '../../../proto/index';
 import type { SnapshotCache } from '../cache/snapshot-cache';
-import type { Snapshot } from '../cache/snapshot';
+import type { Snapshot, SnapshotResource } from '../cache/snapshot';
 import { PUSH_ORDER } from '../generators/types';
 
 /** The ADS node, decoded: what the server and the authenticator read. */
@@ -128,6 +128,8 @@ interface TypeState {
   ackedVersion?: string;
   /** Delta: name -> version the client holds (as far as we know). */
   held: Map<string, string>;
+  /** SotW, named subscriptions: what the last response carried, by name (make-before-break, see pushSotw). */
+  lastSent?: Map<string, SnapshotResource>;
   backoff: Backoff;
   blockedUntil: number;
   timer?: NodeJS.Timeout;
@@ -353,7 +355,17 @@ class AdsStream {
     if (version === st.sentVersion && namesKey === st.sentNamesKey) return;
     if (!st.wildcard && st.names.size === 0 && st.sentNamesKey === undefined) return; // nothing asked for yet
     const all = snap.of(type);
-    const resources = st.wildcard ? [...all.values()] : [...st.names].sort().flatMap((n) => (all.has(n) ? [all.get(n)!] : []));
+    // Make before break (xDS protocol, "Eventual consistency considerations"): a named
+    // resource that vanished from the snapshot while the client still subscribes to it is
+    // still referenced by the client's current routes or listeners. Saying "does not exist"
+    // now would fail its requests until the new RDS/LDS arrives (gRPC clients report
+    // UNAVAILABLE "Cluster resource X does not exist"). Keep sending the last version until
+    // the client, having applied the new references, unsubscribes from the name.
+    const resources = st.wildcard ? [...all.values()] : [...st.names].sort().flatMap((n) => {
+      const r = all.get(n) ?? st.lastSent?.get(n);
+      return r ? [r] : [];
+    });
+    if (!st.wildcard) st.lastSent = new Map(resources.map((r) => [r.name, r]));
     const nonce = String(++this.nonce);
     st.sentVersion = version;
     st.sentNonce = nonce;

@@ -122,7 +122,7 @@ t.test('kuma-cp run serves proxyless gRPC on its plaintext DP port', async (t) =
   t.ok(r.status === 200 || r.status === 201, `TrafficRoute applied over REST: ${r.status}`);
   let after = await rpc(20);
   for (let i = 0; i < 30 && (after.counts.v1 ?? 0) > 0; i++) after = await rpc(20);
-  t.same(after.counts, { v2: 20 }, 'the route reaches the client: all to v2');
+  t.same(after.counts, { v2: 20 }, `the route reaches the client: all to v2 (errors: ${after.errors} ${after.firstError ?? ''})`);
   const insights = await api(apiPort, 'GET', '/meshes/default/dataplanes+insights');
   t.equal(insights.status, 200);
   child.stdin.write('quit\n');
