@@ -3,8 +3,9 @@
  * durable stores (versions, conflicts, atomic transactions, watch after commit); the
  * checks live in transaction-plan.ts, shared with the SQLite store.
  */
-import type { Resource, ResourceInput, ResourceKey, ResourceType } from '../../api/resource';
-import type { ListOptions, ResourceStore, StoreEvent, TransactionOp, WriteOptions } from './store';
+import type { Resource, ResourceKey, ResourceType } from '../../api/resource';
+import type { ListOptions, StoreEvent, TransactionOp } from './store';
+import { StoreBase } from './store-base';
 import { deliverEvents, planTransaction, storeKey } from './transaction-plan';
 
 /**
@@ -17,23 +18,11 @@ export function sortResources(items: Resource[]): Resource[] {
 }
 
 /** A ResourceStore held in a Map; clones on the way in and out so callers cannot mutate it. */
-export class MemoryStore implements ResourceStore {
+export class MemoryStore extends StoreBase {
   private readonly items = new Map<string, Resource>();
   private readonly listeners = new Set<(ev: StoreEvent) => void>();
   private counter = 0;
 
-  async create(input: ResourceInput): Promise<Resource> {
-    return (await this.transaction([{ op: 'create', input }]))[0];
-  }
-  async update(input: ResourceInput, opts: WriteOptions = {}): Promise<Resource> {
-    return (await this.transaction([{ op: 'update', input, expectedVersion: opts.expectedVersion }]))[0];
-  }
-  async upsert(input: ResourceInput, opts: WriteOptions = {}): Promise<Resource> {
-    return (await this.transaction([{ op: 'upsert', input, expectedVersion: opts.expectedVersion }]))[0];
-  }
-  async delete(type: ResourceType, key: ResourceKey, opts: WriteOptions = {}): Promise<void> {
-    await this.transaction([{ op: 'delete', type, key, expectedVersion: opts.expectedVersion }]);
-  }
   async get(type: ResourceType, key: ResourceKey): Promise<Resource | undefined> {
     const r = this.items.get(storeKey(type, key));
     return r ? structuredClone(r) : undefined;

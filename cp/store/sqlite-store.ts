@@ -15,9 +15,10 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { KumaError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import type { Resource, ResourceInput, ResourceKey, ResourceType } from '../../api/resource';
-import type { ListOptions, ResourceStore, StoreEvent, TransactionOp, WriteOptions } from './store';
+import type { Resource, ResourceKey, ResourceType } from '../../api/resource';
+import type { ListOptions, StoreEvent, TransactionOp } from './store';
 import { sortResources } from './memory-store';
+import { StoreBase } from './store-base';
 import { deliverEvents, planTransaction } from './transaction-plan';
 
 /** File name of the database inside the work directory. */
@@ -76,7 +77,7 @@ interface Row {
 }
 
 /** A ResourceStore in one SQLite file. */
-export class SqliteStore implements ResourceStore {
+export class SqliteStore extends StoreBase {
   /** Absolute path of the database file. */
   readonly file: string;
   private readonly db: Database.Database;
@@ -94,6 +95,7 @@ export class SqliteStore implements ResourceStore {
 
   /** Opens (creating if needed) `<dir>/kuma.db`, migrating its schema; throws StoreError naming the file. */
   constructor(opts: SqliteStoreOptions) {
+    super();
     this.file = path.resolve(opts.dir, SQLITE_FILE_NAME);
     const file = this.file;
     try {
@@ -157,18 +159,6 @@ export class SqliteStore implements ResourceStore {
     opts.logger?.info({ file, schemaVersion: SQLITE_SCHEMA_VERSION }, 'sqlite store opened');
   }
 
-  async create(input: ResourceInput): Promise<Resource> {
-    return (await this.transaction([{ op: 'create', input }]))[0];
-  }
-  async update(input: ResourceInput, opts: WriteOptions = {}): Promise<Resource> {
-    return (await this.transaction([{ op: 'update', input, expectedVersion: opts.expectedVersion }]))[0];
-  }
-  async upsert(input: ResourceInput, opts: WriteOptions = {}): Promise<Resource> {
-    return (await this.transaction([{ op: 'upsert', input, expectedVersion: opts.expectedVersion }]))[0];
-  }
-  async delete(type: ResourceType, key: ResourceKey, opts: WriteOptions = {}): Promise<void> {
-    await this.transaction([{ op: 'delete', type, key, expectedVersion: opts.expectedVersion }]);
-  }
 
   async get(type: ResourceType, key: ResourceKey): Promise<Resource | undefined> {
     return this.guard(() => this.read(type, key));
