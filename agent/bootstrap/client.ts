@@ -5,11 +5,10 @@
  * network errors; 400/401/403/409/422 mean the request itself is wrong, so it stops
  * with the CP's words.
  */
-import http from 'node:http';
-import https from 'node:https';
 import { KumaError } from '../../lib/errors';
 import { Backoff, sleep } from '../../lib/backoff';
 import type { Logger } from '../../lib/logger';
+import { cpRequest, type CpAnswer } from '../cp-client/cp-request';
 import { parseBootstrapResponse, type BootstrapRequest, type BootstrapResponse } from './request';
 
 /** The CP refused the request for good (bad token, wrong mesh, invalid resource). */
@@ -53,10 +52,6 @@ export interface BootstrapClientOptions {
 const REJECTED = new Set([400, 401, 403, 409, 422]);
 
 /** Result of one HTTP exchange. */
-interface HttpResult {
-  status: number;
-  body: string;
-}
 
 /** Fetches the bootstrap, retrying on 404, 5xx and network errors. */
 export async function fetchBootstrap(req: BootstrapRequest, o: BootstrapClientOptions): Promise<BootstrapResponse> {
@@ -120,34 +115,16 @@ function cpMessage(body: string): string {
   return body.trim().slice(0, 2000) || '(empty body)';
 }
 
-function postJson(url: URL, body: string, o: BootstrapClientOptions): Promise<HttpResult> {
-  return new Promise((resolve, reject) => {
-    const mod = url.protocol === 'https:' ? https : http;
-    const req = mod.request(
-      url,
-      {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body) },
-        ca: o.caCertPem,
-        timeout: o.requestTimeoutMs ?? 10_000,
-        signal: o.signal,
-        agent: false,
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        let size = 0;
-        res.on('data', (c: Buffer) => {
-          size += c.length;
-          // A bootstrap is a few KB; refuse to buffer an unbounded answer.
-          if (size > 16 * 1024 * 1024) req.destroy(new Error('response larger than 16 MiB'));
-          else chunks.push(c);
-        });
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(Object.assign(new Error('request timed out'), { code: 'ETIMEDOUT' })));
-    req.on('error', reject);
-    req.end(body);
+function postJson(url: URL, body: string, o: BootstrapClientOptions): Promise<CpAnswer> {
+  // A bootstrap is a few KB; 16 MiB is far beyond any real one.
+  return cpRequest(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json' },
+    body,
+    caCertPem: o.caCertPem,
+    timeoutMs: o.requestTimeoutMs ?? 10_000,
+    maxBytes: 16 * 1024 * 1024,
+    what: 'POST /bootstrap',
+    signal: o.signal,
   });
 }

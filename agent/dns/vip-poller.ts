@@ -4,12 +4,11 @@
  * CP is down and after kuma-dp restarts without it.
  */
 import fs from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
 import path from 'node:path';
 import type { Component } from '../../lib/component';
 import type { Logger } from '../../lib/logger';
 import { AgentMetric, type MetricsRegistry } from '../admin/metrics';
+import { cpRequest } from '../cp-client/cp-request';
 import { parseVipsDocument, VipTable, type VipsDocument } from './vip-table';
 
 /** Options of the poller. */
@@ -99,45 +98,24 @@ export class VipPoller implements Component {
     }
   }
 
-  private fetch(): Promise<VipsDocument> {
+  private async fetch(): Promise<VipsDocument> {
     const url = new URL('/dns/vips', this.o.cpAddress);
     url.searchParams.set('mesh', this.o.mesh);
     url.searchParams.set('name', this.o.name);
-    return new Promise((resolve, reject) => {
-      const mod = url.protocol === 'https:' ? https : http;
-      const req = mod.request(
-        url,
-        {
-          method: 'GET',
-          headers: { accept: 'application/json', ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}) },
-          ca: this.o.caCertPem,
-          timeout: 5000,
-          agent: false,
-        },
-        (res) => {
-          const chunks: Buffer[] = [];
-          let size = 0;
-          res.on('data', (c: Buffer) => {
-            size += c.length;
-            if (size > 8 * 1024 * 1024) req.destroy(new Error('VIP table larger than 8 MiB'));
-            else chunks.push(c);
-          });
-          res.on('end', () => {
-            const body = Buffer.concat(chunks).toString('utf8');
-            if (res.statusCode !== 200) return reject(new Error(`GET /dns/vips: HTTP ${res.statusCode}: ${body.slice(0, 300)}`));
-            try {
-              resolve(parseVipsDocument(JSON.parse(body)));
-            } catch (err) {
-              reject(new Error(`GET /dns/vips: invalid answer: ${(err as Error).message}`));
-            }
-          });
-          res.on('error', reject);
-        },
-      );
-      req.on('timeout', () => req.destroy(new Error('GET /dns/vips timed out')));
-      req.on('error', reject);
-      req.end();
+    const r = await cpRequest(url, {
+      method: 'GET',
+      headers: { accept: 'application/json', ...(this.o.token ? { authorization: `Bearer ${this.o.token}` } : {}) },
+      caCertPem: this.o.caCertPem,
+      timeoutMs: 5000,
+      maxBytes: 8 * 1024 * 1024,
+      what: 'GET /dns/vips',
     });
+    if (r.status !== 200) throw new Error(`GET /dns/vips: HTTP ${r.status}: ${r.body.slice(0, 300)}`);
+    try {
+      return parseVipsDocument(JSON.parse(r.body));
+    } catch (err) {
+      throw new Error(`GET /dns/vips: invalid answer: ${(err as Error).message}`);
+    }
   }
 
   async close(): Promise<void> {
