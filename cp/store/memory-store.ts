@@ -4,7 +4,7 @@
  * checks live in transaction-plan.ts, shared with the SQLite store.
  */
 import type { Resource, ResourceKey, ResourceType } from '../../api/resource';
-import type { ListOptions, StoreEvent, TransactionOp } from './store';
+import type { ListOptions, TransactionOp } from './store';
 import { StoreBase } from './store-base';
 import { deliverEvents, planTransaction, storeKey } from './transaction-plan';
 
@@ -20,7 +20,6 @@ export function sortResources(items: Resource[]): Resource[] {
 /** A ResourceStore held in a Map; clones on the way in and out so callers cannot mutate it. */
 export class MemoryStore extends StoreBase {
   private readonly items = new Map<string, Resource>();
-  private readonly listeners = new Set<(ev: StoreEvent) => void>();
   private counter = 0;
 
   async get(type: ResourceType, key: ResourceKey): Promise<Resource | undefined> {
@@ -52,11 +51,6 @@ export class MemoryStore extends StoreBase {
     this.counter = counter;
     deliverEvents(this.listeners, plan.events);
     return plan.results;
-  }
-
-  watch(listener: (ev: StoreEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   async close(): Promise<void> {

@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { KumaError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { Resource, ResourceKey, ResourceType } from '../../api/resource';
-import type { ListOptions, StoreEvent, TransactionOp } from './store';
+import type { ListOptions, TransactionOp } from './store';
 import { sortResources } from './memory-store';
 import { StoreBase } from './store-base';
 import { deliverEvents, planTransaction } from './transaction-plan';
@@ -81,7 +81,6 @@ export class SqliteStore extends StoreBase {
   /** Absolute path of the database file. */
   readonly file: string;
   private readonly db: Database.Database;
-  private readonly listeners = new Set<(ev: StoreEvent) => void>();
   private readonly stmt: {
     get: Database.Statement<[string, string, string], Row>;
     listAll: Database.Statement<[string], Row>;
@@ -178,11 +177,6 @@ export class SqliteStore extends StoreBase {
     // COMMIT has returned: the write is durable, so watchers may act on it.
     deliverEvents(this.listeners, plan.events);
     return plan.results;
-  }
-
-  watch(listener: (ev: StoreEvent) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
   }
 
   /** Closes the database (checkpointing the WAL); later calls fail with StoreError. */

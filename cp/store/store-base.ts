@@ -5,8 +5,11 @@
 import type { Resource, ResourceInput, ResourceKey, ResourceType } from '../../api/resource';
 import type { ListOptions, ResourceStore, StoreEvent, TransactionOp, WriteOptions } from './store';
 
-/** Base of the store engines: implements create/update/upsert/delete over transaction(). */
+/** Base of the store engines: create/update/upsert/delete over transaction(), and the watcher set. */
 export abstract class StoreBase implements ResourceStore {
+  /** Watchers; engines deliver to them after a write is committed (transaction-plan's deliverEvents). */
+  protected readonly listeners = new Set<(ev: StoreEvent) => void>();
+
   async create(input: ResourceInput): Promise<Resource> {
     return (await this.transaction([{ op: 'create', input }]))[0];
   }
@@ -22,6 +25,9 @@ export abstract class StoreBase implements ResourceStore {
   abstract get(type: ResourceType, key: ResourceKey): Promise<Resource | undefined>;
   abstract list(type: ResourceType, opts?: ListOptions): Promise<Resource[]>;
   abstract transaction(ops: TransactionOp[]): Promise<Resource[]>;
-  abstract watch(listener: (ev: StoreEvent) => void): () => void;
+  watch(listener: (ev: StoreEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
   abstract close(): Promise<void>;
 }
