@@ -5,6 +5,7 @@
  */
 import t from 'tap';
 import { LoadBalancer, BASE_EJECTION_MS, MAX_EJECTION_MS } from '../../../agent/engine/embedded/clusters/load-balancer';
+import { OUTLIER_DEFAULTS } from '../../../agent/engine/embedded/config/cluster';
 import { rbacAllows } from '../../../agent/engine/embedded/inbound/rbac';
 import { chooseCluster, matchRoute } from '../../../agent/engine/embedded/http/route-match';
 import { uriSans } from '../../../agent/engine/embedded/tls/san';
@@ -47,6 +48,52 @@ t.test('priorities, ejection, backoff, panic', async (t) => {
   lb.update({ clusterName: 'c', priorities: [{ priority: 0, endpoints: [ep(1), ep(9)] }] });
   t.ok(lb.all()[0].ejectedUntil > 0, 'ejection state survives an EDS update for a kept endpoint');
   t.equal(lb.all()[1].ejectedUntil, 0, 'new endpoint starts healthy');
+});
+
+t.test('outlier detection: consecutive 5xx and gateway failures eject, answers count per endpoint', async (t) => {
+  const od = { ...OUTLIER_DEFAULTS, maxEjectionPercent: 50 };
+  const always = () => 0;
+  const lb = new LoadBalancer({ clusterName: 'c', priorities: [{ priority: 0, endpoints: [ep(1), ep(2)] }] });
+  const [a, b] = lb.all();
+  for (let i = 0; i < 4; i++) t.notOk(lb.observe(a, 500, 0, od, always), `5xx #${i + 1} does not eject yet`);
+  t.notOk(lb.observe(a, 200, 0, od, always), 'a good answer');
+  t.equal(a.consecutive5xx, 0, 'resets the count');
+  for (let i = 0; i < 4; i++) lb.observe(a, 503, 0, od, always);
+  t.notOk(lb.observe(b, 500, 0, od, always), 'another endpoint has its own count');
+  t.ok(lb.observe(a, 500, 1000, od, always), 'the 5th 5xx in a row ejects');
+  t.equal(a.ejectedUntil, 1000 + od.baseEjectionMs, 'for base_ejection_time');
+  t.equal(a.ejectedFor, 'outlier');
+  for (let i = 0; i < 10; i++) t.equal(lb.pick(2000)!.ep.port, 2, 'ejected endpoint gets no traffic');
+  lb.succeeded(a);
+  t.equal(lb.pick(2000)!.ep.port, 2, 'a successful connect does not lift an outlier ejection');
+  for (let i = 0; i < 5; i++) lb.observe(b, 500, 2000, od, always);
+  t.ok(b.ejectedUntil <= 2000, 'max_ejection_percent 50: the second of two endpoints stays in');
+  const back = 1000 + od.baseEjectionMs;
+  const seen = new Set([lb.pick(back)!.ep.port, lb.pick(back)!.ep.port]);
+  t.same([...seen].sort(), [1, 2], 'back in rotation when the time is up');
+  for (let i = 0; i < 5; i++) lb.observe(a, 500, back, od, always);
+  t.equal(a.ejectedUntil, back + 2 * od.baseEjectionMs, 'a second ejection in a row lasts twice as long');
+  lb.observe(a, 500, back + 10 * od.baseEjectionMs, od, always);
+  lb.observe(a, 200, back + 10 * od.baseEjectionMs, od, always);
+  t.equal(a.outlierEjections, 0, 'a good answer after the ejection resets the multiplier');
+  for (let k = 0; k < 20; k++) for (let i = 0; i < 5; i++) lb.observe(a, 500, 1e9 * (k + 1), od, always);
+  t.equal(a.ejectedUntil - 1e9 * 20, od.maxEjectionMs, 'capped by max_ejection_time');
+
+  const gw = { ...od, consecutive5xx: 0, enforcingGateway: 100, consecutiveGateway: 3 };
+  const lb2 = new LoadBalancer({ clusterName: 'c', priorities: [{ priority: 0, endpoints: [ep(1), ep(2)] }] });
+  const [c] = lb2.all();
+  lb2.observe(c, 502, 0, gw, always);
+  lb2.observe(c, 500, 0, gw, always);
+  t.equal(c.consecutiveGateway, 0, 'a 500 breaks a run of gateway failures');
+  lb2.observe(c, 502, 0, gw, always);
+  lb2.observe(c, 504, 0, gw, always);
+  t.ok(lb2.observe(c, 503, 0, gw, always), 'three gateway failures in a row eject');
+  const never = () => 99.5;
+  const lb3 = new LoadBalancer({ clusterName: 'c', priorities: [{ priority: 0, endpoints: [ep(1), ep(2)] }] });
+  for (let i = 0; i < 20; i++) t.notOk(lb3.observe(lb3.all()[0], 500, 0, { ...od, enforcing5xx: 0 }, never), 'enforcing 0 never ejects');
+  const lone = new LoadBalancer({ clusterName: 'c', priorities: [{ priority: 0, endpoints: [ep(1)] }] });
+  for (let i = 0; i < 5; i++) lone.observe(lone.all()[0], 500, 0, { ...od, maxEjectionPercent: 0 }, always);
+  t.equal(lone.all()[0].ejectedUntil, 0, 'max_ejection_percent 0 never ejects');
 });
 
 t.test('RBAC', async (t) => {

@@ -139,3 +139,21 @@ t.test('explicit HTTP/2 upstream (gRPC services) is accepted; other protocol opt
   t.notOk(bad.ok);
   if (!bad.ok) t.match(bad.problems[0], 'http2_protocol_options.max_concurrent_streams: field not supported');
 });
+
+t.test('outlier_detection: the consecutive detectors with Envoy defaults; an enforcing detector the engine lacks is refused', async (t) => {
+  const url = TypeUrl.Cluster;
+  const base = { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: '5s' };
+  const run = (od: Record<string, unknown>) =>
+    validate({ listeners: new Map(), clusters: new Map([['c', decode(url, encodeProtoJson(url, { ...base, outlier_detection: od }))]]), assignments: new Map(), routes: new Map(), secrets: new Map() });
+  const defaults = run({});
+  t.ok(defaults.ok);
+  if (defaults.ok) t.same(defaults.config.clusters.get('c')!.outlier, { consecutive5xx: 5, enforcing5xx: 100, consecutiveGateway: 5, enforcingGateway: 0, baseEjectionMs: 30000, maxEjectionMs: 300000, maxEjectionPercent: 10 }, "Envoy's defaults");
+  const set = run({ consecutive_5xx: 3, base_ejection_time: '10s', max_ejection_percent: 50, enforcing_success_rate: 0, interval: '1s' });
+  t.ok(set.ok, set.ok ? 'accepted' : set.problems.join('\n'));
+  if (set.ok) t.match(set.config.clusters.get('c')!.outlier, { consecutive5xx: 3, baseEjectionMs: 10000, maxEjectionPercent: 50 });
+  const long = run({ base_ejection_time: '600s' });
+  if (long.ok) t.equal(long.config.clusters.get('c')!.outlier!.maxEjectionMs, 600000, 'max_ejection_time defaults to at least base_ejection_time');
+  const sr = run({ enforcing_success_rate: 100 });
+  t.notOk(sr.ok);
+  if (!sr.ok) t.match(sr.problems[0], /cluster "c": outlier_detection\.enforcing_success_rate: 100: success-rate and failure-percentage ejection are not implemented/);
+});

@@ -32,6 +32,8 @@ export class ClusterStats {
   upstream_rq_retry = 0;
   upstream_cx_none_healthy = 0;
   outlier_detection_ejections_total = 0;
+  /** Ejections by the consecutive-5xx/gateway-failure detectors (Envoy: ejections_enforced_consecutive_5xx). */
+  outlier_detection_ejections_enforced_consecutive_5xx = 0;
 }
 
 /** Control-plane numbers. */

@@ -38,6 +38,8 @@ export class ClusterRuntime {
   tlsKey = '';
   /** One keep-alive pool per endpoint, so that HTTP balances per request like Envoy, not per connection. */
   private readonly agents = new Map<string, http.Agent>();
+  /** The endpoint behind each pool or HTTP/2 session, for observe(). */
+  private readonly endpointOf = new WeakMap<object, EndpointState>();
   constructor(model: ClusterModel, readonly stats: ClusterStats, private readonly mgr: ClusterManager) {
     this.model = model;
   }
@@ -69,8 +71,25 @@ export class ClusterRuntime {
         return undefined;
       };
       this.agents.set(ep.key, agent);
+      this.endpointOf.set(agent, ep);
     }
     return agent;
+  }
+
+  /**
+   * Passive health checking: the HTTP proxy reports the status of every upstream answer
+   * (a locally made 503 when the upstream reset or could not be reached) with the pool or
+   * session it used. Without outlier_detection on the cluster this only keeps counters.
+   */
+  observe(handle: object, status: number): void {
+    const od = this.model.outlier;
+    const ep = this.endpointOf.get(handle);
+    if (!od || !ep) return;
+    if (this.lb.observe(ep, status, this.mgr.now(), od)) {
+      this.stats.outlier_detection_ejections_total++;
+      this.stats.outlier_detection_ejections_enforced_consecutive_5xx++;
+      this.mgr.ejected(this, ep, status);
+    }
   }
 
   /** One multiplexed HTTP/2 session per endpoint, made on first use. */
@@ -91,6 +110,7 @@ export class ClusterRuntime {
           (err, sock) => {
             if (err || !sock) return reject(err ?? new Error('no socket'));
             const session = http2.connect(`http://${ep.key}`, { createConnection: () => sock });
+            this.endpointOf.set(session, ep);
             const forget = () => {
               if (this.h2.get(ep.key) === p) this.h2.delete(ep.key);
             };
@@ -172,6 +192,12 @@ export class ClusterManager {
   /** The runtime of a cluster, if configured. */
   get(name: string): ClusterRuntime | undefined {
     return this.clusters.get(name);
+  }
+
+  /** Logs an outlier ejection (one line per ejection: they are rare and an operator wants each). */
+  ejected(rt: ClusterRuntime, ep: EndpointState, status: number): void {
+    const ms = ep.ejectedUntil - this.now();
+    this.log.warn({ cluster: rt.model.name, endpoint: ep.key, status, ejections: ep.outlierEjections, ejectedForMs: ms }, 'endpoint ejected by outlier detection (consecutive errors)');
   }
 
   /** Connects to an endpoint of the named cluster. */

@@ -5,8 +5,15 @@
  * Ejection is outlier-detection-like: a failed connect ejects the endpoint for a
  * backoff that doubles per consecutive failure; a success clears it. Pure apart from
  * the clock passed in.
+ *
+ * Clusters with `outlier_detection` also eject on answers (observe): an endpoint whose
+ * responses are 5xx (or 502/503/504) a configured number of times in a row is ejected
+ * at once, like Envoy's consecutive-5xx and consecutive-gateway-failure detectors, for
+ * base_ejection_time times its number of ejections (capped by max_ejection_time), as
+ * long as no more than max_ejection_percent of the endpoints are out. An ejected
+ * endpoint returns by itself when its time is up.
  */
-import type { AssignmentModel, EndpointModel } from '../config/model';
+import type { AssignmentModel, EndpointModel, OutlierModel } from '../config/model';
 
 /** Runtime state of one endpoint. */
 export interface EndpointState {
@@ -18,6 +25,13 @@ export interface EndpointState {
   failures: number;
   ejections: number;
   active: number;
+  /** Passive health: responses >= 500 in a row, and 502/503/504 in a row. */
+  consecutive5xx: number;
+  consecutiveGateway: number;
+  /** Outlier ejections in a row (the multiplier of base_ejection_time); cleared by a good answer. */
+  outlierEjections: number;
+  /** What the current (or last) ejection was for: a connect that succeeds lifts only a connect ejection. */
+  ejectedFor: 'connect' | 'outlier' | '';
 }
 
 /** First ejection lasts this long; each consecutive failure doubles it up to the cap. */
@@ -41,7 +55,20 @@ export class LoadBalancer {
         p.endpoints.map((ep) => {
           const key = `${ep.host}:${ep.port}`;
           const prev = old.get(key);
-          return { ep, key, priority: p.priority, current: 0, ejectedUntil: prev?.ejectedUntil ?? 0, failures: prev?.failures ?? 0, ejections: prev?.ejections ?? 0, active: prev?.active ?? 0 };
+          return {
+            ep,
+            key,
+            priority: p.priority,
+            current: 0,
+            ejectedUntil: prev?.ejectedUntil ?? 0,
+            failures: prev?.failures ?? 0,
+            ejections: prev?.ejections ?? 0,
+            active: prev?.active ?? 0,
+            consecutive5xx: prev?.consecutive5xx ?? 0,
+            consecutiveGateway: prev?.consecutiveGateway ?? 0,
+            outlierEjections: prev?.outlierEjections ?? 0,
+            ejectedFor: prev?.ejectedFor ?? '',
+          };
         }),
       )
       .filter((l) => l.length > 0);
@@ -85,11 +112,47 @@ export class LoadBalancer {
     s.failures++;
     s.ejections++;
     s.ejectedUntil = now + Math.min(MAX_EJECTION_MS, BASE_EJECTION_MS * 2 ** Math.min(s.failures - 1, 10));
+    s.ejectedFor = 'connect';
   }
 
-  /** Records a successful connect: the endpoint is healthy again. */
+  /**
+   * Records a successful connect: a connect ejection is over. An outlier ejection stays:
+   * an instance whose app is down still accepts connections on its sidecar.
+   */
   succeeded(s: EndpointState): void {
     s.failures = 0;
-    s.ejectedUntil = 0;
+    if (s.ejectedFor !== 'outlier') s.ejectedUntil = 0;
+  }
+
+  /**
+   * Records the status of an upstream answer for passive health checking; returns true
+   * when it ejected the endpoint. `chance` (0..100) decides the enforcing_* percentages.
+   */
+  observe(s: EndpointState, status: number, now: number, od: OutlierModel, chance: () => number = () => Math.random() * 100): boolean {
+    if (status < 500) {
+      s.consecutive5xx = 0;
+      s.consecutiveGateway = 0;
+      if (s.ejectedUntil <= now) s.outlierEjections = 0;
+      return false;
+    }
+    s.consecutive5xx++;
+    const gateway = status === 502 || status === 503 || status === 504;
+    s.consecutiveGateway = gateway ? s.consecutiveGateway + 1 : 0;
+    const trip5xx = od.consecutive5xx > 0 && s.consecutive5xx >= od.consecutive5xx && chance() < od.enforcing5xx;
+    const tripGateway = gateway && od.consecutiveGateway > 0 && s.consecutiveGateway >= od.consecutiveGateway && chance() < od.enforcingGateway;
+    if (!trip5xx && !tripGateway) return false;
+    // Counting starts again either way, as Envoy resets a detector once it fired.
+    s.consecutive5xx = 0;
+    s.consecutiveGateway = 0;
+    if (s.ejectedUntil > now) return false;
+    const all = this.all();
+    const out = all.filter((e) => e.ejectedUntil > now).length;
+    // Envoy's check: eject only while the ejected share is below the maximum.
+    if ((out * 100) / all.length >= od.maxEjectionPercent) return false;
+    s.outlierEjections++;
+    s.ejections++;
+    s.ejectedUntil = now + Math.min(od.maxEjectionMs, od.baseEjectionMs * s.outlierEjections);
+    s.ejectedFor = 'outlier';
+    return true;
   }
 }

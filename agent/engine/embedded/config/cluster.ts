@@ -5,7 +5,7 @@
 import { ExtensionTypeUrl } from '../../../../proto/index';
 import { anyType, Checker, durationMs, join, wrapped } from './checker';
 import { translateAddress } from './listener';
-import type { AssignmentModel, ClusterModel, EndpointModel } from './model';
+import type { AssignmentModel, ClusterModel, EndpointModel, OutlierModel } from './model';
 import { translateUpstreamTls } from './tls';
 
 /** Envoy's default connect timeout (cluster.proto: "defaults to 5s"). */
@@ -62,6 +62,76 @@ function translateProtocolOptions(c: Checker, opts: Record<string, any> | undefi
   return http2;
 }
 
+/** OutlierDetection fields whose effect the engine has (the consecutive-error detectors). */
+const OUTLIER_FIELDS = [
+  'consecutive_5xx', 'enforcing_consecutive_5xx', 'consecutive_gateway_failure', 'enforcing_consecutive_gateway_failure',
+  'interval', 'base_ejection_time', 'max_ejection_time', 'max_ejection_percent',
+];
+/**
+ * Fields of detectors the engine does not run. They are accepted when they cannot eject
+ * anything (their `enforcing_*` is absent or 0, or the detector is off), so a config that
+ * also suits Envoy applies, and refused when they would, since the engine would silently
+ * keep hosts Envoy ejects.
+ */
+const INERT_OUTLIER_FIELDS = [
+  'success_rate_minimum_hosts', 'success_rate_request_volume', 'success_rate_stdev_factor',
+  'failure_percentage_threshold', 'failure_percentage_minimum_hosts', 'failure_percentage_request_volume',
+  'split_external_local_origin_errors', 'consecutive_local_origin_failure', 'enforcing_consecutive_local_origin_failure',
+  'enforcing_local_origin_success_rate', 'enforcing_failure_percentage_local_origin', 'max_ejection_time_jitter',
+  'successful_active_health_check_uneject_host', 'always_eject_one_host',
+];
+const UNSUPPORTED_ENFORCING = ['enforcing_success_rate', 'enforcing_failure_percentage'];
+
+/** Envoy's OutlierDetection defaults (outlier_detection.proto). */
+export const OUTLIER_DEFAULTS: OutlierModel = {
+  consecutive5xx: 5,
+  enforcing5xx: 100,
+  consecutiveGateway: 5,
+  enforcingGateway: 0,
+  baseEjectionMs: 30_000,
+  maxEjectionMs: 300_000,
+  maxEjectionPercent: 10,
+};
+
+/** Translates a cluster's outlier_detection. */
+function translateOutlier(c: Checker, od: any): OutlierModel {
+  c.only(od, 'outlier_detection', [...OUTLIER_FIELDS, ...INERT_OUTLIER_FIELDS, ...UNSUPPORTED_ENFORCING]);
+  for (const f of UNSUPPORTED_ENFORCING) {
+    const v = wrapped(od?.[f]);
+    if (v) c.add(join('outlier_detection', f), `${v}: success-rate and failure-percentage ejection are not implemented by the embedded engine; set it to 0 (only the consecutive_5xx and consecutive_gateway_failure detectors run)`);
+  }
+  const num = (field: string, dflt: number, max?: number): number => {
+    const v = wrapped(od?.[field]);
+    if (v === undefined) return dflt;
+    if (!Number.isFinite(v) || v < 0 || (max !== undefined && v > max)) {
+      c.add(join('outlier_detection', field), `must be between 0 and ${max ?? '4294967295'}, got ${v}`);
+      return dflt;
+    }
+    return v;
+  };
+  const ms = (field: string, dflt: number): number => {
+    const v = durationMs(od?.[field]);
+    if (v === undefined) return dflt;
+    if (v <= 0) {
+      c.add(join('outlier_detection', field), `must be a positive duration, got ${v} ms`);
+      return dflt;
+    }
+    return v;
+  };
+  const d = OUTLIER_DEFAULTS;
+  const base = ms('base_ejection_time', d.baseEjectionMs);
+  return {
+    consecutive5xx: num('consecutive_5xx', d.consecutive5xx),
+    enforcing5xx: num('enforcing_consecutive_5xx', d.enforcing5xx, 100),
+    consecutiveGateway: num('consecutive_gateway_failure', d.consecutiveGateway),
+    enforcingGateway: num('enforcing_consecutive_gateway_failure', d.enforcingGateway, 100),
+    baseEjectionMs: base,
+    // Envoy: max_ejection_time defaults to 300 s, or base_ejection_time when that is larger.
+    maxEjectionMs: ms('max_ejection_time', Math.max(d.maxEjectionMs, base)),
+    maxEjectionPercent: num('max_ejection_percent', d.maxEjectionPercent, 100),
+  };
+}
+
 /** Translates one Cluster. */
 export function translateCluster(c: Checker, cl: any): ClusterModel | undefined {
   c.only(cl, '', ['name', 'type', 'eds_cluster_config', 'connect_timeout', 'lb_policy', 'load_assignment', 'transport_socket', 'outlier_detection', 'alt_stat_name', 'typed_extension_protocol_options']);
@@ -94,5 +164,6 @@ export function translateCluster(c: Checker, cl: any): ClusterModel | undefined 
     else out.staticAssignment = translateAssignment(c, cl.load_assignment, 'load_assignment');
   }
   if (cl.transport_socket) out.tls = translateUpstreamTls(c, cl.transport_socket, 'transport_socket');
+  if (cl.outlier_detection) out.outlier = translateOutlier(c, cl.outlier_detection);
   return out;
 }

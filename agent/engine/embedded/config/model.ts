@@ -139,6 +139,30 @@ export interface ClusterModel {
   staticAssignment?: AssignmentModel;
   /** HttpProtocolOptions explicit HTTP/2: HTTP requests go upstream over HTTP/2 (gRPC). */
   http2: boolean;
+  /** Passive health checking from `outlier_detection`; absent when the cluster has none. */
+  outlier?: OutlierModel;
+}
+
+/**
+ * The consecutive-error detectors of Envoy's OutlierDetection, with Envoy's defaults
+ * filled in. Success-rate and failure-percentage detection are not implemented: a
+ * cluster that enforces them is refused (see config/cluster.ts).
+ */
+export interface OutlierModel {
+  /** consecutive_5xx: responses >= 500 in a row that eject an endpoint. */
+  consecutive5xx: number;
+  /** enforcing_consecutive_5xx: % chance that reaching the count ejects (100 by default). */
+  enforcing5xx: number;
+  /** consecutive_gateway_failure: 502/503/504 in a row. */
+  consecutiveGateway: number;
+  /** enforcing_consecutive_gateway_failure (0 by default: counted, never ejects). */
+  enforcingGateway: number;
+  /** base_ejection_time: an ejection lasts this times the number of consecutive ejections. */
+  baseEjectionMs: number;
+  /** max_ejection_time: the cap of one ejection. */
+  maxEjectionMs: number;
+  /** max_ejection_percent: at most this share of the endpoints is ejected at once (at least one). */
+  maxEjectionPercent: number;
 }
 
 /** An SDS secret: an identity (chain + key) or a validation context (trusted CA). */

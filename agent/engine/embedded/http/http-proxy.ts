@@ -100,6 +100,7 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
     let responded = false;
     u.on('response', (ur) => {
       responded = true;
+      cluster.observe(agent, ur.statusCode ?? 502);
       if (answered || gone) return void ur.destroy();
       answered = true;
       const headers = forwardHeaders(ur.headers);
@@ -123,6 +124,7 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
         return forward(attempt + 1);
       }
       d.log.debug({ cluster: clusterName, err: err.message }, 'http upstream failed');
+      cluster.observe(agent, 503);
       answer(503, `upstream connect error or disconnect/reset before headers: ${err.message}\n`);
     });
     // Node reports a close before the response as 'socket hang up'; should it ever not,

@@ -62,6 +62,7 @@ function handleStream(d: HttpProxyDeps, stream: http2.ServerHttp2Stream, headers
       }
       let trailers: http2.IncomingHttpHeaders | undefined;
       up.on('response', (h, flags) => {
+        cluster.observe(session, Number(h[':status'] ?? 502));
         const resp: http2.OutgoingHttpHeaders = {};
         for (const k in h) if (!NOT_IN_H2.has(k)) resp[k] = h[k];
         if (flags & NGHTTP2_FLAG_END_STREAM) {
@@ -78,7 +79,10 @@ function handleStream(d: HttpProxyDeps, stream: http2.ServerHttp2Stream, headers
         for (const k in trailers ?? {}) if (!k.startsWith(':')) t[k] = trailers![k];
         stream.sendTrailers(t);
       });
-      up.on('error', (err) => h2Respond(stream, 503, `upstream reset: ${err.message}\n`));
+      up.on('error', (err) => {
+        cluster.observe(session, 503);
+        h2Respond(stream, 503, `upstream reset: ${err.message}\n`);
+      });
       stream.on('close', () => {
         if (!up.closed) up.close(NGHTTP2_CANCEL);
       });
@@ -97,6 +101,7 @@ function h2ToH1(d: HttpProxyDeps, stream: http2.ServerHttp2Stream, headers: http
   out.host = String(headers[':authority'] ?? '');
   const up = http.request({ agent, host: cluster.model.name, method: String(headers[':method']), path: String(headers[':path']), headers: out, setHost: false });
   up.on('response', (ur) => {
+    cluster.observe(agent, ur.statusCode ?? 502);
     const resp: http2.OutgoingHttpHeaders = { ':status': ur.statusCode ?? 502 };
     for (const k in ur.headers) if (!HOP_BY_HOP.has(k)) resp[k] = ur.headers[k];
     stream.respond(resp);
@@ -104,6 +109,7 @@ function h2ToH1(d: HttpProxyDeps, stream: http2.ServerHttp2Stream, headers: http
   });
   up.on('error', (err) => {
     d.log.debug({ err: err.message }, 'http upstream failed');
+    cluster.observe(agent, 503);
     h2Respond(stream, 503, `upstream connect error: ${err.message}\n`);
   });
   stream.on('close', () => up.destroy());
@@ -126,6 +132,7 @@ export function h1ToH2(d: HttpProxyDeps, req: http.IncomingMessage, res: http.Se
       }
       if (timeoutMs > 0) timer = setTimeout(() => (up.close(NGHTTP2_CANCEL), reply(504, 'upstream request timeout\n')), timeoutMs);
       up.on('response', (h) => {
+        cluster.observe(session, Number(h[':status'] ?? 502));
         const headers: http.OutgoingHttpHeaders = {};
         for (const k in h) if (!k.startsWith(':')) headers[k] = h[k];
         res.writeHead(Number(h[':status'] ?? 502), headers);
@@ -134,6 +141,7 @@ export function h1ToH2(d: HttpProxyDeps, req: http.IncomingMessage, res: http.Se
       up.on('end', () => clearTimeout(timer));
       up.on('error', (err) => {
         clearTimeout(timer);
+        cluster.observe(session, 503);
         reply(503, `upstream reset: ${err.message}\n`);
       });
       res.on('close', () => {
