@@ -27,6 +27,26 @@ export function sourceTagSets(ctx: ProxyContext): Record<string, string>[] {
   return sets.length ? sets : [{ [SERVICE_TAG]: ctx.name }];
 }
 
+/**
+ * Passive health checking on every mesh cluster of a sidecar (Kuma creates a default
+ * circuit breaker with each mesh; this is ours). An instance whose app is down still
+ * accepts connections on its sidecar and answers 503, so only answers can tell: five
+ * 5xx in a row eject it for 30 s (times its ejections in a row). At most half of a
+ * service is ejected, so one of two instances can go. Success-rate ejection is off
+ * explicitly: Envoy enables it by default, the embedded engine does not implement it,
+ * and both must treat the same config alike.
+ */
+export function defaultOutlierDetection(): Record<string, any> {
+  return {
+    consecutive_5xx: 5,
+    enforcing_consecutive_5xx: 100,
+    interval: '5s',
+    base_ejection_time: '30s',
+    max_ejection_percent: 50,
+    enforcing_success_rate: 0,
+  };
+}
+
 /** What a destination service turned into: its route and whether it is HTTP. */
 export interface Destination {
   service: string;
@@ -52,6 +72,8 @@ export function generateDestination(ctx: ProxyContext, service: string, set: Res
       // gRPC clients implement only round robin (and ring hash) of Envoy's policies.
       lb_policy: tls ? route.lbPolicy : 'ROUND_ROBIN',
     };
+    // Proxyless gRPC (no tls) implements only success-rate and failure-percentage ejection (gRFC A50).
+    if (tls) cluster.outlier_detection = defaultOutlierDetection();
     if (protocol === 'http2' || protocol === 'grpc') cluster.typed_extension_protocol_options = http2ProtocolOptions();
     if (tls && mesh.mtls) cluster.transport_socket = upstreamTlsSocket(mesh.name, sub.service, sniFor(mesh.name, sub.service, sub.tags));
     addResource(set, TypeUrl.Cluster, cluster);

@@ -4,8 +4,8 @@
  * kuma-dp sidecars on the embedded engine (the demo topology, set up once and shared by
  * every scenario; scenarios that break things run last). Scenarios: connectivity by
  * `.mesh` names in and across zones; TrafficRoute (80/20 across zones, 100% reroute,
- * HTTP path routing); zone disable; TrafficPermission by caller zone; health (a dead
- * instance is ejected by the caller's engine, no call fails); sync of a policy
+ * HTTP path routing); zone disable; TrafficPermission by caller zone; health (an
+ * instance whose app is down is ejected by the caller's outlier detection); sync of a policy
  * created and updated on global, refused in a zone; SIGKILL of a zone CP (traffic
  * continues, offline within 30 s, online after restart); SIGKILL of global (no request
  * fails, zones reconnect).
@@ -153,19 +153,31 @@ t.test('multi-zone mesh with real processes', async (t) => {
 
   const { mesh } = d;
 
-  await t.test('health: a dead instance is ejected and gets no traffic', async (t) => {
+  await t.test('health: an instance whose app is down is ejected by the caller and gets no traffic', async (t) => {
     await startService(d.mesh, d, 'zone-1', 'invoices', '2');
     await converge(d, 'invoices.mesh', 'both invoices instances in use', (c) => c.has('invoices/zone-1/1') && c.has('invoices/zone-1/2'), 10);
     const users = d.sidecars.get('users-1')!;
     const before = await adminStats(users.adminPort);
-    // SIGKILL: the instance vanishes without unregistering, so its endpoint is still in users' EDS.
-    await d.mesh.killProcess(d.sidecars.get('invoices-2')!.proc);
+    // Only the app dies: its sidecar stays up, accepts mTLS connections and answers 503
+    // (nothing listens on the app port). Connect-failure ejection cannot see that; the
+    // CP's outlier_detection (consecutive_5xx: 5) on users' invoices cluster must.
     await d.mesh.killProcess(d.apps.get('invoices-2')!.proc);
-    const { counts, failures } = await d.users.tally('invoices.mesh', 30);
-    t.equal(failures.length, 0, 'no call failed: a refused connect is retried on another endpoint');
-    t.same([...counts], [['invoices/zone-1/1', 30]], `every call served by the live instance: ${formatCounts(counts)}`);
-    const ejected = grown(before, await adminStats(users.adminPort), /^cluster\.invoices\.outlier_detection_ejections_total$/);
-    t.ok(ejected.length === 1 && ejected[0][1] >= 1, `users' sidecar ejected the dead endpoint (${JSON.stringify(ejected)})`);
+    // Until the ejection the dead instance still gets its round-robin turn: at most 5
+    // answers can be 503 (the fifth ejects it). 20 calls are enough for 5 turns.
+    const during = await d.users.tally('invoices.mesh', 20);
+    const failed = during.failures.length;
+    t.ok(failed >= 1 && failed <= 5, `while detecting: ${failed} of 20 calls answered by the dead instance (1..5): ${formatCounts(during.counts)}`);
+    const after = await d.users.tally('invoices.mesh', 30);
+    t.equal(after.failures.length, 0, 'after the ejection no call fails');
+    t.same([...after.counts], [['invoices/zone-1/1', 30]], `every call served by the live instance: ${formatCounts(after.counts)}`);
+    const stats = await adminStats(users.adminPort);
+    const ejected = grown(before, stats, /^cluster\.invoices\.outlier_detection_ejections_enforced_consecutive_5xx$/);
+    t.same(ejected, [['cluster.invoices.outlier_detection_ejections_enforced_consecutive_5xx', 1]], "users' sidecar ejected the instance once, by consecutive 5xx");
+    // Then the whole instance goes: its endpoint stays in users' EDS until the zone CP
+    // notices, and a refused connect is retried on another endpoint.
+    await d.mesh.killProcess(d.sidecars.get('invoices-2')!.proc);
+    const gone = await d.users.tally('invoices.mesh', 10);
+    t.equal(gone.failures.length, 0, `instance gone: no call fails (${formatCounts(gone.counts)})`);
   });
 
   await t.test('sync: created and updated on global, refused in a zone', async (t) => {
