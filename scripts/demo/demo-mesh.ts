@@ -101,5 +101,10 @@ export async function startDemoMesh(mesh: MeshHarness, stage: (s: SetupStage) =>
     },
     20_000,
   );
+  // Then the VIPs: zone-1's allocator gives billing one on its next pass, and users' kuma-dp
+  // fetches the table on its own tick. A step must not race that.
+  for (const name of ['invoices.mesh', 'billing.mesh']) {
+    await eventually(`users' DNS to resolve ${name}`, async () => !!(await d.users.resolve(name, true).catch(() => '')), 20_000);
+  }
   return d;
 }
