@@ -10,7 +10,9 @@ import * as grpc from '@grpc/grpc-js';
 import type { Component } from '../../lib/component';
 import { AuthError, ConflictError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
-import type { ResourceStore } from '../store/store';
+import type { ResourceStore, StoreEvent } from '../store/store';
+import { parseRevocations } from '../tokens/claims';
+import { ZONE_REVOCATIONS } from '../tokens/names';
 import type { ZoneInsights } from '../zones/zone-insights';
 import { describeError } from './codec';
 import { DeltaReceiver } from './delta-receiver';
@@ -19,8 +21,16 @@ import { GLOBAL_TO_ZONE_TYPES, ZONE_TO_GLOBAL_TYPES, type KdsResourceType } from
 import { KdsMetadata, kdsServiceDefinition, KEEPALIVE } from './grpc-service';
 import { globalSinkFor, globalSourceFor, watchKdsTypes } from './store-bindings';
 
+/** What a verified zone credential says about its own end (absent: it does not end). */
+export interface ZoneCredential {
+  /** Token id (jti): the stream ends when the zone-token revocation list names it. */
+  tokenId?: string;
+  /** The stream ends when the token expires. */
+  expiresAt?: Date;
+}
+
 /** Checks a zone's token; throws AuthError when it is missing, bad, or for another zone. */
-export type ZoneAuthenticator = (zone: string, token: string | undefined) => Promise<void>;
+export type ZoneAuthenticator = (zone: string, token: string | undefined) => Promise<ZoneCredential | void>;
 
 /** Options of the KDS server. */
 export interface KdsServerOptions {
@@ -52,7 +62,10 @@ export class KdsServer implements Component {
   private boundPort?: number;
   private readonly senders = new Set<DeltaSender>();
   private readonly calls = new Set<grpc.ServerDuplexStream<any, any>>();
+  /** The credential each open stream was admitted with. */
+  private readonly credentials = new Map<grpc.ServerDuplexStream<any, any>, ZoneCredential & { zone: string }>();
   private unwatch?: () => void;
+  private unwatchRevocations?: () => void;
 
   constructor(private readonly opts: KdsServerOptions) {}
 
@@ -77,11 +90,12 @@ export class KdsServer implements Component {
     this.unwatch = watchKdsTypes(this.opts.store, this.opts.debounceMs ?? 50, (types) => {
       for (const s of this.senders) s.changed(types);
     });
+    this.unwatchRevocations = this.opts.store.watch((ev) => this.endRevoked(ev));
     this.opts.log.info({ port: this.boundPort, host: this.opts.host }, 'KDS server listening');
   }
 
   /** Authenticates a stream; on failure ends it with UNAUTHENTICATED and returns undefined. */
-  private async admit(call: grpc.ServerDuplexStream<any, any>, stream: string): Promise<{ zone: string; session: string; log: Logger } | undefined> {
+  private async admit(call: grpc.ServerDuplexStream<any, any>, stream: string): Promise<{ zone: string; session: string; log: Logger; credential: ZoneCredential } | undefined> {
     const zone = firstMeta(call.metadata, KdsMetadata.zone);
     const auth = firstMeta(call.metadata, KdsMetadata.authorization);
     const token = auth?.replace(/^Bearer\s+/i, '');
@@ -94,8 +108,9 @@ export class KdsServer implements Component {
       refuse(grpc.status.INVALID_ARGUMENT, `metadata "${KdsMetadata.zone}" must name the zone (lower-case letters, digits, "-", "."), got ${JSON.stringify(zone ?? null)}`);
       return undefined;
     }
+    let credential: ZoneCredential;
     try {
-      await this.opts.authenticate(zone, token || undefined);
+      credential = (await this.opts.authenticate(zone, token || undefined)) ?? {};
     } catch (err) {
       const msg = err instanceof AuthError ? err.message : describeError(err);
       refuse(grpc.status.UNAUTHENTICATED, `zone "${zone}" is not authenticated: ${msg}`);
@@ -103,17 +118,45 @@ export class KdsServer implements Component {
     }
     if (call.cancelled) return undefined;
     const log = this.opts.log.child({ zone, stream, session });
-    return { zone, session, log };
+    return { zone, session, log, credential };
   }
 
-  private track(call: grpc.ServerDuplexStream<any, any>, zone: string, session: string, log: Logger, cleanup: () => void): void {
+  /**
+   * A zone whose token is revoked or expires loses its open streams at once, not at its
+   * next reconnect (which the same checks then refuse): like dataplane tokens on ADS.
+   */
+  private endRevoked(ev: StoreEvent): void {
+    const r = ev.resource;
+    if (r.meta.type !== 'GlobalSecret' || r.meta.name !== ZONE_REVOCATIONS || ev.kind === 'delete') return;
+    const data = r.spec?.data;
+    const revoked = parseRevocations(typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '');
+    for (const [call, cred] of [...this.credentials]) {
+      if (!cred.tokenId || !revoked.has(cred.tokenId)) continue;
+      this.opts.log.warn({ zone: cred.zone, token: cred.tokenId }, 'zone token revoked: ending its KDS stream');
+      call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `zone token ${cred.tokenId} has been revoked (listed in ${ZONE_REVOCATIONS})` });
+    }
+  }
+
+  private track(call: grpc.ServerDuplexStream<any, any>, zone: string, session: string, log: Logger, credential: ZoneCredential, cleanup: () => void): void {
     this.calls.add(call);
+    this.credentials.set(call, { ...credential, zone });
+    let expiry: NodeJS.Timeout | undefined;
+    if (credential.expiresAt) {
+      const ms = credential.expiresAt.getTime() - Date.now();
+      // setTimeout holds at most 2^31-1 ms (24.8 days); a longer token is re-checked on reconnect.
+      if (ms < 2 ** 31 - 1) {
+        expiry = setTimeout(() => call.emit('error', { code: grpc.status.UNAUTHENTICATED, details: `zone token expired at ${credential.expiresAt!.toISOString()}` }), Math.max(0, ms));
+        expiry.unref();
+      }
+    }
     this.opts.insights.streamOpened(zone, session);
     let done = false;
     const finish = (why: string) => {
       if (done) return;
       done = true;
       this.calls.delete(call);
+      this.credentials.delete(call);
+      clearTimeout(expiry);
       cleanup();
       this.opts.insights.streamClosed(zone, session);
       log.info({ why }, 'KDS stream closed');
@@ -140,7 +183,7 @@ export class KdsServer implements Component {
   private async globalToZone(call: grpc.ServerDuplexStream<any, any>): Promise<void> {
     const who = await this.admit(call, 'GlobalToZoneSync');
     if (!who) return;
-    const { zone, session, log } = who;
+    const { zone, session, log, credential } = who;
     try {
       await this.ensureZone(zone, log);
     } catch (err) {
@@ -156,7 +199,7 @@ export class KdsServer implements Component {
       observer: this.opts.insights.observer(zone, session),
     });
     this.senders.add(sender);
-    this.track(call, zone, session, log, () => {
+    this.track(call, zone, session, log, credential, () => {
       sender.close();
       this.senders.delete(sender);
     });
@@ -173,7 +216,7 @@ export class KdsServer implements Component {
   private async zoneToGlobal(call: grpc.ServerDuplexStream<any, any>): Promise<void> {
     const who = await this.admit(call, 'ZoneToGlobalSync');
     if (!who) return;
-    const { zone, session, log } = who;
+    const { zone, session, log, credential } = who;
     const receiver = new DeltaReceiver({
       types: ZONE_TO_GLOBAL_TYPES,
       sink: globalSinkFor(this.opts.store, zone),
@@ -184,7 +227,7 @@ export class KdsServer implements Component {
       log,
       observer: this.opts.insights.observer(zone, session),
     });
-    this.track(call, zone, session, log, () => receiver.close());
+    this.track(call, zone, session, log, credential, () => receiver.close());
     call.on('data', (resp) => void receiver.handleResponse(resp));
     log.info('zone connected (ZoneToGlobalSync)');
     try {
@@ -202,6 +245,7 @@ export class KdsServer implements Component {
 
   async close(): Promise<void> {
     this.unwatch?.();
+    this.unwatchRevocations?.();
     for (const s of this.senders) s.close();
     for (const c of this.calls) c.end();
     const server = this.server;
@@ -211,6 +255,7 @@ export class KdsServer implements Component {
 
   destroy(): void {
     this.unwatch?.();
+    this.unwatchRevocations?.();
     for (const s of this.senders) s.close();
     this.server?.forceShutdown();
   }

@@ -20,7 +20,8 @@ import { globalWriteGuard, zoneWriteGuard } from './write-guards';
 export function tokenAuthenticator(verifier: TokenVerifier): ZoneAuthenticator {
   return async (zone, token) => {
     if (!token) throw new AuthError('no zone token in metadata "authorization"; set KUMA_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH on the zone');
-    await verifier.verify(token, { kind: 'zone', zone });
+    const claims = await verifier.verify(token, { kind: 'zone', zone });
+    return { tokenId: claims.id, expiresAt: claims.expiresAt };
   };
 }
 

@@ -35,3 +35,20 @@ export const ZONE_SIGNING_KEY = 'zone-token-signing-key-1';
 export const ZONE_PUBLIC_KEY = 'zone-token-signing-public-key-1';
 /** GlobalSecret listing revoked zone token ids. */
 export const ZONE_REVOCATIONS = 'zone-token-revocations';
+
+/** Where the revocation list of a token lives: a mesh Secret (dataplane and ingress tokens) or a GlobalSecret (zone tokens). */
+export interface RevocationList {
+  type: 'Secret' | 'GlobalSecret';
+  mesh?: string;
+  name: string;
+}
+
+/** The revocation list that applies to a token of this kind and mesh. */
+export function revocationListOf(claims: { kind: string; mesh?: string }): RevocationList {
+  return claims.kind === 'zone' ? { type: 'GlobalSecret', name: ZONE_REVOCATIONS } : { type: 'Secret', mesh: claims.mesh, name: dataplaneRevocationsName(claims.mesh ?? '') };
+}
+
+/** One string per revocation list, to match a changed secret against open streams. */
+export function revocationListKey(l: { type: string; mesh?: string; name: string }): string {
+  return `${l.type}/${l.mesh ?? ''}/${l.name}`;
+}

@@ -11,7 +11,7 @@ import type { Resource } from '../../api/resource';
 import { silentLogger, type Logger } from '../../lib/logger';
 import type { ResourceStore } from '../store/store';
 import { checkExpectation, parseRevocations, readClaims, type TokenExpectation } from './claims';
-import { dataplanePublicKeyName, dataplaneRevocationsName, isDataplanePublicKeyName, ZONE_PUBLIC_KEY, ZONE_REVOCATIONS } from './names';
+import { dataplanePublicKeyName, isDataplanePublicKeyName, revocationListOf, ZONE_PUBLIC_KEY } from './names';
 import { SigningKeys, TOKEN_ALG } from './signing-keys';
 import type { TokenClaims, TokenVerifier } from './types';
 
@@ -85,10 +85,8 @@ export class StoreTokenVerifier implements TokenVerifier {
       throw new AuthError(`malformed token: ${(err as Error).message}`, 401, { cause: err });
     }
     const claims = readClaims(payload);
-    const revocations =
-      claims.kind === 'zone'
-        ? await this.store.get('GlobalSecret', { name: ZONE_REVOCATIONS })
-        : await this.store.get('Secret', { mesh: claims.mesh, name: dataplaneRevocationsName(claims.mesh!) });
+    const list = revocationListOf(claims);
+    const revocations = await this.store.get(list.type, { mesh: list.mesh, name: list.name });
     if (revocations && parseRevocations(revocationText(revocations)).has(claims.id)) {
       throw new AuthError(`token ${claims.id} has been revoked (listed in ${revocations.meta.name})`);
     }

@@ -40,6 +40,8 @@ export interface ProxySession {
   mesh?: string;
   /** Id (jti) of the token the stream authenticated with, for revocation. */
   tokenId?: string;
+  /** Key (revocationListKey) of the list that can revoke that token: the stream ends when it does. */
+  revocationList?: string;
   /** Called once when the stream ends. */
   release(): void;
 }

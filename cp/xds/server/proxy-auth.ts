@@ -9,6 +9,7 @@ import type * as grpc from '@grpc/grpc-js';
 import { AuthError, NotFoundError } from '../../../lib/errors';
 import type { ResourceStore } from '../../store/store';
 import type { TokenClaims, TokenVerifier } from '../../tokens/types';
+import { revocationListKey, revocationListOf } from '../../tokens/names';
 import type { Authenticator } from './ads-server';
 import { parseProxyId, type ParsedProxyId } from './proxy-id';
 import type { XdsReconciler } from './reconciler';
@@ -53,6 +54,7 @@ export function createProxyAuthenticator(o: ProxyAuthOptions): Authenticator {
     const p = parseProxyId(node);
     let expiresAt: Date | undefined;
     let tokenId: string | undefined;
+    let revocationList: string | undefined;
     if (o.authn === 'dpToken') {
       if (!o.tokens) throw new AuthError('dataplane token authentication is on but no token verifier is configured');
       const token = tokenFromMetadata(metadata);
@@ -60,6 +62,7 @@ export function createProxyAuthenticator(o: ProxyAuthOptions): Authenticator {
       const claims = await verifyProxyToken(o.tokens, token, p, o.zone);
       expiresAt = claims.expiresAt;
       tokenId = claims.id;
+      revocationList = revocationListKey(revocationListOf(claims));
     }
     if (p.kind === 'ingress') {
       if (!(await o.store.get('ZoneIngress', { name: p.name }))) throw new NotFoundError(`ZoneIngress "${p.name}" not found; register it before connecting`);
@@ -71,6 +74,6 @@ export function createProxyAuthenticator(o: ProxyAuthOptions): Authenticator {
     }
     const nodeId = node.id;
     const release = await o.reconciler.register(nodeId, p);
-    return { nodeId, expiresAt, release, tokenId, mesh: p.kind === 'ingress' ? undefined : p.mesh };
+    return { nodeId, expiresAt, release, tokenId, revocationList, mesh: p.kind === 'ingress' ? undefined : p.mesh };
   };
 }

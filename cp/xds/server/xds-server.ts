@@ -10,7 +10,7 @@ import type { ResourceStore } from '../../store/store';
 import type { CaManager } from '../../ca/types';
 import type { TokenVerifier } from '../../tokens/types';
 import { parseRevocations } from '../../tokens/claims';
-import { dataplaneRevocationsName } from '../../tokens/names';
+import { dataplaneRevocationsName, revocationListKey, ZONE_REVOCATIONS } from '../../tokens/names';
 import type { StoreEvent } from '../../store/store';
 import type { VipAllocator } from '../../vips/types';
 import { SnapshotCache } from '../cache/snapshot-cache';
@@ -94,15 +94,19 @@ export class XdsServer implements Component {
   private endInvalidStreams(ev: StoreEvent): void {
     const r = ev.resource;
     const mesh = r.meta.mesh;
-    if (r.meta.type === 'Secret' && ev.kind !== 'delete' && mesh && r.meta.name === dataplaneRevocationsName(mesh)) {
+    const isList = (r.meta.type === 'Secret' && mesh && r.meta.name === dataplaneRevocationsName(mesh)) || (r.meta.type === 'GlobalSecret' && r.meta.name === ZONE_REVOCATIONS);
+    if (isList && ev.kind !== 'delete') {
+      // Dataplane and ingress tokens are listed in their mesh's Secret; zone tokens an
+      // ingress connects with (scope ingress) in the GlobalSecret. Each stream knows which.
+      const key = revocationListKey({ type: r.meta.type, mesh, name: r.meta.name });
       const data = r.spec?.data;
       const revoked = parseRevocations(typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '');
       const n = this.ads.endStreams(
-        (s) => s.mesh === mesh && s.tokenId !== undefined && revoked.has(s.tokenId),
+        (s) => s.revocationList === key && s.tokenId !== undefined && revoked.has(s.tokenId),
         grpc.status.UNAUTHENTICATED,
-        (s) => `dataplane token ${s.tokenId} has been revoked (listed in ${r.meta.name})`,
+        (s) => `token ${s.tokenId} has been revoked (listed in ${r.meta.name})`,
       );
-      if (n > 0) this.log.info({ mesh, streams: n }, 'ended ADS streams of revoked dataplane tokens');
+      if (n > 0) this.log.info({ mesh, list: r.meta.name, streams: n }, 'ended ADS streams of revoked tokens');
     } else if (r.meta.type === 'Dataplane' && ev.kind === 'delete' && mesh) {
       const nodeId = `${mesh}.${r.meta.name}`;
       const n = this.ads.endStreams((s) => s.nodeId === nodeId, grpc.status.NOT_FOUND, () => `Dataplane "${r.meta.name}" was deleted from mesh "${mesh}"`);

@@ -219,6 +219,12 @@ t.test('a zone ingress registers through /bootstrap and gets its SNI listener ov
   t.same(l.names, ['inbound:127.0.0.9:10001']);
   t.same(l.resources[0].filter_chains.map((fc: any) => fc.filter_chain_match.server_names[0]), ['billing{mesh=default}']);
   t.same(c.violations, []);
+  // An ingress stream has no mesh of its own, but its token's mesh lists its revocation.
+  const jti = JSON.parse(Buffer.from(tok.split('.')[1], 'base64url').toString('utf8')).jti as string;
+  await store.create({ type: 'Secret', mesh: 'default', name: dataplaneRevocationsName('default'), spec: { data: Buffer.from(jti).toString('base64') } });
+  await Promise.race([c.done, new Promise((r) => setTimeout(r, 5000))]);
+  t.equal(c.status?.code, grpc.status.UNAUTHENTICATED, 'revoked ingress token: the open ADS stream ended');
+  t.match(c.status?.details, new RegExp(`token ${jti} has been revoked`));
 });
 
 t.test('generated TLS files are reused across restarts', async (t) => {
