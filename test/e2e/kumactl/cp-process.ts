@@ -8,6 +8,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { ManagedProcess } from '../../../scripts/harness/managed-process';
+import { loopbackCpEnv } from '../../../scripts/harness/cp-env';
 
 export const dist = path.resolve(__dirname, '../../..');
 export const repo = path.resolve(dist, '..');
@@ -30,19 +31,8 @@ let dirs: { tmp: string; workDir: string; home: string } = { tmp: '', workDir: '
 
 /** kuma-cp's environment: standalone, loopback, every port 0, the temp work dir and HOME. */
 export function cpEnv(extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  return {
-    PATH: process.env.PATH,
-    HOME: dirs.home,
-    KUMA_MODE: 'standalone',
-    KUMA_GENERAL_WORK_DIR: dirs.workDir,
-    KUMA_API_SERVER_HTTP_PORT: '0',
-    KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
-    KUMA_DP_SERVER_PORT: '0',
-    KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT: '0',
-    KUMA_DNS_SERVER_PORT: '0',
-    KUMA_DIAGNOSTICS_SERVER_PORT: '0',
-    ...extra,
-  };
+  // kumactl's config lives in HOME, apart from the CP's work dir.
+  return { PATH: process.env.PATH, ...loopbackCpEnv(dirs.workDir), HOME: dirs.home, KUMA_MODE: 'standalone', ...extra };
 }
 
 /** Starts kuma-cp and returns it with its API port; stopped by pid in teardown. */

@@ -8,6 +8,7 @@ import { request as httpRequest } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { ManagedProcess } from '../../../scripts/harness/managed-process';
+import { loopbackCpEnv } from '../../../scripts/harness/cp-env';
 
 export const CP_MAIN = path.resolve(__dirname, '../../../cp/main.js');
 
@@ -29,19 +30,7 @@ export async function startCp(t: any, name: string, workDir: string, env: Record
     name,
     command: process.execPath,
     args: [CP_MAIN, 'run'],
-    env: {
-      PATH: process.env.PATH,
-      HOME: workDir,
-      KUMA_GENERAL_WORK_DIR: workDir,
-      KUMA_STORE_TYPE: 'sqlite',
-      KUMA_API_SERVER_HTTP_PORT: '0',
-      KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
-      KUMA_DP_SERVER_PORT: '0',
-      KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT: '0',
-      KUMA_DNS_SERVER_PORT: '0',
-      KUMA_DIAGNOSTICS_SERVER_PORT: '0',
-      ...env,
-    },
+    env: { PATH: process.env.PATH, ...loopbackCpEnv(workDir), KUMA_STORE_TYPE: 'sqlite', ...env },
   });
   t.teardown(() => proc.stop(3000));
   await proc.start();
