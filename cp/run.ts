@@ -77,7 +77,7 @@ export const MODE_COMPONENTS: Record<CpMode, ComponentFactory[]> = {
 
 /** Opens the configured store (cp/store's factory; sqlite keeps its file in the work dir). */
 function openStore(config: CpConfig, log: Logger): Promise<ResourceStore> {
-  return createStore({ type: config.store.type, workDir: config.general.workDir, logger: log.child({ component: 'store' }) });
+  return createStore({ type: config.store.type, workDir: config.general.workDir, postgres: config.store.postgres, logger: log.child({ component: 'store' }) });
 }
 
 /** Closes the store when the CP stops (it is added first, so it closes last). */

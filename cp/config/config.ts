@@ -6,6 +6,14 @@
  * Supported keys (file key = env var = default):
  *   mode                               KUMA_MODE                                   standalone (global | zone | remote = zone)
  *   store.type                         KUMA_STORE_TYPE                             sqlite (memory | postgres)
+ *   store.postgres.host                KUMA_STORE_POSTGRES_HOST                    127.0.0.1
+ *   store.postgres.port                KUMA_STORE_POSTGRES_PORT                    5432
+ *   store.postgres.user / password     KUMA_STORE_POSTGRES_USER / _PASSWORD        kuma / kuma
+ *   store.postgres.dbName              KUMA_STORE_POSTGRES_DB_NAME                 kuma
+ *   store.postgres.connectionTimeout   KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT      5 (seconds)
+ *   store.postgres.maxOpenConnections  KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS    50 (0 = unlimited)
+ *   store.postgres.tls.mode            KUMA_STORE_POSTGRES_TLS_MODE                disable (verifyNone | verifyCa | verifyFull)
+ *   store.postgres.tls.certPath / keyPath / caPath   KUMA_STORE_POSTGRES_TLS_CERT_PATH / _KEY_PATH / _CA_PATH   unset
  *   general.workDir                    KUMA_GENERAL_WORK_DIR                       $HOME/.kuma
  *   general.tlsCertFile / tlsKeyFile   KUMA_GENERAL_TLS_CERT_FILE / _KEY_FILE      generated in the work dir
  *   apiServer.http.port                KUMA_API_SERVER_HTTP_PORT                   5681
@@ -30,6 +38,7 @@ import net from 'node:net';
 import YAML from 'yaml';
 import { UsageError } from '../../lib/errors';
 import * as E from './env';
+import type { PostgresStoreConfig } from '../store/postgres-store';
 
 /** The CP's mode; `remote` is accepted on input and normalised to `zone`. */
 export type CpMode = 'standalone' | 'global' | 'zone';
@@ -39,7 +48,7 @@ export type StoreType = 'memory' | 'sqlite' | 'postgres';
 /** The typed configuration every CP component receives. */
 export interface CpConfig {
   mode: CpMode;
-  store: { type: StoreType };
+  store: { type: StoreType; postgres: PostgresStoreConfig };
   general: { workDir: string; tlsCertFile?: string; tlsKeyFile?: string };
   apiServer: { http: { port: number; interface: string } };
   dpServer: { port: number; plaintextPort?: number; authn: { dpProxy: { type: 'dpToken' | 'none' } } };
@@ -114,17 +123,53 @@ function kdsAddressParser(raw: unknown): { value: Parsed } | { error: string } {
   return { value: raw as string };
 }
 
+function positiveIntParser(raw: unknown): { value: Parsed } | { error: string } {
+  const s = typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : undefined;
+  if (s === undefined || !/^\d{1,9}$/.test(s) || Number(s) < 1) return { error: 'must be a whole number of at least 1' };
+  return { value: Number(s) };
+}
+
+function countParser(raw: unknown): { value: Parsed } | { error: string } {
+  const s = typeof raw === 'number' ? String(raw) : typeof raw === 'string' ? raw.trim() : undefined;
+  if (s === undefined || !/^\d{1,9}$/.test(s)) return { error: 'must be a whole number (0 = unlimited)' };
+  return { value: Number(s) };
+}
+
+function serverPortParser(raw: unknown): { value: Parsed } | { error: string } {
+  const r = portParser(raw);
+  return 'value' in r && r.value === 0 ? { error: 'must be an integer port in 1..65535' } : 'error' in r ? { error: 'must be an integer port in 1..65535' } : r;
+}
+
+// YAML turns `password: 1234` into a number; a password is whatever text the user wrote.
+function secretParser(raw: unknown): { value: Parsed } | { error: string } {
+  if (typeof raw === 'number') return { value: String(raw) };
+  return typeof raw === 'string' ? { value: raw } : { error: 'must be a string' };
+}
+
 /** One setting: its file key (dotted path in CpConfig), env var and parser. */
 interface Setting {
   key: string;
   env: string;
   parse: Parser;
+  /** Never echo the value in an error (passwords). */
+  secret?: boolean;
 }
 
 /** Every supported setting, in documentation order. */
 const SETTINGS: readonly Setting[] = [
   { key: 'mode', env: E.KUMA_MODE, parse: enumParser(['standalone', 'global', 'zone', 'remote']) },
   { key: 'store.type', env: E.KUMA_STORE_TYPE, parse: enumParser(['memory', 'sqlite', 'postgres']) },
+  { key: 'store.postgres.host', env: E.KUMA_STORE_POSTGRES_HOST, parse: stringParser },
+  { key: 'store.postgres.port', env: E.KUMA_STORE_POSTGRES_PORT, parse: serverPortParser },
+  { key: 'store.postgres.user', env: E.KUMA_STORE_POSTGRES_USER, parse: stringParser },
+  { key: 'store.postgres.password', env: E.KUMA_STORE_POSTGRES_PASSWORD, parse: secretParser, secret: true },
+  { key: 'store.postgres.dbName', env: E.KUMA_STORE_POSTGRES_DB_NAME, parse: stringParser },
+  { key: 'store.postgres.connectionTimeout', env: E.KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT, parse: positiveIntParser },
+  { key: 'store.postgres.maxOpenConnections', env: E.KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS, parse: countParser },
+  { key: 'store.postgres.tls.mode', env: E.KUMA_STORE_POSTGRES_TLS_MODE, parse: enumParser(['disable', 'verifyNone', 'verifyCa', 'verifyFull']) },
+  { key: 'store.postgres.tls.certPath', env: E.KUMA_STORE_POSTGRES_TLS_CERT_PATH, parse: stringParser },
+  { key: 'store.postgres.tls.keyPath', env: E.KUMA_STORE_POSTGRES_TLS_KEY_PATH, parse: stringParser },
+  { key: 'store.postgres.tls.caPath', env: E.KUMA_STORE_POSTGRES_TLS_CA_PATH, parse: stringParser },
   { key: 'general.workDir', env: E.KUMA_GENERAL_WORK_DIR, parse: stringParser },
   { key: 'general.tlsCertFile', env: E.KUMA_GENERAL_TLS_CERT_FILE, parse: stringParser },
   { key: 'general.tlsKeyFile', env: E.KUMA_GENERAL_TLS_KEY_FILE, parse: stringParser },
@@ -157,7 +202,11 @@ export const SUPPORTED_CONFIG_KEYS: readonly string[] = SETTINGS.map((s) => s.ke
 export function defaultConfig(workDir: string): CpConfig {
   return {
     mode: 'standalone',
-    store: { type: 'sqlite' },
+    store: {
+      type: 'sqlite',
+      // Kuma's defaults (kuma-cp.defaults.yaml), port 5432 as in current Kuma.
+      postgres: { host: '127.0.0.1', port: 5432, user: 'kuma', password: 'kuma', dbName: 'kuma', connectionTimeout: 5, maxOpenConnections: 50, tls: { mode: 'disable' } },
+    },
     general: { workDir },
     apiServer: { http: { port: 5681, interface: '0.0.0.0' } },
     dpServer: { port: 5678, authn: { dpProxy: { type: 'dpToken' } } },
@@ -230,13 +279,13 @@ export function loadConfig(env: Record<string, string | undefined>, fileText?: s
     const fromFile = getPath(file, s.key);
     if (fromFile !== undefined && fromFile !== null) {
       const r = s.parse(fromFile);
-      if ('error' in r) throw new UsageError(`config file key ${s.key}: ${show(fromFile)} ${r.error}`);
+      if ('error' in r) throw new UsageError(`config file key ${s.key}: ${s.secret ? '(value hidden)' : show(fromFile)} ${r.error}`);
       setPath(cfg, s.key, r.value);
     }
     const fromEnv = env[s.env];
     if (fromEnv !== undefined && fromEnv !== '') {
       const r = s.parse(fromEnv);
-      if ('error' in r) throw new UsageError(`${s.env}=${show(fromEnv)}: ${r.error}`);
+      if ('error' in r) throw new UsageError(`${s.env}=${s.secret ? '(value hidden)' : show(fromEnv)}: ${r.error}`);
       setPath(cfg, s.key, r.value);
     }
   }
@@ -247,6 +296,10 @@ export function loadConfig(env: Record<string, string | undefined>, fileText?: s
   }
   if (config.mode === 'zone' && !config.multizone.zone.name) {
     throw new UsageError(`${E.KUMA_MODE}=zone needs a zone name: set ${E.KUMA_MULTIZONE_ZONE_NAME} (file key multizone.zone.name)`);
+  }
+  const pgTls = config.store.postgres.tls;
+  if (Boolean(pgTls.certPath) !== Boolean(pgTls.keyPath)) {
+    throw new UsageError(`${E.KUMA_STORE_POSTGRES_TLS_CERT_PATH} and ${E.KUMA_STORE_POSTGRES_TLS_KEY_PATH} must be set together (client certificate and its key), or neither`);
   }
   if (Boolean(config.general.tlsCertFile) !== Boolean(config.general.tlsKeyFile)) {
     throw new UsageError(`${E.KUMA_GENERAL_TLS_CERT_FILE} and ${E.KUMA_GENERAL_TLS_KEY_FILE} must be set together (or neither, to generate them)`);

@@ -21,6 +21,28 @@ export const KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT = 'KUMA_MULTIZONE_GLOBAL_KDS_GR
 
 /** `memory`, `sqlite` (default) or `postgres`. File key `store.type`. */
 export const KUMA_STORE_TYPE = 'KUMA_STORE_TYPE';
+/** PostgreSQL host (default 127.0.0.1). File key `store.postgres.host`. */
+export const KUMA_STORE_POSTGRES_HOST = 'KUMA_STORE_POSTGRES_HOST';
+/** PostgreSQL port (default 5432). File key `store.postgres.port`. */
+export const KUMA_STORE_POSTGRES_PORT = 'KUMA_STORE_POSTGRES_PORT';
+/** PostgreSQL user (default kuma). File key `store.postgres.user`. */
+export const KUMA_STORE_POSTGRES_USER = 'KUMA_STORE_POSTGRES_USER';
+/** PostgreSQL password (default kuma); never logged. File key `store.postgres.password`. */
+export const KUMA_STORE_POSTGRES_PASSWORD = 'KUMA_STORE_POSTGRES_PASSWORD';
+/** PostgreSQL database (default kuma). File key `store.postgres.dbName`. */
+export const KUMA_STORE_POSTGRES_DB_NAME = 'KUMA_STORE_POSTGRES_DB_NAME';
+/** Seconds to wait for a connection (default 5). File key `store.postgres.connectionTimeout`. */
+export const KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT = 'KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT';
+/** Pool size, 0 = unlimited (default 50). File key `store.postgres.maxOpenConnections`. */
+export const KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS = 'KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS';
+/** `disable` (default), `verifyNone`, `verifyCa` or `verifyFull`. File key `store.postgres.tls.mode`. */
+export const KUMA_STORE_POSTGRES_TLS_MODE = 'KUMA_STORE_POSTGRES_TLS_MODE';
+/** Client certificate (PEM) for mTLS to PostgreSQL. File key `store.postgres.tls.certPath`. */
+export const KUMA_STORE_POSTGRES_TLS_CERT_PATH = 'KUMA_STORE_POSTGRES_TLS_CERT_PATH';
+/** Client key (PEM) for KUMA_STORE_POSTGRES_TLS_CERT_PATH. File key `store.postgres.tls.keyPath`. */
+export const KUMA_STORE_POSTGRES_TLS_KEY_PATH = 'KUMA_STORE_POSTGRES_TLS_KEY_PATH';
+/** CA (PEM) that signed the server's certificate (verifyCa, verifyFull). File key `store.postgres.tls.caPath`. */
+export const KUMA_STORE_POSTGRES_TLS_CA_PATH = 'KUMA_STORE_POSTGRES_TLS_CA_PATH';
 
 /** Directory for the SQLite database, generated certificates and keys (default `$HOME/.kuma`). File key `general.workDir`. */
 export const KUMA_GENERAL_WORK_DIR = 'KUMA_GENERAL_WORK_DIR';

@@ -1,6 +1,8 @@
 /**
  * One behavioural suite run against every ResourceStore engine, so that they cannot
  * drift apart: CRUD, ordering, optimistic concurrency, atomic transactions, watch.
+ * PostgreSQL runs on a throw-away server this file starts (postgres-server.ts), one
+ * fresh database per test.
  */
 import fs from 'node:fs';
 import os from 'node:os';
@@ -9,12 +11,17 @@ import t from 'tap';
 import type { ResourceInput } from '../../../api/resource';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { SqliteStore } from '../../../cp/store/sqlite-store';
+import { PostgresStore } from '../../../cp/store/postgres-store';
+import { startPostgres, type PgServer } from './postgres-server';
 import type { ResourceStore, StoreEvent } from '../../../cp/store/store';
 
 // The part of a tap Test the helpers need.
 type Test = { teardown(fn: () => unknown): void };
 
-const ENGINES: Array<{ name: string; open(t: Test): ResourceStore }> = [
+// One server for the whole file, started when the postgres engine first needs it.
+let server: Promise<PgServer> | undefined;
+
+const ENGINES: Array<{ name: string; open(t: Test): ResourceStore | Promise<ResourceStore> }> = [
   { name: 'memory', open: () => new MemoryStore() },
   {
     name: 'sqlite',
@@ -22,6 +29,14 @@ const ENGINES: Array<{ name: string; open(t: Test): ResourceStore }> = [
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-store-'));
       t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
       return new SqliteStore({ dir });
+    },
+  },
+  {
+    name: 'postgres',
+    open: async () => {
+      server ??= startPostgres(t);
+      const pg = await server;
+      return PostgresStore.open(pg.config(await pg.createDb()));
     },
   },
 ];
@@ -45,14 +60,14 @@ async function codeOf(p: Promise<unknown>): Promise<string> {
 
 for (const engine of ENGINES) {
   t.test(engine.name, async (t) => {
-    const fresh = (t: Test): ResourceStore => {
-      const s = engine.open(t);
+    const fresh = async (t: Test): Promise<ResourceStore> => {
+      const s = await engine.open(t);
       t.teardown(() => s.close());
       return s;
     };
 
     t.test('create then get returns the stored resource with bookkeeping', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const created = await s.create({ ...tp('default', 'allow-all'), labels: { team: 'a' } });
       t.equal(created.meta.type, 'TrafficPermission');
       t.equal(created.meta.mesh, 'default');
@@ -70,7 +85,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('returned objects are copies', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const input = mesh('m', { a: { b: 1 } });
       const r = await s.create(input);
       input.spec.a.b = 2;
@@ -80,7 +95,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('list is sorted by mesh then name and filters by type and mesh', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       for (const [m, n] of [['b', 'z'], ['a', 'y'], ['b', 'a'], ['a', 'a-1'], ['a', 'a.1'], ['a', 'A'], ['c', 'x']]) await s.create(tp(m, n));
       await s.create(mesh('zz'));
       await s.create(mesh('aa'));
@@ -93,7 +108,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('update replaces spec and labels, keeps creationTime, changes version', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const v1 = await s.create({ ...tp('default', 'p'), labels: { a: '1' } });
       await new Promise((r) => setTimeout(r, 5));
       const v2 = await s.update(tp('default', 'p', 'web'));
@@ -108,7 +123,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('delete removes; deleting a missing resource is NotFound', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       await s.create(tp('default', 'p'));
       await s.delete('TrafficPermission', { mesh: 'default', name: 'p' });
       t.equal(await s.get('TrafficPermission', { mesh: 'default', name: 'p' }), undefined);
@@ -117,7 +132,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('upsert creates, then updates', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const a = await s.upsert(mesh('m', { v: 1 }));
       const b = await s.upsert(mesh('m', { v: 2 }));
       t.equal(b.meta.creationTime, a.meta.creationTime);
@@ -128,14 +143,14 @@ for (const engine of ENGINES) {
     });
 
     t.test('create of an existing resource is a Conflict and changes nothing', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const first = await s.create(mesh('m', { v: 1 }));
       t.equal(await codeOf(s.create(mesh('m', { v: 2 }))), 'ERR_CONFLICT');
       t.same(await s.get('Mesh', { name: 'm' }), first);
     });
 
     t.test('a stale expectedVersion is refused and the stored value is unchanged', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const v1 = await s.create(mesh('m', { v: 1 }));
       const v2 = await s.update(mesh('m', { v: 2 }), { expectedVersion: v1.meta.version });
       t.equal(await codeOf(s.update(mesh('m', { v: 3 }), { expectedVersion: v1.meta.version })), 'ERR_CONFLICT');
@@ -147,7 +162,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('versions are never reused, even after delete and re-create', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const seen = new Set<string>();
       let last = 0;
       for (let i = 0; i < 5; i++) {
@@ -169,7 +184,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('a transaction is all or nothing', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const events: StoreEvent[] = [];
       s.watch((ev) => events.push(ev));
       await s.create(mesh('existing', { v: 1 }));
@@ -205,7 +220,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('watchers hear every change after it is committed', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const seen: Array<{ kind: string; name: string; version: string; visible: Promise<unknown> }> = [];
       const unsubscribe = s.watch((ev) => {
         // get() reads synchronously before its first await: this is the state at event time.
@@ -232,7 +247,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('two concurrent writers with the same expectedVersion: exactly one wins', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       for (let round = 0; round < 20; round++) {
         const base = await s.upsert(mesh('contended', { round, writer: 'none' }));
         const attempts = ['a', 'b'].map((w) => s.update(mesh('contended', { round, writer: w }), { expectedVersion: base.meta.version }));
@@ -244,7 +259,7 @@ for (const engine of ENGINES) {
     });
 
     t.test('odd but legal content round-trips', async (t) => {
-      const s = fresh(t);
+      const s = await fresh(t);
       const spec = { unicode: 'zürich ☃ 𝄞', quote: `'"\\`, nested: { list: [1, 'two', null, true, { deep: [[]] }] }, big: 'x'.repeat(1 << 20) };
       await s.create({ type: 'Config', name: 'odd', spec, labels: { 'kuma.io/origin': 'zone' } });
       const back = await s.get('Config', { name: 'odd' });
