@@ -249,6 +249,9 @@ export class PostgresStore extends StoreBase {
     let broken: Error | undefined;
     let committing = false;
     let plan: ReturnType<typeof planTransaction>;
+    // A checked-out client has no pool error listener: an unhandled 'error' would crash the process.
+    const onError = (err: Error) => (broken = err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       // The write lock: every writer of every replica queues here.
@@ -268,7 +271,7 @@ export class PostgresStore extends StoreBase {
       committing = true;
       await client.query('COMMIT');
     } catch (err) {
-      if (isConnectionError(err)) broken = err as Error;
+      if (broken || isConnectionError(err)) broken ??= err as Error;
       else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       if (committing && broken) {
         throw new StoreError(
@@ -278,6 +281,7 @@ export class PostgresStore extends StoreBase {
       }
       throw this.wrap(err);
     } finally {
+      client.off('error', onError);
       // A broken connection is destroyed instead of going back to the pool.
       client.release(broken);
     }
@@ -363,6 +367,8 @@ export class PostgresStore extends StoreBase {
   private async migrate(): Promise<void> {
     const client = await this.pool.connect();
     let broken: Error | undefined;
+    const onError = (err: Error) => (broken = err);
+    client.on('error', onError);
     try {
       await client.query('BEGIN');
       await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_ID]);
@@ -380,10 +386,11 @@ export class PostgresStore extends StoreBase {
       await client.query('COMMIT');
       if (current !== POSTGRES_SCHEMA_VERSION) this.log?.info({ target: this.target, from: current, to: POSTGRES_SCHEMA_VERSION }, 'postgres store schema migrated');
     } catch (err) {
-      if (isConnectionError(err)) broken = err as Error;
+      if (broken || isConnectionError(err)) broken ??= err as Error;
       else await client.query('ROLLBACK').catch((e: Error) => (broken = e));
       throw err;
     } finally {
+      client.off('error', onError);
       client.release(broken);
     }
   }

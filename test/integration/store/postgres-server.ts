@@ -35,6 +35,8 @@ export interface PgServer {
   sql(text: string, params?: unknown[], db?: string): Promise<pg.QueryResult>;
   /** Stops the server (fast shutdown), keeping its files. */
   stop(): Promise<void>;
+  /** Immediate shutdown (SIGQUIT: no checkpoint, crash recovery at the next start), keeping its files. */
+  crash(): Promise<void>;
   /** Starts it again on the same port and data. */
   restart(): Promise<void>;
 }
@@ -110,13 +112,13 @@ export async function startPostgres(t: Teardown): Promise<PgServer> {
     }
     throw new Error('postgres could not bind a free port in 3 attempts');
   };
-  const stop = async (): Promise<void> => {
+  // SIGINT = fast shutdown: ends client sessions instead of waiting for them.
+  const stop = async (signal: NodeJS.Signals = 'SIGINT'): Promise<void> => {
     const c = child;
     child = undefined;
     if (!c || c.exitCode !== null || c.signalCode !== null) return;
     const exited = new Promise<void>((r) => c.once('exit', () => r()));
-    // SIGINT = fast shutdown: ends client sessions instead of waiting for them.
-    process.kill(c.pid!, 'SIGINT');
+    process.kill(c.pid!, signal);
     const timer = setTimeout(() => c.pid && process.kill(c.pid, 'SIGKILL'), 10_000);
     await exited;
     clearTimeout(timer);
@@ -175,7 +177,8 @@ export async function startPostgres(t: Teardown): Promise<PgServer> {
       await sql(`CREATE DATABASE ${name}`);
       return name;
     },
-    stop,
+    stop: () => stop(),
+    crash: () => stop('SIGQUIT'),
     restart: async () => {
       await stop();
       await start();
