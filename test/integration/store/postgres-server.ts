@@ -62,8 +62,14 @@ function runAs(): { uid: number; gid: number } | undefined {
   return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
 }
 
+/** Options of startPostgres. */
+export interface PgServerOptions {
+  /** Serve TLS too (ssl=on) with this certificate and key (PEM); plain connections still work. */
+  tls?: { certPem: string; keyPem: string };
+}
+
 /** Starts a fresh server; stopped by pid and removed in `t`'s teardown. */
-export async function startPostgres(t: Teardown): Promise<PgServer> {
+export async function startPostgres(t: Teardown, opts: PgServerOptions = {}): Promise<PgServer> {
   const bin = postgresBinDir();
   const user = runAs();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-pg-'));
@@ -77,6 +83,16 @@ export async function startPostgres(t: Teardown): Promise<PgServer> {
     { encoding: 'utf8', timeout: 60_000, ...(user ?? {}) },
   );
   if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error?.message}`);
+  const tlsArgs: string[] = [];
+  if (opts.tls) {
+    // postgres refuses a key file that others can read.
+    const cert = path.join(dir, 'server.crt');
+    const key = path.join(dir, 'server.key');
+    fs.writeFileSync(cert, opts.tls.certPem);
+    fs.writeFileSync(key, opts.tls.keyPem, { mode: 0o600 });
+    if (user) for (const f of [cert, key]) fs.chownSync(f, user.uid, user.gid);
+    tlsArgs.push('-c', 'ssl=on', '-c', `ssl_cert_file=${cert}`, '-c', `ssl_key_file=${key}`);
+  }
 
   let child: ChildProcess | undefined;
   let port = 0;
@@ -88,7 +104,7 @@ export async function startPostgres(t: Teardown): Promise<PgServer> {
       const c = spawn(
         path.join(bin, 'postgres'),
         // Small footprint: several test files may each run a server on a 2-core machine.
-        ['-D', data, '-k', dir, '-p', String(port), '-c', `listen_addresses=${host}`, '-c', 'max_connections=60', '-c', 'shared_buffers=16MB'],
+        ['-D', data, '-k', dir, '-p', String(port), '-c', `listen_addresses=${host}`, '-c', 'max_connections=60', '-c', 'shared_buffers=16MB', ...tlsArgs],
         { stdio: ['ignore', 'ignore', 'pipe'], ...(user ?? {}) },
       );
       c.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
