@@ -7,16 +7,24 @@
  * failing step (a set-up failure counts as step 1 failing). `--keep` leaves the mesh
  * running and prints kumactl commands; Ctrl-C stops it. Nothing is left running or on
  * disk when it ends.
+ *
+ * Run as root, it first probes for network namespaces (a throwaway namespace with a veth
+ * pair); when that works the same mesh runs in namespaces (scripts/harness/netns-topology.ts:
+ * a backbone with global and the ingresses, one namespace per zone, no route between the
+ * zones but through the ingresses). `--loopback` keeps the loopback mode anyway. The first
+ * lines say which mode runs and why.
  */
 import path from 'node:path';
 import { BIN, MeshSetupError } from './harness/mesh';
+import { probeNetns } from './harness/netns-topology';
 import { withTimeout } from './harness/wait';
 import { demoHarness, startDemoMesh, type DemoMesh, type SetupStage } from './demo/demo-mesh';
 import { STEPS } from './demo/steps';
 
-const USAGE = `usage: npm start [-- --keep] [-- --verbose]
-  --keep     leave the mesh running after the steps and print kumactl commands (Ctrl-C stops it)
-  --verbose  print every log line of every process`;
+const USAGE = `usage: npm start [-- --keep] [-- --verbose] [-- --loopback]
+  --keep      leave the mesh running after the steps and print kumactl commands (Ctrl-C stops it)
+  --verbose   print every log line of every process
+  --loopback  stay on 127.0.0.1 even as root (default as root: one network namespace per zone)`;
 
 /** Bound of one step (set-up has its own bounds inside the harness). */
 const STEP_TIMEOUT_MS = 120_000;
@@ -29,7 +37,7 @@ function say(line: string): void {
 }
 
 async function main(argv: string[]): Promise<number> {
-  const unknown = argv.filter((a) => !['--keep', '--verbose', '--help', '-h'].includes(a));
+  const unknown = argv.filter((a) => !['--keep', '--verbose', '--loopback', '--help', '-h'].includes(a));
   if (argv.includes('--help') || argv.includes('-h')) {
     process.stdout.write(`${USAGE}\n`);
     return 0;
@@ -41,12 +49,28 @@ async function main(argv: string[]): Promise<number> {
   const keep = argv.includes('--keep');
   const verbose = argv.includes('--verbose');
 
-  say('multi-zone demo: global + zone-1 + zone-2 on 127.0.0.1, embedded engine, VIPs in 127.64.0.0/10');
+  let network: 'loopback' | 'netns' = 'loopback';
+  let why: string;
+  if (argv.includes('--loopback')) why = '--loopback given';
+  else {
+    const probe = probeNetns();
+    if (probe.ok) {
+      network = 'netns';
+      why = 'running as root and a throwaway network namespace with a veth pair could be made';
+    } else why = probe.reason;
+  }
+  if (network === 'netns') {
+    say('multi-zone demo: global + zone-1 + zone-2 in network namespaces, embedded engine, VIPs in 127.64.0.0/10 inside each namespace');
+    say(`mode: network namespaces (${why}); npm start -- --loopback runs everything on 127.0.0.1 instead`);
+  } else {
+    say('multi-zone demo: global + zone-1 + zone-2 on 127.0.0.1, embedded engine, VIPs in 127.64.0.0/10');
+    say(`mode: loopback (${why})`);
+  }
   let stage: SetupStage = 'control planes';
   let d: DemoMesh | undefined;
   const results: { n: number; title: string; ok: boolean; summary: string; seconds: number }[] = [];
   const onLine = verbose ? (proc: string, l: Record<string, unknown>) => process.stdout.write(`    ${proc}| ${JSON.stringify(l)}\n`) : undefined;
-  const mesh = demoHarness({ say: (l) => say(`  ${l}`), onLine });
+  const mesh = demoHarness({ say: (l) => say(`  ${l}`), onLine, network });
   let keeping: (() => void) | undefined;
   let interrupted = false;
   mesh.installExitHooks(() => {
@@ -102,6 +126,7 @@ async function main(argv: string[]): Promise<number> {
 }
 
 function printExplore(d: DemoMesh): void {
+  if (d.mesh.netns) return printExploreNetns(d);
   const kumactl = `node ${path.relative(process.cwd(), BIN.kumactl)}`;
   const g = d.mesh.global!;
   say('the mesh keeps running (--keep). Explore it:');
@@ -119,6 +144,37 @@ function printExplore(d: DemoMesh): void {
     process.stdout.write(`    ${line}\n`);
   }
   say(`work dir ${d.mesh.workDir}; press Ctrl-C to stop everything`);
+}
+
+/** The --keep commands of netns mode: each runs in the namespace of what it talks to. */
+function printExploreNetns(d: DemoMesh): void {
+  const topo = d.mesh.netns!;
+  const kumactl = `node ${path.relative(process.cwd(), BIN.kumactl)}`;
+  const g = d.mesh.global!;
+  const z1 = d.mesh.zoneCp('zone-1');
+  const bb = `ip netns exec ${topo.backbone}`;
+  const inZ1 = `ip netns exec ${topo.link('zone-1').netns}`;
+  const dns = d.sidecars.get('users-1')?.dnsPort;
+  const billing = d.sidecars.get('billing-1');
+  const ingress2 = d.ingress.get('zone-2');
+  say('the mesh keeps running (--keep). Explore it (each command runs in the namespace of what it talks to):');
+  for (const line of [
+    `${bb} ${kumactl} --cp-address http://127.0.0.1:${g.apiPort} get zones`,
+    `${bb} ${kumactl} --cp-address http://127.0.0.1:${g.apiPort} inspect zones`,
+    `${bb} ${kumactl} --cp-address http://127.0.0.1:${g.apiPort} get dataplanes -m default`,
+    `${bb} ${kumactl} --cp-address http://127.0.0.1:${g.apiPort} get zone-ingresses`,
+    `${bb} ${kumactl} --cp-address http://127.0.0.1:${g.apiPort} get traffic-routes -m default -o yaml`,
+    `${inZ1} ${kumactl} --cp-address http://127.0.0.1:${z1.apiPort} inspect dataplanes`,
+    `${inZ1} dig @127.0.0.1 -p ${dns} billing.mesh +short`,
+    `${inZ1} sh -c 'curl -s http://$(dig @127.0.0.1 -p ${dns} billing.mesh +short):${d.mesh.vipPort}/'`,
+    `${bb} curl -s http://127.0.0.1:${ingress2?.inNetns?.adminPort}/stats   # zone-2 ingress counters`,
+    `${inZ1} curl -s --max-time 2 http://${billing?.address}:${billing?.port}/   # fails: zone-1 has no route to zone-2's workloads`,
+    `ip netns list; ${inZ1} ip route   # the namespaces, and zone-1's routes`,
+    `${kumactl} --cp-address ${g.api} get zones   # also from here, through the demo's forward to global's API`,
+  ]) {
+    process.stdout.write(`    ${line}\n`);
+  }
+  say(`work dir ${d.mesh.workDir}; press Ctrl-C to stop everything (and delete the namespaces)`);
 }
 
 function report(results: { n: number; title: string; ok: boolean; summary: string; seconds: number }[]): number {

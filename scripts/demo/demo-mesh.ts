@@ -1,7 +1,8 @@
 /**
  * The demo's topology on a MeshHarness: global, zone-1 and zone-2 with an ingress
- * each, `users` (DNS enabled: the one sidecar of this host that binds the VIPs) and
- * `invoices` in zone-1, `billing` in zone-2. Shared by `npm start` and the e2e tests.
+ * each, `users` (DNS enabled: the one sidecar of this host, or of zone-1's namespace in
+ * netns mode, that binds the VIPs) and `invoices` in zone-1, `billing` in zone-2. Shared
+ * by `npm start` and the e2e tests.
  */
 import { MeshHarness, type App, type Dp, type MeshOptions } from '../harness/mesh';
 import { MeshClient } from '../harness/mesh-client';
@@ -91,7 +92,8 @@ export async function startDemoMesh(mesh: MeshHarness, stage: (s: SetupStage) =>
     startService(mesh, d, 'zone-1', 'users', '1', { dns: true }),
   ]);
   if (!users.dnsPort) throw new Error('users sidecar logged no "DNS server listening" port');
-  d.users = new MeshClient(users.dnsPort, mesh.vipPort);
+  // In netns mode its queries and calls start in zone-1's namespace, beside users' sidecar.
+  d.users = mesh.clientFor(users);
   // Cross-zone reachability needs KDS to carry zone-2's ingress (with billing available) to zone-1.
   await eventually(
     'zone-1 to know zone-2 ingress with billing available',

@@ -6,6 +6,7 @@
 import { formatCounts, type MeshCall } from '../harness/mesh-client';
 import { httpRequest } from '../harness/http-client';
 import { eventually, sleep } from '../harness/wait';
+import type { Dp } from '../harness/mesh';
 import { startService, type DemoMesh } from './demo-mesh';
 
 /** The outcome of one step. */
@@ -106,17 +107,38 @@ export const stepCrossZone: Step = {
     const eps = (usersCluster?.endpoints ?? []).map((e) => `${e.address}${e.locality ? ` (${e.locality})` : ''}`).join(', ');
     say(`  users sidecar  -> cluster billing, mTLS with SNI ${usersCluster?.tls?.sni ?? '?'}, endpoint ${eps || '?'}; requests +${delta(hopUsers, /^cluster\.billing\.upstream_rq_total$/)}`);
     const ingressEps = ingressClusters.flatMap((c) => (c.endpoints ?? []).map((e) => e.address)).join(', ');
-    say(`  zone-2 ingress -> 127.0.0.1:${ingress.port} read SNI ${routedSni.join(', ') || '(none seen)'} and forwarded without terminating TLS to ${ingressEps || '?'}; connections +${delta(hopIngress, /^cluster\.billing\{.*\}\.upstream_cx_total$/)}`);
-    say(`  billing sidecar-> inbound 127.0.0.1:${billing.port} terminated mTLS (caller spiffe://default/users allowed ${delta(hopBilling, /rbac_allowed$/)}x) -> billing app 127.0.0.1:${d.apps.get('billing-1')?.port}; requests +${delta(hopBilling, /downstream_rq_total$/)}`);
+    say(`  zone-2 ingress -> ${ingress.address}:${ingress.port} read SNI ${routedSni.join(', ') || '(none seen)'} and forwarded without terminating TLS to ${ingressEps || '?'}; connections +${delta(hopIngress, /^cluster\.billing\{.*\}\.upstream_cx_total$/)}`);
+    say(`  billing sidecar-> inbound ${billing.address}:${billing.port} terminated mTLS (caller spiffe://default/users allowed ${delta(hopBilling, /rbac_allowed$/)}x) -> billing app 127.0.0.1:${d.apps.get('billing-1')?.port}; requests +${delta(hopBilling, /downstream_rq_total$/)}`);
+    const isolation = await isolationCheck(d, billing, ingress, say);
     const servedRight = failures.length === 0 && counts.get('billing/zone-2/1') === 10;
     const viaIngress = routedSni.length > 0;
-    const ok = servedRight && viaIngress;
+    const ok = servedRight && viaIngress && isolation.ok;
     let summary = `served by billing in zone-2 (10/10) through zone-2's ingress (SNI ${routedSni.join(', ')})`;
     if (!servedRight) summary = `expected every answer from billing/zone-2/1, got ${formatCounts(counts)}`;
     else if (!viaIngress) summary = `answered by billing in zone-2, but zone-2 ingress's admin /stats (port ${ingress.adminPort ?? 'unknown'}) shows no connection for a billing SNI: the hop cannot be traced`;
+    else if (!isolation.ok) summary = `answered by billing in zone-2 through its ingress, but the namespaces do not isolate the zones: ${isolation.problem}`;
     return { ok, summary };
   },
 };
+
+/**
+ * Netns mode only (on loopback every address is reachable from everywhere, so there is
+ * nothing to prove): from zone-1's namespace, billing's inbound in zone-2 must be
+ * unreachable, while zone-2's ingress on the backbone accepts connections.
+ */
+async function isolationCheck(d: DemoMesh, billing: Dp, ingress: Dp, say: (line: string) => void): Promise<{ ok: boolean; problem?: string }> {
+  if (!d.mesh.netns) return { ok: true };
+  const from = d.mesh.netns.link('zone-1').netns;
+  const agent = d.mesh.agent(from);
+  const [direct, crossing] = await Promise.all([agent.tryConnect(billing.address, billing.port, 2000), agent.tryConnect(ingress.address, ingress.port, 2000)]);
+  say(
+    `isolation: from ${from}, a direct connect to billing's inbound ${billing.address}:${billing.port} ${direct.ok ? 'SUCCEEDED' : `fails (${direct.code ?? direct.error}: no route to zone-2's network)`}; ` +
+      `zone-2's ingress ${ingress.address}:${ingress.port} ${crossing.ok ? 'accepts it' : `refuses it (${crossing.code ?? crossing.error})`}, and the 10 calls above crossed there`,
+  );
+  if (direct.ok) return { ok: false, problem: `zone-1 opened a connection straight to billing's inbound ${billing.address}:${billing.port}` };
+  if (!crossing.ok) return { ok: false, problem: `zone-1 cannot connect to zone-2's ingress ${ingress.address}:${ingress.port} (${crossing.error})` };
+  return { ok: true };
+}
 
 /** The TrafficRoute of step 3: billing split 50/50 by kuma.io/zone. */
 export const BILLING_SPLIT = {

@@ -5,7 +5,14 @@
  * end-to-end tests (test/e2e/mesh/). Every port is 0 or probed free, every file lives
  * in one temporary work dir, every process is tracked and stopped by its own pid
  * (`stopAll`, also from the SIGINT/SIGTERM/exit hooks of `installExitHooks`).
+ *
+ * With `network: 'netns'` (root only) the same mesh runs in network namespaces
+ * (netns-topology.ts): global and the ingresses in a backbone namespace, each zone's CP and
+ * workloads in the zone's namespace. The harness then reaches CP APIs and kuma-dp admin and
+ * readiness ports through port forwards (netns-bridge.ts), so `Cp.api`, `Dp.adminPort` and
+ * `Dp.readinessPort` stay URLs and ports of 127.0.0.1 in the harness's own namespace.
  */
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -13,6 +20,9 @@ import { ManagedProcess, type LogLine } from './managed-process';
 import { httpRequest, type HttpResult } from './http-client';
 import { freePort } from './free-port';
 import { eventually } from './wait';
+import { NetnsTopology, staleNamespaces } from './netns-topology';
+import { MeshClient } from './mesh-client';
+import { NetnsAgentClient, NetnsMeshClient, PortForwards } from './netns-bridge';
 
 /** Compiled entry points, relative to this file (dist/scripts/harness/). */
 const DIST = path.resolve(__dirname, '../..');
@@ -21,6 +31,7 @@ export const BIN = {
   dp: path.join(DIST, 'agent/main.js'),
   kumactl: path.join(DIST, 'kumactl/main.js'),
   app: path.join(DIST, 'scripts/demo/app.js'),
+  netnsAgent: path.join(DIST, 'scripts/harness/netns-agent.js'),
 } as const;
 
 /** Options of a mesh. */
@@ -43,6 +54,10 @@ export interface MeshOptions {
   cpEnv?: Record<string, string>;
   /** How long to wait for a process to come up (default 30 s). */
   startTimeoutMs?: number;
+  /** `loopback` (default): everything on 127.0.0.1. `netns`: network namespaces, root only (see the file comment). */
+  network?: 'loopback' | 'netns';
+  /** Zones that get a namespace in `netns` mode (default zone-1, zone-2). */
+  zones?: string[];
 }
 
 /** A running (or stopped) kuma-cp. */
@@ -59,6 +74,8 @@ export interface Cp {
   dpPort?: number;
   /** CA of the DP server certificate (from the "DP server listening" line). */
   dpCaFile?: string;
+  /** Its network namespace (netns mode); `api` is then a forward to 127.0.0.1:apiPort in there. */
+  netns?: string;
 }
 
 /** A running kuma-dp (sidecar or ingress). */
@@ -71,8 +88,13 @@ export interface Dp {
   port: number;
   readinessPort?: number;
   adminPort?: number;
+  /** Its DNS server's port on 127.0.0.1 of its own namespace (UDP; not forwarded). */
   dnsPort?: number;
   configDir: string;
+  /** The address its inbound or ingress listener binds (127.0.0.1 on loopback). */
+  address: string;
+  /** In netns mode: its namespace and the admin and readiness ports as seen in there (the fields above are forwards). */
+  inNetns?: { netns: string; adminPort?: number; readinessPort?: number };
 }
 
 /** A running demo app. */
@@ -82,6 +104,8 @@ export interface App {
   instance: string;
   proc: ManagedProcess;
   port: number;
+  /** Its network namespace (netns mode). */
+  netns?: string;
 }
 
 /** Options of a sidecar. */
@@ -131,6 +155,12 @@ export class MeshHarness {
   private readonly procs = new Set<ManagedProcess>();
   private readonly removeHooks: (() => void)[] = [];
   private stopping?: Promise<void>;
+  /** The namespaces of netns mode (created by the first startGlobal). */
+  netns?: NetnsTopology;
+  private readonly agents = new Map<string, { client: NetnsAgentClient; proc: ManagedProcess }>();
+  private readonly forwards = new PortForwards();
+  /** One self-signed certificate for every CP of netns mode, valid for each address a peer dials. */
+  private netnsTls?: { certFile: string; keyFile: string };
 
   constructor(private readonly o: MeshOptions = {}) {
     this.workDir = fs.mkdtempSync(path.join(os.tmpdir(), o.prefix ?? 'kuma-mesh-'));
@@ -172,12 +202,14 @@ export class MeshHarness {
     return proc;
   }
 
-  private spawnNode(name: string, args: string[], env: Record<string, string>): ManagedProcess {
+  private spawnNode(name: string, args: string[], env: Record<string, string>, netns?: string): ManagedProcess {
+    // `ip netns exec` execs node, so the pid we track and signal is node's own.
+    const [command, ...prefix] = netns ? [...this.requireNetns().exec(netns), process.execPath] : [process.execPath];
     return this.track(
       new ManagedProcess({
         name,
-        command: process.execPath,
-        args,
+        command,
+        args: [...prefix, ...args],
         env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
         onLine: this.o.onLine ? (l) => this.o.onLine!(name, l) : undefined,
       }),
@@ -210,7 +242,7 @@ export class MeshHarness {
 
   /** Starts (or restarts) a CP process with env and fills in its ports from its log lines. */
   private async launchCp(cp: Omit<Cp, 'proc' | 'apiPort' | 'api'> & Partial<Cp>): Promise<Cp> {
-    const proc = this.spawnNode(cp.name, [BIN.cp, 'run'], cp.env);
+    const proc = this.spawnNode(cp.name, [BIN.cp, 'run'], cp.env, cp.netns);
     await proc.start();
     let apiPort: number;
     try {
@@ -218,7 +250,7 @@ export class MeshHarness {
     } catch (err) {
       throw new MeshSetupError(`${cp.name} (kuma-cp, ${cp.mode}) did not start: ${(err as Error).message}`, tail(proc));
     }
-    const out: Cp = { ...cp, proc, apiPort, api: `http://127.0.0.1:${apiPort}` } as Cp;
+    const out: Cp = { ...cp, proc, apiPort, api: `http://127.0.0.1:${await this.reach(cp.netns, apiPort)}` } as Cp;
     if (cp.mode === 'global') out.kdsPort = await proc.waitForPort('KDS server listening', 5000);
     if (cp.mode === 'zone') {
       // The API server starts last, so the DP server's line, when there is one, is already there.
@@ -231,8 +263,17 @@ export class MeshHarness {
 
   /** Starts the global CP. */
   async startGlobal(): Promise<Cp> {
+    await this.startNetwork();
     const workDir = this.dir('global');
     const env = { ...this.cpEnv(workDir), KUMA_MODE: 'global' };
+    if (this.netns) {
+      // KDS binds the API interface: the zones dial it on the backbone's addresses.
+      Object.assign(env, this.netnsCpEnv(), { KUMA_API_SERVER_HTTP_INTERFACE: '0.0.0.0' });
+      this.global = await this.launchCp({ name: 'global', mode: 'global', workDir, env, netns: this.netns.backbone });
+      const kds = [...this.netns.links.values()].map((l) => `grpcs://${l.backboneAddress}:${this.global!.kdsPort}`).join(', ');
+      this.say(`global CP up in netns ${this.netns.backbone}: API ${this.global.api} (forward to its 127.0.0.1:${this.global.apiPort}), KDS ${kds}`);
+      return this.global;
+    }
     this.global = await this.launchCp({ name: 'global', mode: 'global', workDir, env });
     this.say(`global CP up: API ${this.global.api}, KDS grpcs://127.0.0.1:${this.global.kdsPort}`);
     return this.global;
@@ -254,17 +295,23 @@ export class MeshHarness {
     const workDir = this.dir(zone);
     const tokenFile = path.join(workDir, 'zone-token');
     fs.writeFileSync(tokenFile, await this.zoneToken(zone), { mode: 0o600 });
+    const link = this.netns?.link(zone);
     const env = {
       ...this.cpEnv(workDir),
       KUMA_MODE: 'zone',
       KUMA_MULTIZONE_ZONE_NAME: zone,
-      KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS: `grpcs://127.0.0.1:${g.kdsPort}`,
+      KUMA_MULTIZONE_ZONE_GLOBAL_ADDRESS: `grpcs://${link?.backboneAddress ?? '127.0.0.1'}:${g.kdsPort}`,
       KUMA_MULTIZONE_ZONE_KDS_ROOT_CA_FILE: this.kdsCaFile(g),
       KUMA_MULTIZONE_ZONE_KDS_AUTH_CP_TOKEN_PATH: tokenFile,
       KUMA_DNS_SERVER_SERVICE_VIP_PORT: String(this.vipPort),
+      ...(link ? this.netnsCpEnv() : {}),
     };
-    const cp = await this.launchCp({ name: zone, mode: 'zone', zone, workDir, env });
+    const cp = await this.launchCp({ name: zone, mode: 'zone', zone, workDir, env, ...(link ? { netns: link.netns, dpCaFile: this.netnsTls!.certFile } : {}) });
     this.zones.set(zone, cp);
+    if (link) {
+      this.say(`${zone} CP up in netns ${link.netns}: API ${cp.api} (forward to its 127.0.0.1:${cp.apiPort}), DP server https://127.0.0.1:${cp.dpPort} and https://${link.zoneAddress}:${cp.dpPort}, KDS to global at ${link.backboneAddress}`);
+      return cp;
+    }
     this.say(`${zone} CP up: API ${cp.api}${cp.dpPort ? `, DP server https://127.0.0.1:${cp.dpPort}` : ' (no DP server line in its log)'}`);
     return cp;
   }
@@ -308,6 +355,7 @@ export class MeshHarness {
 
   /** The CA that signs global's KDS certificate (the CP certificate generated in its work dir). */
   private kdsCaFile(g: Cp): string {
+    if (this.netnsTls) return this.netnsTls.certFile;
     for (const f of [path.join(g.workDir, 'dp-server-tls', 'ca.crt'), path.join(g.workDir, 'kuma-cp.crt')]) if (fs.existsSync(f)) return f;
     throw new MeshSetupError(`global: no CA for its KDS certificate in its work dir (dp-server-tls/ca.crt or kuma-cp.crt)`);
   }
@@ -374,10 +422,11 @@ export class MeshHarness {
   /** Starts a demo app (scripts/demo/app.ts) on a free port of 127.0.0.1. */
   async startApp(service: string, zone: string, instance: string): Promise<App> {
     const name = `app ${service}/${zone}/${instance}`;
-    const proc = this.spawnNode(name, [BIN.app], { DEMO_SERVICE: service, DEMO_ZONE: zone, DEMO_INSTANCE: instance, DEMO_PORT: '0', ...(this.o.appEnv ?? {}) });
+    const netns = this.netns?.link(zone).netns;
+    const proc = this.spawnNode(name, [BIN.app], { DEMO_SERVICE: service, DEMO_ZONE: zone, DEMO_INSTANCE: instance, DEMO_PORT: '0', ...(this.o.appEnv ?? {}) }, netns);
     await proc.start();
     const port = await proc.waitForPort('app listening', 10_000);
-    const app: App = { service, zone, instance, proc, port };
+    const app: App = { service, zone, instance, proc, port, ...(netns ? { netns } : {}) };
     this.apps.set(`${service}/${zone}/${instance}`, app);
     return app;
   }
@@ -389,8 +438,12 @@ export class MeshHarness {
     throw new MeshSetupError(`${cp.name}: no CA for the DP server certificate in its work dir (dp-server-tls/ca.crt or kuma-cp.crt)`);
   }
 
-  private async launchDp(o: { zone: string; name: string; proxyType: 'dataplane' | 'ingress'; resource: Record<string, any>; port: number; token: string; dns?: boolean }): Promise<Dp> {
+  private async launchDp(o: { zone: string; name: string; proxyType: 'dataplane' | 'ingress'; resource: Record<string, any>; port: number; token: string; dns?: boolean; address: string }): Promise<Dp> {
     const cp = this.zoneCp(o.zone);
+    const link = this.netns?.link(o.zone);
+    // Netns mode: sidecars share their zone CP's namespace; ingresses live on the backbone and dial the zone's side of the veth.
+    const netns = link ? (o.proxyType === 'ingress' ? this.netns!.backbone : link.netns) : undefined;
+    const cpHost = link && o.proxyType === 'ingress' ? link.zoneAddress : '127.0.0.1';
     if (!cp.dpPort) throw new MeshSetupError(`${o.zone} CP serves no DP server (no "DP server listening" line in its log): kuma-dp ${o.name} cannot bootstrap`, tail(cp.proc));
     const configDir = this.dir('dp', o.zone, o.name);
     const file = path.join(configDir, `${o.name}.json`);
@@ -399,7 +452,7 @@ export class MeshHarness {
     fs.writeFileSync(tokenFile, o.token, { mode: 0o600 });
     const args = [
       BIN.dp, 'run',
-      `--cp-address=https://127.0.0.1:${cp.dpPort}`,
+      `--cp-address=https://${cpHost}:${cp.dpPort}`,
       `--ca-cert-file=${this.cpCaFile(cp)}`,
       `--dataplane-file=${file}`,
       `--dataplane-token-file=${tokenFile}`,
@@ -414,9 +467,9 @@ export class MeshHarness {
     // A real port, not 0: kuma-dp reports it in the bootstrap request, and that is how the CP
     // knows this sidecar serves DNS and must get the VIP listeners.
     if (o.dns) args.push('--dns-enabled', `--dns-proxy-port=${await freePort()}`);
-    const proc = this.spawnNode(`${o.zone} ${o.proxyType === 'ingress' ? 'ingress' : 'sidecar'} ${o.name}`, args, { HOME: configDir, KUMA_CONTROL_PLANE_RETRY_BACKOFF: '500ms' });
+    const proc = this.spawnNode(`${o.zone} ${o.proxyType === 'ingress' ? 'ingress' : 'sidecar'} ${o.name}`, args, { HOME: configDir, KUMA_CONTROL_PLANE_RETRY_BACKOFF: '500ms' }, netns);
     await proc.start();
-    const dp: Dp = { name: o.name, zone: o.zone, proxyType: o.proxyType, proc, port: o.port, configDir };
+    const dp: Dp = { name: o.name, zone: o.zone, proxyType: o.proxyType, proc, port: o.port, configDir, address: o.address };
     try {
       await proc.waitFor((l) => l.msg === 'kuma-dp started', this.startTimeout, '"kuma-dp started"');
     } catch (err) {
@@ -425,6 +478,11 @@ export class MeshHarness {
     dp.readinessPort = proc.log.find((l) => l.msg === 'readiness listening')?.port;
     dp.adminPort = proc.log.find((l) => l.msg === 'received bootstrap configuration')?.adminPort;
     dp.dnsPort = proc.log.find((l) => l.msg === 'DNS server listening')?.port;
+    if (netns) {
+      dp.inNetns = { netns, adminPort: dp.adminPort, readinessPort: dp.readinessPort };
+      if (dp.adminPort) dp.adminPort = await this.reach(netns, dp.adminPort);
+      if (dp.readinessPort) dp.readinessPort = await this.reach(netns, dp.readinessPort);
+    }
     this.dps.set(o.name, dp);
     return dp;
   }
@@ -441,11 +499,13 @@ export class MeshHarness {
   async startIngress(zone: string): Promise<Dp> {
     const name = `ingress-${zone}`;
     const port = await freePort();
-    const resource = { type: 'ZoneIngress', name, networking: { address: '127.0.0.1', port, advertisedAddress: '127.0.0.1', advertisedPort: port } };
+    // Netns mode: on the backbone, at this zone's end of the veth, which every zone routes to.
+    const address = this.netns?.link(zone).backboneAddress ?? '127.0.0.1';
+    const resource = { type: 'ZoneIngress', name, networking: { address, port, advertisedAddress: address, advertisedPort: port } };
     const token = await this.dataplaneToken(zone, { name, type: 'ingress' });
-    const dp = await this.launchDp({ zone, name, proxyType: 'ingress', resource, port, token });
+    const dp = await this.launchDp({ zone, name, proxyType: 'ingress', resource, port, token, address });
     await this.waitReady(dp);
-    this.say(`${zone} ingress up: 127.0.0.1:${port} (SNI passthrough), admin ${dp.adminPort ?? '?'}`);
+    this.say(`${zone} ingress up${dp.inNetns ? ` in netns ${dp.inNetns.netns}` : ''}: ${address}:${port} (SNI passthrough), admin ${dp.adminPort ?? '?'}`);
     return dp;
   }
 
@@ -453,20 +513,22 @@ export class MeshHarness {
   async startSidecar(o: SidecarOptions): Promise<Dp> {
     const port = await freePort();
     const mesh = o.mesh ?? 'default';
+    // Netns mode: the zone's end of the veth, so that the zone's ingress on the backbone reaches the inbound.
+    const address = this.netns?.link(o.zone).zoneAddress ?? '127.0.0.1';
     const resource = {
       type: 'Dataplane',
       mesh,
       name: o.name,
       networking: {
-        address: '127.0.0.1',
+        address,
         inbound: [{ port, servicePort: o.appPort, serviceAddress: '127.0.0.1', tags: { 'kuma.io/service': o.service, 'kuma.io/protocol': 'http', ...(o.tags ?? {}) }, ...(o.extraInbound ?? {}) }],
         ...(o.outbound?.length ? { outbound: o.outbound.map((x) => ({ address: '127.0.0.1', port: x.port, tags: { 'kuma.io/service': x.service } })) } : {}),
       },
     };
     const token = await this.dataplaneToken(o.zone, { name: o.name, mesh });
-    const dp = await this.launchDp({ zone: o.zone, name: o.name, proxyType: 'dataplane', resource, port, token, dns: o.dns });
+    const dp = await this.launchDp({ zone: o.zone, name: o.name, proxyType: 'dataplane', resource, port, token, dns: o.dns, address });
     await this.waitReady(dp);
-    this.say(`${o.zone} sidecar ${o.name} up: inbound 127.0.0.1:${port} -> app :${o.appPort}, admin ${dp.adminPort ?? '?'}${dp.dnsPort ? `, DNS 127.0.0.1:${dp.dnsPort}` : ''}`);
+    this.say(`${o.zone} sidecar ${o.name} up${dp.inNetns ? ` in netns ${dp.inNetns.netns}` : ''}: inbound ${address}:${port} -> app :${o.appPort}, admin ${dp.adminPort ?? '?'}${dp.dnsPort ? `, DNS 127.0.0.1:${dp.dnsPort}` : ''}`);
     return dp;
   }
 
@@ -495,13 +557,14 @@ export class MeshHarness {
     const cps = new Set([this.global?.proc, ...[...this.zones.values()].map((z) => z.proc)]);
     await Promise.all(order.filter((p) => !cps.has(p)).map((p) => p.stop(4000).catch(() => undefined)));
     await Promise.all(order.filter((p) => cps.has(p)).map((p) => p.stop(6000).catch(() => undefined)));
+    await this.stopNetwork();
     for (const r of this.removeHooks.splice(0)) r();
     fs.rmSync(this.workDir, { recursive: true, force: true });
   }
 
   /** Last resort on process exit: SIGKILL whatever still runs (synchronous). */
   killAllSync(): void {
-    for (const p of this.procs) {
+    for (const p of [...this.procs, ...[...this.agents.values()].map((a) => a.proc)]) {
       if (p.running && p.pid) {
         try {
           process.kill(p.pid, 'SIGKILL');
@@ -510,6 +573,8 @@ export class MeshHarness {
         }
       }
     }
+    // Namespaces go once their (SIGKILLed) processes are gone; `ip netns del` drops our handle now.
+    this.netns?.destroy();
     try {
       fs.rmSync(this.workDir, { recursive: true, force: true });
     } catch {
@@ -519,9 +584,99 @@ export class MeshHarness {
 
   /** Pids of processes that still run (for the "nothing left running" check). */
   runningPids(): number[] {
-    return [...this.procs].filter((p) => p.running && p.pid).map((p) => p.pid!);
+    return [...this.procs, ...[...this.agents.values()].map((a) => a.proc)].filter((p) => p.running && p.pid).map((p) => p.pid!);
+  }
+
+  // ---------------------------------------------------------------- network namespaces
+
+  private requireNetns(): NetnsTopology {
+    if (!this.netns) throw new MeshSetupError('netns mode is not set up (start the global CP first)');
+    return this.netns;
+  }
+
+  /**
+   * Netns mode only (a no-op on loopback): removes namespaces of dead earlier runs, builds
+   * this run's, writes the CP certificate and starts one agent per namespace.
+   */
+  private async startNetwork(): Promise<void> {
+    if (this.o.network !== 'netns' || this.netns) return;
+    const topo = new NetnsTopology(this.o.zones ?? ['zone-1', 'zone-2']);
+    for (const stale of staleNamespaces(topo.ip)) {
+      try {
+        execFileSync(topo.ip, ['netns', 'del', stale], { stdio: 'ignore', timeout: 10_000 });
+        this.say(`removed netns ${stale} left by a run that was killed`);
+      } catch {
+        /* someone else's, or already gone */
+      }
+    }
+    topo.create();
+    this.netns = topo;
+    const links = [...topo.links.values()];
+    this.say(`network namespaces: ${topo.backbone} (global, ingresses; ${links.map((l) => `${l.backboneAddress} on ${l.backboneIf}`).join(', ')}; no forwarding), ${links.map((l) => `${l.netns} (${l.zone}: ${l.zoneAddress} on ${l.zoneIf})`).join(', ')}`);
+    this.netnsTls = writeCpCertificate(this.dir('netns-tls'), ['127.0.0.1', ...links.flatMap((l) => [l.backboneAddress, l.zoneAddress])]);
+    await Promise.all(
+      topo.namespaces.map(async (ns) => {
+        const socketPath = path.join(this.dir('netns'), `${ns.replace(/^.*-/, '')}.sock`);
+        const proc = new ManagedProcess({
+          name: `netns agent ${ns}`,
+          command: topo.ip,
+          args: ['netns', 'exec', ns, process.execPath, BIN.netnsAgent, socketPath],
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+        });
+        this.agents.set(ns, { client: new NetnsAgentClient(ns, socketPath), proc });
+        await proc.start();
+        await proc.waitFor((l) => l.msg === 'netns agent listening', 10_000, '"netns agent listening"').catch((err: Error) => {
+          throw new MeshSetupError(`netns agent of ${ns} did not start: ${err.message}`, tail(proc));
+        });
+      }),
+    );
+  }
+
+  private async stopNetwork(): Promise<void> {
+    await this.forwards.closeAll();
+    await Promise.all([...this.agents.values()].map((a) => a.proc.stop(2000).catch(() => undefined)));
+    const problems = this.netns?.destroy() ?? [];
+    for (const p of problems) this.say(`WARNING: ${p}`);
+  }
+
+  private netnsCpEnv(): Record<string, string> {
+    return { KUMA_GENERAL_TLS_CERT_FILE: this.netnsTls!.certFile, KUMA_GENERAL_TLS_KEY_FILE: this.netnsTls!.keyFile };
+  }
+
+  /** A port of the harness's 127.0.0.1 that reaches 127.0.0.1:port of `netns` (the port itself on loopback). */
+  private async reach(netns: string | undefined, port: number): Promise<number> {
+    if (!netns) return port;
+    return this.forwards.forward(this.agent(netns), '127.0.0.1', port);
+  }
+
+  /** The agent of a namespace (netns mode). */
+  agent(netns: string): NetnsAgentClient {
+    const a = this.agents.get(netns);
+    if (!a) throw new MeshSetupError(`no netns agent for ${netns}`);
+    return a.client;
+  }
+
+  /** The client of an app behind `dp` (DNS-enabled): in netns mode its queries and calls start in dp's namespace. */
+  clientFor(dp: Dp): MeshClient {
+    if (!dp.dnsPort) throw new MeshSetupError(`${dp.name} serves no DNS (start it with dns: true)`);
+    return dp.inNetns ? new NetnsMeshClient(this.agent(dp.inNetns.netns), dp.dnsPort, this.vipPort) : new MeshClient(dp.dnsPort, this.vipPort);
   }
 }
+
+/** A self-signed certificate (its own CA) valid for `ips` and localhost, for every CP of netns mode. */
+function writeCpCertificate(dir: string, ips: string[]): { certFile: string; keyFile: string } {
+  const certFile = path.join(dir, 'cp.crt');
+  const keyFile = path.join(dir, 'cp.key');
+  const san = ['DNS:localhost', ...ips.map((ip) => `IP:${ip}`)].join(',');
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=kuma-demo-cp', '-addext', `subjectAltName=${san}`, '-keyout', keyFile, '-out', certFile], { stdio: ['ignore', 'ignore', 'pipe'], timeout: 10_000 });
+  } catch (err) {
+    throw new MeshSetupError(`openssl could not make the CP certificate for netns mode: ${String((err as { stderr?: Buffer }).stderr ?? (err as Error).message).trim()}`);
+  }
+  fs.chmodSync(keyFile, 0o600);
+  return { certFile, keyFile };
+}
+
 
 /** The REST path of a resource in Kuma JSON form. */
 export function resourcePath(r: Record<string, any>): string {
