@@ -1,6 +1,7 @@
 /**
  * What to do with one DNS query: answer it from the VIP table (authoritative for
- * `.mesh`), forward it upstream, or refuse it. Pure.
+ * `.mesh`), forward it upstream, or refuse it. This is the general path and the
+ * reference for fast-path.ts, which answers the common case from precomputed bytes. Pure.
  */
 import { VipTable } from './vip-table';
 import { buildErrorReply, buildReply, CLASS_IN, parseQuery, QType, Rcode, type ParsedQuery } from './wire';
@@ -23,14 +24,6 @@ export function decide(packet: Buffer, table: VipTable): Decision {
   if (q.qclass !== CLASS_IN) return reply(packet, q, Rcode.REFUSED);
   const rec = table.lookup(q.name);
   if (!rec) return reply(packet, q, Rcode.NXDOMAIN);
-  // Fast path: the question as precomputed (lower case, A or AAAA): copy, patch ID and RD.
-  const pre = rec.replies?.get(q.qtype * 2 + (q.edns ? 1 : 0));
-  if (pre && rec.wireName && packet.compare(rec.wireName, 0, rec.wireName.length, 12, q.questionEnd - 4) === 0) {
-    const out = Buffer.from(pre);
-    out.writeUInt16BE(q.id, 0);
-    if (q.rd) out[2] |= 0x01;
-    return { action: 'reply', bytes: out, rcode: Rcode.NOERROR };
-  }
   // A name that exists answers NOERROR for every type; only A/AAAA/ANY carry records.
   const answers: Buffer[] = [];
   if ((q.qtype === QType.A || q.qtype === QType.ANY) && rec.a) answers.push(rec.a);

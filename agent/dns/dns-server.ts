@@ -5,6 +5,7 @@
  * neither crash the server nor hold up other queries.
  */
 import dgram from 'node:dgram';
+import dns from 'node:dns';
 import net from 'node:net';
 import type { Component } from '../../lib/component';
 import { KumaError } from '../../lib/errors';
@@ -12,12 +13,35 @@ import type { Logger } from '../../lib/logger';
 import { AgentMetric, type MetricsRegistry } from '../admin/metrics';
 import type { DnsUpstream } from '../cli/run-options';
 import { decide } from './answer';
+import { fastAnswer } from './fast-path';
 import { UdpForwarder } from './forwarder';
 import { VipTable } from './vip-table';
 import { rcodeName } from './wire';
 
 /** Frozen label sets per rcode: the metrics registry keys a frozen object once, not per query. */
 const RCODE_LABELS: readonly Readonly<{ rcode: string }>[] = Array.from({ length: 16 }, (_, code) => Object.freeze({ rcode: rcodeName(code) }));
+const NOERROR_LABELS = RCODE_LABELS[0];
+
+/**
+ * The `lookup` of our UDP sockets. dgram resolves the destination of every `send`, even an
+ * IP literal, through `dns.lookup`, which answers a literal on the next tick: a closure, a
+ * queued tick and a deferred send per reply (a sixth of the CPU per answered query in the
+ * bench). A reply always goes to the literal address the query came from, so literals are
+ * answered synchronously; anything else (a configured bind address such as `localhost`)
+ * still goes through `dns.lookup`.
+ */
+let lastLiteral = '';
+let lastFamily = 4;
+function literalFirstLookup(hostname: string, options: number | dns.LookupOneOptions, callback: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  if (hostname === lastLiteral) return callback(null, hostname, lastFamily);
+  const family = net.isIP(hostname);
+  if (family !== 0) {
+    lastLiteral = hostname;
+    lastFamily = family;
+    return callback(null, hostname, family);
+  }
+  dns.lookup(hostname, typeof options === 'number' ? { family: options } : options, callback);
+}
 
 /** Options of the DNS server. */
 export interface DnsServerOptions {
@@ -90,7 +114,7 @@ export class DnsServer implements Component {
 
   private bindUdp(port: number): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
-      const s = dgram.createSocket(net.isIPv6(this.o.address) ? 'udp6' : 'udp4');
+      const s = dgram.createSocket({ type: net.isIPv6(this.o.address) ? 'udp6' : 'udp4', lookup: literalFirstLookup as never });
       s.once('error', reject);
       s.bind(port, this.o.address, () => {
         s.removeListener('error', reject);
@@ -114,7 +138,21 @@ export class DnsServer implements Component {
   }
 
   private onUdp(sock: dgram.Socket, msg: Buffer, rinfo: dgram.RemoteInfo): void {
-    this.handle(msg, (bytes) => {
+    // The common case (A/AAAA for a known name) costs a hash, a copy and a send: no
+    // closure, no parsed-query object, no string.
+    try {
+      const fast = fastAnswer(msg, this.table.fast);
+      if (fast !== undefined) {
+        this.o.metrics.inc(AgentMetric.dnsQueries, NOERROR_LABELS);
+        sock.send(fast, rinfo.port, rinfo.address);
+        return;
+      }
+    } catch (err) {
+      // fastAnswer reads within bounds and cannot throw; send can, on a closing socket.
+      this.o.log.debug({ err: (err as Error).message }, 'DNS UDP reply not sent');
+      return;
+    }
+    this.slowPath(msg, (bytes) => {
       // Our own answers are small; an upstream answer already honours the client's size.
       sock.send(bytes, rinfo.port, rinfo.address);
     });
@@ -152,6 +190,14 @@ export class DnsServer implements Component {
 
   /** Answers or forwards one message; never throws. */
   private handle(msg: Buffer, send: (bytes: Buffer) => void): void {
+    const fast = fastAnswer(msg, this.table.fast);
+    if (fast === undefined) return this.slowPath(msg, send);
+    this.o.metrics.inc(AgentMetric.dnsQueries, NOERROR_LABELS);
+    send(fast);
+  }
+
+  /** Everything fastAnswer declines: the general decision (answer.ts); never throws. */
+  private slowPath(msg: Buffer, send: (bytes: Buffer) => void): void {
     try {
       const d = decide(msg, this.table);
       if (d.action === 'drop') {

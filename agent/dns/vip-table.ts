@@ -6,7 +6,8 @@
  * underscores turned into dots (`backend.default.svc.80.mesh`). Pure.
  */
 import net from 'node:net';
-import { buildReply, CLASS_IN, encodeAddressRR, QType, Rcode, type ParsedQuery } from './wire';
+import { buildFastIndex, type FastIndex } from './fast-path';
+import { encodeAddressRR } from './wire';
 
 /** The zone kuma-dp answers for. */
 export const MESH_DOMAIN = 'mesh';
@@ -23,23 +24,19 @@ export interface NameRecords {
   service: string;
   a?: Buffer;
   aaaa?: Buffer;
-  /** The name in wire form, lower case (what most clients send). */
-  wireName?: Buffer;
-  /**
-   * Whole replies (ID 0, RD clear) to the lower-case question, by `qtype * 2 + (edns ? 1 : 0)`
-   * for A and AAAA: answering such a query is a copy plus patching the ID and RD bit.
-   */
-  replies?: Map<number, Buffer>;
 }
 
 /** Immutable, precomputed table. */
 export class VipTable {
   readonly names: ReadonlyMap<string, NameRecords>;
+  /** Whole A/AAAA replies for every name, for the server's fast path (fast-path.ts). */
+  readonly fast: FastIndex;
   constructor(
     readonly doc: VipsDocument,
     names: Map<string, NameRecords>,
   ) {
     this.names = names;
+    this.fast = buildFastIndex(names);
   }
 
   /** Records of a lower-cased name without the trailing dot. */
@@ -78,32 +75,12 @@ export class VipTable {
       const dotted = `${service.toLowerCase().replace(/_/g, '.')}.${MESH_DOMAIN}`;
       put(dotted, service, ip);
     }
-    for (const [name, rec] of names) precomputeReplies(name, rec);
     return { table: new VipTable({ ...doc, ttl }, names), skipped };
   }
 
   /** An empty table (nothing known yet). */
   static empty(): VipTable {
     return new VipTable({ mesh: '', ttl: 60, vips: {} }, new Map());
-  }
-}
-
-/** Fills `wireName` and `replies` of a record. */
-function precomputeReplies(name: string, rec: NameRecords): void {
-  const wire = Buffer.concat([...name.split('.').map((l) => Buffer.concat([Buffer.from([l.length]), Buffer.from(l, 'latin1')])), Buffer.from([0])]);
-  rec.wireName = wire;
-  rec.replies = new Map();
-  for (const qtype of [QType.A, QType.AAAA]) {
-    for (const edns of [false, true]) {
-      // A synthetic query with that question, answered by the general path once, now.
-      const query = Buffer.alloc(12 + wire.length + 4);
-      wire.copy(query, 12);
-      query.writeUInt16BE(qtype, 12 + wire.length);
-      query.writeUInt16BE(CLASS_IN, 14 + wire.length);
-      const q: ParsedQuery = { id: 0, rd: false, name, qtype, qclass: CLASS_IN, questionEnd: query.length, edns };
-      const rr = qtype === QType.A ? rec.a : rec.aaaa;
-      rec.replies.set(qtype * 2 + (edns ? 1 : 0), buildReply(query, q, Rcode.NOERROR, true, rr ? [rr] : []));
-    }
   }
 }
 
