@@ -61,6 +61,13 @@ export interface PostgresStoreOptions extends PostgresStoreConfig {
   instanceId?: string;
   /** First and maximum delay between LISTEN reconnect attempts (ms). */
   reconnectMs?: { initial: number; max: number };
+  /** How long a writer waits for the write lock before failing (ms); default 30 s. */
+  lockTimeoutMs?: number;
+  /**
+   * A session that holds a transaction open without sending anything for this long is ended
+   * by the server (ms; default 15 s), so a frozen replica cannot keep the write lock forever.
+   */
+  idleInTransactionTimeoutMs?: number;
 }
 
 /** The channel every instance LISTENs on. */
@@ -126,7 +133,10 @@ export function postgresTarget(c: Pick<PostgresStoreConfig, 'host' | 'port' | 'u
 }
 
 /** node-postgres connection settings for a config; StoreError when a TLS file cannot be read. */
-export function postgresClientConfig(c: PostgresStoreConfig, applicationName: string): pg.ClientConfig {
+export function postgresClientConfig(
+  c: PostgresStoreConfig & Pick<PostgresStoreOptions, 'lockTimeoutMs' | 'idleInTransactionTimeoutMs'>,
+  applicationName: string,
+): pg.ClientConfig {
   const read = (what: string, file: string | undefined): Buffer | undefined => {
     if (!file) return undefined;
     try {
@@ -158,6 +168,12 @@ export function postgresClientConfig(c: PostgresStoreConfig, applicationName: st
     connectionTimeoutMillis: c.connectionTimeout * 1000,
     application_name: applicationName,
     ssl,
+    // A peer that vanished without a FIN (network partition) is noticed, including on the
+    // otherwise silent LISTEN connection.
+    keepAlive: true,
+    keepAliveInitialDelayMillis: 10_000,
+    lock_timeout: c.lockTimeoutMs ?? 30_000,
+    idle_in_transaction_session_timeout: c.idleInTransactionTimeoutMs ?? 15_000,
   };
 }
 
@@ -490,6 +506,7 @@ export class PostgresStore extends StoreBase {
         try {
           cur = await this.get(n.t as ResourceType, key);
         } catch (err) {
+          if (this.closed) return;
           this.log?.warn({ target: this.target, type: n.t, mesh: n.m, name: n.n, err: (err as Error).message }, 'postgres store: cannot read a changed resource; its change event is dropped');
           continue;
         }
@@ -532,7 +549,13 @@ export class PostgresStore extends StoreBase {
   private wrap(err: unknown, what?: string): Error {
     if (err instanceof KumaError) return err;
     const e = err as Error & { code?: string };
-    const hint = isConnectionError(err) ? ' (the database is unreachable; later calls reconnect)' : '';
+    const hint = isConnectionError(err)
+      ? ' (the database is unreachable; later calls reconnect)'
+      : e.code === '55P03'
+        ? ' (another writer held the write lock too long)'
+        : e.code === '25P03'
+          ? ' (the server ended a transaction left idle too long)'
+          : '';
     const detail = e.code ? ` (${e.code})` : '';
     return new StoreError(`PostgreSQL store ${this.target}${what ? ` ${what}` : ''}: ${e.message}${detail}${hint}`, { cause: err });
   }

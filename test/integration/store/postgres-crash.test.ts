@@ -91,6 +91,41 @@ t.test('every acknowledged write survives SIGKILL of the writer, three times ove
   }
 });
 
+t.test('a writer frozen inside a transaction (SIGSTOP) blocks the others only until the server ends its session', async (t) => {
+  const pg = await startPostgres(t);
+  const db = await pg.createDb();
+  const config = { ...pg.config(db), idleInTransactionTimeoutMs: 800 };
+  const child = spawn(process.execPath, [WRITER, 'loop', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const deadline = Date.now() + 10_000;
+  while (!/\n\d+\n/.test(out)) {
+    if (Date.now() > deadline) throw new Error('writer did not start writing');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  // Freeze it until we catch it between BEGIN and COMMIT (it spends most of its time there).
+  let inTx = false;
+  for (let attempt = 0; attempt < 50 && !inTx; attempt++) {
+    child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 20));
+    // Past BEGIN, the first statement took the lock (pg_stat_activity.query is the last one sent).
+    const r = await pg.sql("SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1 AND state = 'idle in transaction' AND query <> 'BEGIN'", [db]);
+    inTx = r.rows[0].n === 1;
+    if (!inTx) child.kill('SIGCONT');
+  }
+  t.ok(inTx, 'the writer is frozen inside a transaction, holding the write lock');
+  const store = await PostgresStore.open(pg.config(db));
+  t.teardown(() => store.close());
+  const t0 = Date.now();
+  await store.upsert({ type: 'Config', name: 'other-replica', spec: { config: 'x' } });
+  const waited = Date.now() - t0;
+  t.ok(waited >= 300 && waited < 5000, `another writer got through after ${waited} ms (idle-in-transaction timeout 800 ms)`);
+  child.kill('SIGKILL');
+});
+
 t.test('every acknowledged write survives an immediate shutdown (crash) of the server', async (t) => {
   const pg = await startPostgres(t);
   const config = pg.config(await pg.createDb());

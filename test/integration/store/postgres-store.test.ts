@@ -231,6 +231,24 @@ t.test('postgres store', async (t) => {
     t.equal((postgresClientConfig({ ...pg.config(db), tls: { mode: 'verifyNone' } }, 'x').ssl as { rejectUnauthorized: boolean }).rejectUnauthorized, false);
   });
 
+  t.test('a writer that cannot get the write lock in time gets a clear error, and nothing is written', async (t) => {
+    const db = await pg.createDb();
+    const s = await open(t, db, { lockTimeoutMs: 300 });
+    const holder = new (await import('pg')).default.Client({ host: pg.host, port: pg.port, user: 'kuma', password: PG_PASSWORD, database: db });
+    await holder.connect();
+    t.teardown(() => holder.end());
+    await holder.query('BEGIN');
+    await holder.query("SELECT value FROM store_meta WHERE key = 'last_version' FOR UPDATE");
+    const t0 = Date.now();
+    const err = await s.create({ type: 'Zone', name: 'blocked', spec: {} }).catch((e) => e);
+    t.match(err, { code: 'ERR_STORE', message: /\(55P03\) \(another writer held the write lock too long\)$/ });
+    t.ok(Date.now() - t0 < 3000, `failed after ${Date.now() - t0} ms (lock timeout 300 ms)`);
+    await holder.query('COMMIT');
+    t.equal(await s.get('Zone', { name: 'blocked' }), undefined);
+    await s.create({ type: 'Zone', name: 'blocked', spec: {} });
+    t.ok(await s.get('Zone', { name: 'blocked' }), 'once the lock is free, the write goes through');
+  });
+
   t.test('configuration: Kuma keys and variables, bad values named', async (t) => {
     const HOME = { HOME: '/home/u' };
     const d = loadConfig(HOME).store.postgres;
