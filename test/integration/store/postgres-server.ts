@@ -42,8 +42,7 @@ export interface PgServer {
 }
 
 /** The directory holding initdb and postgres, or an Error telling how to install them. */
-export function postgresBinDir(): string {
-  const root = '/usr/lib/postgresql';
+export function postgresBinDir(root = '/usr/lib/postgresql'): string {
   const versions = fs.existsSync(root) ? fs.readdirSync(root).filter((v) => fs.existsSync(path.join(root, v, 'bin', 'postgres'))) : [];
   versions.sort((a, b) => Number(b) - Number(a));
   if (versions.length === 0) {

@@ -5,6 +5,8 @@
  * versioning, replicas migrating at once, configuration keys and the store factory.
  */
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
@@ -14,7 +16,7 @@ import { loadConfig } from '../../../cp/config/config';
 import { createStore } from '../../../cp/store/index';
 import { POSTGRES_APP_NAME, POSTGRES_SCHEMA_VERSION, PostgresStore, postgresClientConfig } from '../../../cp/store/postgres-store';
 import type { StoreEvent } from '../../../cp/store/store';
-import { PG_PASSWORD, startPostgres } from './postgres-server';
+import { PG_PASSWORD, postgresBinDir, startPostgres } from './postgres-server';
 
 const WRITER = path.join(__dirname, 'postgres-writer.js');
 type Teardown = { teardown(fn: () => unknown): void };
@@ -247,6 +249,13 @@ t.test('postgres store', async (t) => {
     t.equal(await s.get('Zone', { name: 'blocked' }), undefined);
     await s.create({ type: 'Zone', name: 'blocked', spec: {} });
     t.ok(await s.get('Zone', { name: 'blocked' }), 'once the lock is free, the write goes through');
+  });
+
+  t.test('without PostgreSQL binaries the tests fail saying what to install', async (t) => {
+    const empty = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-no-pg-'));
+    t.teardown(() => fs.rmSync(empty, { recursive: true, force: true }));
+    t.throws(() => postgresBinDir(empty), { message: /PostgreSQL server binaries not found .*install them with "apt-get install -y postgresql"/ });
+    t.match(postgresBinDir(), /\/usr\/lib\/postgresql\/\d+\/bin$/, 'the installed ones are found');
   });
 
   t.test('configuration: Kuma keys and variables, bad values named', async (t) => {
