@@ -168,7 +168,7 @@ function printExploreNetns(d: DemoMesh): void {
     `${inZ1} dig @127.0.0.1 -p ${dns} billing.mesh +short`,
     `${inZ1} sh -c 'curl -s http://$(dig @127.0.0.1 -p ${dns} billing.mesh +short):${d.mesh.vipPort}/'`,
     `${bb} curl -s http://127.0.0.1:${ingress2?.inNetns?.adminPort}/stats   # zone-2 ingress counters`,
-    `${inZ1} curl -s --max-time 2 http://${billing?.address}:${billing?.port}/   # fails: zone-1 has no route to zone-2's workloads`,
+    `${inZ1} curl -sS --max-time 2 http://${billing?.address}:${billing?.port}/   # fails: zone-1 has no route to zone-2's workloads`,
     `ip netns list; ${inZ1} ip route   # the namespaces, and zone-1's routes`,
     `${kumactl} --cp-address ${g.api} get zones   # also from here, through the demo's forward to global's API`,
   ]) {

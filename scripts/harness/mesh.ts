@@ -20,7 +20,7 @@ import { ManagedProcess, type LogLine } from './managed-process';
 import { httpRequest, type HttpResult } from './http-client';
 import { freePort } from './free-port';
 import { eventually } from './wait';
-import { NetnsTopology, staleNamespaces } from './netns-topology';
+import { NetnsTopology, removeStaleNamespaces } from './netns-topology';
 import { MeshClient } from './mesh-client';
 import { NetnsAgentClient, NetnsMeshClient, PortForwards } from './netns-bridge';
 
@@ -601,14 +601,7 @@ export class MeshHarness {
   private async startNetwork(): Promise<void> {
     if (this.o.network !== 'netns' || this.netns) return;
     const topo = new NetnsTopology(this.o.zones ?? ['zone-1', 'zone-2']);
-    for (const stale of staleNamespaces(topo.ip)) {
-      try {
-        execFileSync(topo.ip, ['netns', 'del', stale], { stdio: 'ignore', timeout: 10_000 });
-        this.say(`removed netns ${stale} left by a run that was killed`);
-      } catch {
-        /* someone else's, or already gone */
-      }
-    }
+    for (const stale of removeStaleNamespaces(topo.ip)) this.say(`removed netns ${stale}, left by a run that was killed`);
     topo.create();
     this.netns = topo;
     const links = [...topo.links.values()];

@@ -91,6 +91,37 @@ export function staleNamespaces(ip = ipBinary()): string[] {
     });
 }
 
+/**
+ * Removes the namespaces of dead runs: first SIGKILLs the processes still inside them (the
+ * orphans of a demo that was itself SIGKILLed: by their pids, as `ip netns pids` lists
+ * them), then deletes the namespace. Returns one line per namespace removed.
+ */
+export function removeStaleNamespaces(ip = ipBinary()): string[] {
+  if (!ip) return [];
+  const done: string[] = [];
+  for (const ns of staleNamespaces(ip)) {
+    let pids: number[] = [];
+    try {
+      pids = execFileSync(ip, ['netns', 'pids', ns], { encoding: 'utf8', timeout: IP_TIMEOUT_MS })
+        .split('\n')
+        .map((l) => Number(l.trim()))
+        .filter((n) => Number.isInteger(n) && n > 1 && n !== process.pid);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+      }
+      run(ip, ['netns', 'del', ns]);
+      done.push(`${ns}${pids.length ? ` (killed its leftover pids ${pids.join(' ')})` : ''}`);
+    } catch {
+      /* someone else removed it meanwhile */
+    }
+  }
+  return done;
+}
+
 function pidAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
