@@ -2,9 +2,11 @@
  * kuma-cp on PostgreSQL as a user runs it: a throw-away PostgreSQL server, kuma-cp with
  * KUMA_STORE_TYPE=postgres and Kuma's KUMA_STORE_POSTGRES_* variables, kumactl apply and
  * get; a second replica on the same database serves the same resources and its writes
- * are seen by the first; a restarted CP keeps everything. Bad settings exit 64 naming
+ * are seen by the first, whose VIP allocator and DNS server react to them (NOTIFY); a
+ * restarted CP keeps everything. Bad settings exit 64 naming
  * the variable; an unreachable database exits 1 naming it, never the password.
  */
+import dns from 'node:dns/promises';
 import path from 'node:path';
 import t from 'tap';
 import YAML from 'yaml';
@@ -55,6 +57,30 @@ t.test('kuma-cp with KUMA_STORE_TYPE=postgres: apply, get, second replica, resta
   const onA = await kumactl(address, 'get', 'traffic-permission', 'from-b', '-m', 'default', '-o', 'json');
   t.equal(onA.code, 0, 'a write through B is served by A');
   t.equal(JSON.parse(onA.stdout).name, 'from-b');
+
+  // A Dataplane written through B: A hears it through NOTIFY (its VIP allocator only reacts
+  // to store events) and its DNS server answers for the new service with the VIP both share.
+  const dpB = await run(KUMACTL, ['--cp-address', b.address, 'apply', '-f', '-'], {
+    input: 'type: Dataplane\nmesh: default\nname: from-b-dp\nnetworking:\n  address: 127.0.0.1\n  inbound:\n    - port: 9001\n      tags:\n        kuma.io/service: from-b-svc\n',
+  });
+  t.equal(dpB.code, 0, dpB.stderr);
+  const resolveOn = async (cpProc: typeof cp): Promise<string[]> => {
+    const r = new dns.Resolver({ timeout: 500, tries: 1 });
+    r.setServers([`127.0.0.1:${await cpProc.waitForPort('DNS server listening')}`]);
+    const deadline = Date.now() + 10_000;
+    for (;;) {
+      try {
+        return await r.resolve4('from-b-svc.mesh');
+      } catch (err) {
+        if (Date.now() > deadline) throw err;
+        await new Promise((res) => setTimeout(res, 50));
+      }
+    }
+  };
+  const vipOnA = await resolveOn(cp);
+  t.equal(vipOnA.length, 1, `A resolves from-b-svc.mesh to ${vipOnA}`);
+  t.same(await resolveOn(b.cp), vipOnA, 'B gives the same VIP (one allocation in the shared store)');
+  t.ok(cp.log.some((l) => l.msg === 'VIP table changed' && l.mesh === 'default'), "A's VIP table changed on B's write");
 
   // Restart A: everything is still there.
   const before = await snapshot(address);
