@@ -12,7 +12,7 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
 import type { Resource } from '../../../api/resource';
-import { loadConfig } from '../../../cp/config/config';
+import { loadConfig, unknownConfigKeys } from '../../../cp/config/config';
 import { createStore } from '../../../cp/store/index';
 import { POSTGRES_APP_NAME, POSTGRES_SCHEMA_VERSION, PostgresStore, postgresClientConfig } from '../../../cp/store/postgres-store';
 import type { StoreEvent } from '../../../cp/store/store';
@@ -273,6 +273,7 @@ t.test('postgres store', async (t) => {
     t.throws(() => loadConfig({ ...HOME, KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT: '5s' }), { message: /KUMA_STORE_POSTGRES_CONNECTION_TIMEOUT="5s": must be a whole number of at least 1/ });
     t.throws(() => loadConfig({ ...HOME, KUMA_STORE_POSTGRES_MAX_OPEN_CONNECTIONS: '-1' }), { message: /MAX_OPEN_CONNECTIONS="-1": must be a whole number \(0 = unlimited\)/ });
     t.throws(() => loadConfig({ ...HOME, KUMA_STORE_POSTGRES_TLS_CERT_PATH: '/c.pem' }), { message: /KUMA_STORE_POSTGRES_TLS_CERT_PATH and KUMA_STORE_POSTGRES_TLS_KEY_PATH must be set together/ });
+    t.same(unknownConfigKeys('store:\n  postgres:\n    host: x\n    bogus: 1\n    tls:\n      mode: disable\n      sslSni: true\n'), ['store.postgres.bogus', 'store.postgres.tls.sslSni'], 'unknown keys under store.postgres are reported, known ones are not');
     const hidden = t.throws(() => loadConfig(HOME, 'store:\n  postgres:\n    password: [s3cret]\n'), { message: 'config file key store.postgres.password: (value hidden) must be a string' });
     t.notOk(String((hidden as unknown as Error)?.message ?? '').includes('s3cret'));
   });
