@@ -4,7 +4,9 @@
  * runs on core 0. Per round and server: a saturating run (dnsperf, 100 queries
  * outstanding) for queries/s and server CPU per query, then a fixed-rate run (`dnsperf -Q`)
  * whose per-query latencies (`-v`) give p50/p99. Rounds alternate the servers so that
- * background load hits both alike; the table reports the median over rounds.
+ * background load hits both alike; the table reports the median over rounds. A third
+ * process, the node:dgram floor (bench/harness/dgram-floor.ts), answers with a fixed
+ * record and no DNS logic at all: the ceiling for a Node DNS server on one core.
  *
  * Usage: node dist/bench/dns-throughput.js [--names=200] [--seconds=10] [--rate=2000]
  *        [--latency-seconds=5] [--rounds=3] [--full-dp=1]
@@ -26,6 +28,7 @@ import { newestProfile, topSelfTime } from './harness/cpu-profile';
 import { freePort, startStandaloneCp, until, type StandaloneCp } from './harness/standalone-cp';
 
 const SERVER_CORE = 1;
+const FLOOR = 'node:dgram floor (reference, fixed answer)';
 const CLIENT_CORE = 0;
 
 interface DnsperfResult {
@@ -80,6 +83,12 @@ async function checkAnswers(port: number, vips: Record<string, string>, server: 
     const r = await runToEnd('dig', ['@127.0.0.1', '-p', String(port), `${svc}.mesh`, 'A', '+short', '+tries=1', '+time=2'], { timeoutMs: 5000 });
     if (r.stdout.trim() !== vips[svc]) throw new Error(`${server} answered ${svc}.mesh with ${JSON.stringify(r.stdout.trim())}, expected ${vips[svc]}`);
   }
+}
+
+/** The floor answers every name with one fixed A record. */
+async function checkFloor(port: number): Promise<void> {
+  const r = await runToEnd('dig', ['@127.0.0.1', '-p', String(port), '+noedns', 'svc-0.mesh', 'A', '+short', '+tries=1', '+time=2'], { timeoutMs: 5000 });
+  if (r.stdout.trim() !== '192.0.2.1') throw new Error(`the dgram floor answered ${JSON.stringify(r.stdout.trim())}`);
 }
 
 async function main(): Promise<void> {
@@ -147,6 +156,15 @@ async function main(): Promise<void> {
         ]
       : []),
     {
+      // Not a DNS server: the cost of Node's UDP machinery alone (bench/harness/dgram-floor.ts).
+      name: FLOOR,
+      start: async () => {
+        const child = startChild('dgram-floor', process.execPath, [path.resolve(__dirname, 'harness/dgram-floor.js')], { core: SERVER_CORE });
+        const line = await child.waitForLine(/"msg":"ready"/);
+        return { child, port: JSON.parse(line).port as number };
+      },
+    },
+    {
       name: `dnsmasq`,
       start: async () => {
         const port = 20000 + Math.floor(Math.random() * 20000);
@@ -169,7 +187,8 @@ async function main(): Promise<void> {
       for (const s of round % 2 === 1 ? servers : [...servers].reverse()) {
         const { child, port } = await s.start();
         try {
-          await checkAnswers(port, vips, s.name);
+          if (s.name === FLOOR) await checkFloor(port);
+          else await checkAnswers(port, vips, s.name);
           // Warm-up (JIT, caches), not recorded.
           await runToEnd('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries.txt'), '-l', '1', '-q', '100'], { core: CLIENT_CORE, timeoutMs: 20_000 });
           const cpu0 = cpuMicros(child.pid)!;
@@ -230,6 +249,7 @@ async function main(): Promise<void> {
   const kuma = agg[0];
   const full = agg.find((a) => a.server.startsWith('kuma-dp run'));
   const dnsmasq = agg.find((a) => a.server === 'dnsmasq')!;
+  const floor = agg.find((a) => a.server === FLOOR)!;
   const ratio = kuma.qps / dnsmasq.qps;
   const table: Table = {
     title: `DNS: ${names} .mesh names, A queries, ${args.rounds} rounds × ${args.seconds} s saturating + ${args['latency-seconds']} s at ${args.rate} q/s (medians over rounds)`,
@@ -240,7 +260,8 @@ async function main(): Promise<void> {
   const verdicts = [
     `queries/s ratio kuma-dp DNS component / dnsmasq = ${round(ratio)}× (target ≥ 1.0×): ${ratio >= 1 ? 'met' : 'NOT met'}`,
     ...(full ? [`queries/s ratio whole kuma-dp process / dnsmasq = ${round(full.qps / dnsmasq.qps)}× (target ≥ 1.0×): ${full.qps >= dnsmasq.qps ? 'met' : 'NOT met'}`] : []),
-    `CPU per query: kuma-dp ${round(kuma.cpuUsPerQuery)} µs vs dnsmasq ${round(dnsmasq.cpuUsPerQuery)} µs (${round(kuma.cpuUsPerQuery / dnsmasq.cpuUsPerQuery)}×)`,
+    `ceiling of any node:dgram server on one core: floor / dnsmasq = ${round(floor.qps / dnsmasq.qps)}×; kuma-dp DNS reaches ${round(kuma.qps / floor.qps)}× of the floor`,
+    `CPU per query: kuma-dp ${round(kuma.cpuUsPerQuery)} µs vs dnsmasq ${round(dnsmasq.cpuUsPerQuery)} µs (${round(kuma.cpuUsPerQuery / dnsmasq.cpuUsPerQuery)}×); dgram floor ${round(floor.cpuUsPerQuery)} µs`,
     `fixed-rate p50 latency: kuma-dp ${round3(kuma.p50Ms)} ms vs dnsmasq ${round3(dnsmasq.p50Ms)} ms; p99 ${round3(kuma.p99Ms)} vs ${round3(dnsmasq.p99Ms)} ms`,
   ];
   for (const v of verdicts) console.log(v);
@@ -255,6 +276,7 @@ async function main(): Promise<void> {
       `Servers pinned with taskset -c ${SERVER_CORE}, dnsperf (udp, 1 client, up to 100 queries outstanding) with taskset -c ${CLIENT_CORE}; one server runs at a time; rounds alternate the order.`,
       ...(full ? ['The whole kuma-dp process: `kuma-dp run --engine=embedded --dns-enabled` bootstrapped by `kuma-cp run` standalone (core 0, memory store, authn none), which also allocated the VIPs all three servers answer with; it binds one VIP listener per service besides serving DNS.'] : []),
       'kuma-dp DNS is agent/dns/DnsServer run alone in a Node process (bench/harness/dns-host.ts) with the VIP table built by VipTable.build; no upstreams, so only .mesh names are asked.',
+      `${FLOOR}: bench/harness/dgram-floor.ts answers every datagram with the query turned into a response plus one fixed A record, through the public dgram API with no parsing, lookup or metrics. It is what Node's UDP path costs per query (receive buffer allocation, the rinfo object, the JS callback, SendWrap, two syscalls), so floor / dnsmasq bounds what any single-process node:dgram DNS server can reach on one core.`,
       'dnsmasq 2.x serves the same names from an --addn-hosts file with --local=/mesh/ (authoritative-like: no forwarding), cache 1000.',
       'Latency percentiles come from dnsperf -v per-query times at a fixed rate (-Q), which measure client-observed round trips on loopback; saturated average latency is queueing-dominated.',
       ...(profile.length ? [`CPU PROFILE RUN (the profiler costs throughput). kuma-dp DNS component, self time of the last round (idle excluded): ${profile.join('; ')}`] : []),

