@@ -19,8 +19,8 @@ import fs from 'node:fs';
 
 /** Where `ip` lives on Debian (root's PATH has /usr/sbin; a user's may not). */
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'];
-/** Names this module creates: kdm<pid>-bb, kdm<pid>-z<i>. */
-const NS_NAME = /^kdm(\d+)-(bb|z\d+)$/;
+/** Names this module creates: kdm<pid>-bb, kdm<pid>-z<i>, and kdm<pid>-probe for a moment. */
+const NS_NAME = /^kdm(\d+)-(bb|z\d+|probe)$/;
 /** Every `ip` call is bounded. */
 const IP_TIMEOUT_MS = 10_000;
 

@@ -7,6 +7,7 @@
  * iproute2, or a container that refuses them).
  */
 import { execFileSync, spawn } from 'node:child_process';
+import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { ipBinary, probeNetns } from '../../../scripts/harness/netns-topology';
@@ -20,10 +21,11 @@ function ip(args: string[]): string {
   return execFileSync(ipBinary()!, args, { encoding: 'utf8', timeout: 10_000 });
 }
 
-/** Namespaces and root-namespace interfaces whose name starts with `prefix`. */
-function leftovers(prefix: string): string[] {
-  const ns = ip(['netns', 'list']).split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n?.startsWith(prefix));
-  const links = ip(['-o', 'link']).split('\n').map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1]).filter((n): n is string => !!n && n.startsWith(prefix));
+/** Namespaces (kdm<pid>-*) and root-namespace interfaces (kdm<pid>b1, ...) of the demo run with that pid. */
+function leftovers(pid: number): string[] {
+  const ns = ip(['netns', 'list']).split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n?.startsWith(`kdm${pid}-`));
+  const ours = new RegExp(`^kdm${pid}[bzp]\\d+$`);
+  const links = ip(['-o', 'link']).split('\n').map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1]).filter((n): n is string => !!n && ours.test(n));
   return [...ns.map((n) => `netns ${n}`), ...links.map((n) => `link ${n}`)];
 }
 
@@ -77,12 +79,13 @@ if (!probe.ok) {
     t.match(out, /isolation: from kdm\d+-z1, a direct connect to billing's inbound 10\.77\.2\.2:\d+ fails \((ENETUNREACH|EHOSTUNREACH|ETIMEDOUT)[^)]*\); zone-2's ingress 10\.77\.2\.1:\d+ accepts it/, 'step 2: no direct route from zone-1 to zone-2, the ingress is reachable');
     t.match(out, /demo passed: 4\/4 steps/, 'every step passed');
     t.notMatch(out, /WARNING/, 'no warning (processes still running, namespace not deleted)');
-    t.same(leftovers(`kdm${pid}`), [], 'no namespace or veth of the run is left');
+    t.same(leftovers(pid), [], 'no namespace or veth of the run is left');
     t.equal(ip(['-o', 'link']).split('\n').length, linksBefore, 'the root namespace has as many interfaces as before');
   });
 
   t.test('Ctrl-C during set-up: exit 130, every process and namespace gone', async (t) => {
     let pidsInside: number[] = [];
+    let commands: string[] = [];
     let sent = false;
     const { code, out, pid } = await runDemo([], (line, pid) => {
       // Once the ingresses start, every namespace holds processes; interrupt there.
@@ -96,6 +99,14 @@ if (!probe.ok) {
               .filter((n) => n > 0),
           );
         }
+        // `ip netns exec` execs: what runs in there is node itself, the pid the harness signals.
+        commands = pidsInside.map((p) => {
+          try {
+            return fs.readFileSync(`/proc/${p}/comm`, 'utf8').trim();
+          } catch {
+            return 'gone';
+          }
+        });
         process.kill(pid, 'SIGINT');
       }
     });
@@ -103,8 +114,9 @@ if (!probe.ok) {
     if (code !== 130) t.comment(`demo output:\n${out}`);
     t.equal(code, 130, 'exit code after Ctrl-C');
     t.ok(pidsInside.length >= 6, `${pidsInside.length} processes ran in the namespaces when SIGINT came (CPs, agents)`);
+    t.same([...new Set(commands)], ['node'], 'each of them is a node process (no ip wrapper in between)');
     pidsInside = pidsInside.filter(alive);
     t.same(pidsInside, [], 'none of them runs any more');
-    t.same(leftovers(`kdm${pid}`), [], 'no namespace or veth of the run is left');
+    t.same(leftovers(pid), [], 'no namespace or veth of the run is left');
   });
 }
