@@ -43,7 +43,8 @@ export type NetnsProbe = { ok: true } | { ok: false; reason: string };
 
 /**
  * Whether this process can build the topology: root, iproute2, and a throwaway netns with a
- * veth pair that can really be created and deleted (a container may refuse either).
+ * veth pair that can really be created and deleted, and a command run inside it (a container
+ * may refuse any of these).
  */
 export function probeNetns(): NetnsProbe {
   const uid = process.getuid?.();
@@ -59,6 +60,8 @@ export function probeNetns(): NetnsProbe {
     made = true;
     run(ip, ['link', 'add', a, 'netns', ns, 'type', 'veth', 'peer', 'name', b, 'netns', ns]);
     run(ip, ['-n', ns, 'link', 'del', a]);
+    // `ip netns exec` also remounts /sys, which some containers refuse; every process starts that way.
+    run(ip, ['netns', 'exec', ns, 'true']);
     return { ok: true };
   } catch (err) {
     return { ok: false, reason: `the netns probe failed: ${(err as Error).message}` };

@@ -14,8 +14,8 @@ import { ipBinary, probeNetns } from '../../../scripts/harness/netns-topology';
 
 const DEMO = path.resolve(__dirname, '../../../scripts/demo.js');
 
-// Two demo runs of ~15-40 s each on a loaded 2-core machine.
-t.setTimeout(240_000);
+// Two demo runs of ~15-40 s each on a loaded 2-core machine; tap's per-file limit (.taprc) is 180 s.
+t.setTimeout(175_000);
 
 function ip(args: string[]): string {
   return execFileSync(ipBinary()!, args, { encoding: 'utf8', timeout: 10_000 });
@@ -39,7 +39,7 @@ function alive(pid: number): boolean {
 }
 
 /** Runs the demo; `onLine` may act on its output; resolves with its exit code and output. */
-function runDemo(args: string[], onLine?: (line: string, pid: number) => void, timeoutMs = 200_000): Promise<{ code: number | null; out: string; pid: number }> {
+function runDemo(args: string[], onLine?: (line: string, pid: number) => void, timeoutMs = 120_000): Promise<{ code: number | null; out: string; pid: number }> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [DEMO, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
