@@ -104,6 +104,29 @@ const MIGRATIONS: readonly string[] = [
 /** The schema version this code writes. */
 export const POSTGRES_SCHEMA_VERSION = MIGRATIONS.length;
 
+/** The write path's statements (constant text, so the per-connection prepared plans are reused). */
+const SQL = {
+  // Simple protocol: both statements in one round trip.
+  beginAndLock: "BEGIN; SELECT value FROM store_meta WHERE key = 'last_version' FOR UPDATE",
+  prefetch: `SELECT r.* FROM resources r
+    JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(type, mesh, name)
+      ON r.type = k.type AND r.mesh = k.mesh AND r.name = k.name`,
+  // Data-modifying CTEs run exactly once, whether or not the final SELECT reads them.
+  write: `WITH del AS (
+      DELETE FROM resources r USING unnest($1::text[], $2::text[], $3::text[]) AS k(type, mesh, name)
+      WHERE r.type = k.type AND r.mesh = k.mesh AND r.name = k.name
+    ), put AS (
+      INSERT INTO resources (type, mesh, name, version, creation_time, modification_time, labels, spec)
+      SELECT * FROM unnest($4::text[], $5::text[], $6::text[], $7::bigint[], $8::text[], $9::text[], $10::text[], $11::text[])
+      ON CONFLICT (type, mesh, name) DO UPDATE SET version = excluded.version,
+        creation_time = excluded.creation_time, modification_time = excluded.modification_time,
+        labels = excluded.labels, spec = excluded.spec
+    ), meta AS (
+      UPDATE store_meta SET value = $12 WHERE key = 'last_version'
+    )
+    SELECT pg_notify($13, p) FROM unnest($14::text[]) WITH ORDINALITY AS x(p, i) ORDER BY i`,
+} as const;
+
 interface Row {
   type: string;
   mesh: string;
@@ -269,21 +292,19 @@ export class PostgresStore extends StoreBase {
     const onError = (err: Error) => (broken = err);
     client.on('error', onError);
     try {
-      await client.query('BEGIN');
-      // The write lock: every writer of every replica queues here.
-      const meta = await client.query<{ value: string }>("SELECT value FROM store_meta WHERE key = 'last_version' FOR UPDATE");
-      let last = BigInt(meta.rows[0].value);
+      // Four round trips: BEGIN with the lock, the read, every write, COMMIT.
+      // The write lock: every writer of every replica queues here. It must be a statement of
+      // its own: under READ COMMITTED the read below then gets a snapshot taken after the
+      // lock was granted, so it sees whatever the previous holder committed.
+      const begun = (await client.query(SQL.beginAndLock)) as unknown as pg.QueryResult<{ value: string }>[];
+      let last = BigInt(begun[1].rows[0].value);
       const current = await this.prefetch(client, ops);
       plan = planTransaction(ops, {
         current: (type, key) => current.get(storeKey(type, key)),
         nextVersion: () => String(++last),
         now: new Date().toISOString(),
       });
-      await this.applyWrites(client, plan.writes);
-      await client.query("UPDATE store_meta SET value = $1 WHERE key = 'last_version'", [last.toString()]);
-      const payloads = plan.events.map((ev) => this.notice(ev));
-      // Delivered to every LISTENer at COMMIT, in order, and not at all on ROLLBACK.
-      await client.query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS x(p, i) ORDER BY i', [POSTGRES_NOTIFY_CHANNEL, payloads]);
+      await this.applyWrites(client, plan, last);
       committing = true;
       await client.query('COMMIT');
     } catch (err) {
@@ -326,10 +347,7 @@ export class PostgresStore extends StoreBase {
       keys.set(storeKey(type, key), [type, key.mesh ?? '', key.name]);
     }
     const cols = [0, 1, 2].map((i) => [...keys.values()].map((k) => k[i]));
-    const r = await client.query<Row>(
-      'SELECT r.* FROM resources r JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(type, mesh, name) ON r.type = k.type AND r.mesh = k.mesh AND r.name = k.name',
-      cols,
-    );
+    const r = await client.query<Row>({ name: 'kuma-store-prefetch', text: SQL.prefetch, values: cols });
     const out = new Map<string, Resource>();
     for (const row of r.rows) {
       const res = this.fromRow(row);
@@ -338,35 +356,33 @@ export class PostgresStore extends StoreBase {
     return out;
   }
 
-  private async applyWrites(client: pg.PoolClient, writes: ReturnType<typeof planTransaction>['writes']): Promise<void> {
-    const dels = writes.filter((w) => w.value === null);
-    if (dels.length > 0) {
-      await client.query(
-        'DELETE FROM resources r USING unnest($1::text[], $2::text[], $3::text[]) AS k(type, mesh, name) WHERE r.type = k.type AND r.mesh = k.mesh AND r.name = k.name',
-        [dels.map((w) => w.type), dels.map((w) => w.key.mesh ?? ''), dels.map((w) => w.key.name)],
-      );
-    }
-    const puts = writes.flatMap((w) => (w.value ? [w.value] : []));
-    if (puts.length > 0) {
-      const col = (f: (r: Resource) => string) => puts.map(f);
-      await client.query(
-        `INSERT INTO resources (type, mesh, name, version, creation_time, modification_time, labels, spec)
-         SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::text[], $6::text[], $7::text[], $8::text[])
-         ON CONFLICT (type, mesh, name) DO UPDATE SET version = excluded.version,
-           creation_time = excluded.creation_time, modification_time = excluded.modification_time,
-           labels = excluded.labels, spec = excluded.spec`,
-        [
-          col((r) => r.meta.type),
-          col((r) => r.meta.mesh ?? ''),
-          col((r) => r.meta.name),
-          col((r) => r.meta.version),
-          col((r) => r.meta.creationTime),
-          col((r) => r.meta.modificationTime),
-          col((r) => JSON.stringify(r.meta.labels ?? {})),
-          col((r) => JSON.stringify(r.spec)),
-        ],
-      );
-    }
+  // Deletes, upserts, the new last_version and the notifications in one statement: the
+  // plan names each key once, so no row is both deleted and upserted.
+  private async applyWrites(client: pg.PoolClient, plan: ReturnType<typeof planTransaction>, last: bigint): Promise<void> {
+    const dels = plan.writes.filter((w) => w.value === null);
+    const puts = plan.writes.flatMap((w) => (w.value ? [w.value] : []));
+    const col = (f: (r: Resource) => string) => puts.map(f);
+    await client.query({
+      name: 'kuma-store-write',
+      text: SQL.write,
+      values: [
+        dels.map((w) => w.type),
+        dels.map((w) => w.key.mesh ?? ''),
+        dels.map((w) => w.key.name),
+        col((r) => r.meta.type),
+        col((r) => r.meta.mesh ?? ''),
+        col((r) => r.meta.name),
+        col((r) => r.meta.version),
+        col((r) => r.meta.creationTime),
+        col((r) => r.meta.modificationTime),
+        col((r) => JSON.stringify(r.meta.labels ?? {})),
+        col((r) => JSON.stringify(r.spec)),
+        last.toString(),
+        POSTGRES_NOTIFY_CHANNEL,
+        // Delivered to every LISTENer at COMMIT, in order, and not at all on ROLLBACK.
+        plan.events.map((ev) => this.notice(ev)),
+      ],
+    });
   }
 
   private notice(ev: StoreEvent): string {
