@@ -7,7 +7,10 @@
  * it; under READ COMMITTED every later statement of the transaction sees what earlier
  * writers committed, so the optimistic-concurrency check of planTransaction runs
  * against committed state. Versions come from that row, so they increase across
- * replicas and commit order equals version order.
+ * replicas and commit order equals version order. A write costs four round trips
+ * (BEGIN + lock, read the named keys, one statement for every write and notification,
+ * COMMIT). lock_timeout bounds the wait for the lock, and idle_in_transaction_session_timeout
+ * lets the server end a frozen replica's transaction, so nobody waits forever.
  *
  * Watch: in-process listeners hear this instance's writes after COMMIT returned (as
  * with SQLite). Other instances hear them through LISTEN/NOTIFY: the transaction
