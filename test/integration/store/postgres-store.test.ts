@@ -258,6 +258,15 @@ t.test('postgres store', async (t) => {
     t.match(postgresBinDir(), /\/usr\/lib\/postgresql\/\d+\/bin$/, 'the installed ones are found');
   });
 
+  t.test('a name too long for a change notification is refused and nothing is written', async (t) => {
+    const s = await open(t, await pg.createDb());
+    const name = 'n'.repeat(8000);
+    await t.rejects(s.create({ type: 'Config', name, spec: {} }), { code: 'ERR_STORE', message: /too long for a change notification \(\d+ bytes, at most 7999\)/ });
+    t.same(await s.list('Config'), []);
+    await s.create({ type: 'Config', name: 'n'.repeat(253), spec: {} });
+    t.equal((await s.list('Config')).length, 1, "Kuma's longest names fit");
+  });
+
   t.test('configuration: Kuma keys and variables, bad values named', async (t) => {
     const HOME = { HOME: '/home/u' };
     const d = loadConfig(HOME).store.postgres;
