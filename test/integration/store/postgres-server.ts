@@ -71,7 +71,8 @@ export interface PgServerOptions {
 export async function startPostgres(t: Teardown, opts: PgServerOptions = {}): Promise<PgServer> {
   const bin = postgresBinDir();
   const user = runAs();
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-pg-'));
+  // Under root the server's user must reach the dir: a TMPDIR under /root would not do.
+  const dir = fs.mkdtempSync(path.join(user ? '/tmp' : os.tmpdir(), 'kuma-pg-'));
   const data = path.join(dir, 'data');
   const pwfile = path.join(dir, 'pw');
   fs.writeFileSync(pwfile, PG_PASSWORD);
