@@ -108,14 +108,14 @@ export async function startPostgres(t: Teardown, opts: PgServerOptions = {}): Pr
         { stdio: ['ignore', 'ignore', 'pipe'], ...(user ?? {}) },
       );
       c.stderr!.setEncoding('utf8').on('data', (d: string) => (log += d));
+      // Known at once, so that a test killed while the server starts still stops it.
+      child = c;
+      if (dying) onExit();
       const exited = new Promise<void>((r) => c.once('exit', () => r()));
       const deadline = Date.now() + 20_000;
       for (;;) {
         if (c.exitCode !== null || c.signalCode !== null) break;
-        if (/database system is ready to accept connections/.test(log)) {
-          child = c;
-          return;
-        }
+        if (/database system is ready to accept connections/.test(log)) return;
         if (Date.now() > deadline) {
           c.kill('SIGKILL');
           await exited;
@@ -140,7 +140,9 @@ export async function startPostgres(t: Teardown, opts: PgServerOptions = {}): Pr
     clearTimeout(timer);
   };
   // If the test process dies without its teardown, do not leave a server behind.
+  let dying = false;
   const onExit = () => {
+    dying = true;
     if (child?.pid && child.exitCode === null) {
       try {
         process.kill(child.pid, 'SIGQUIT');
@@ -150,9 +152,22 @@ export async function startPostgres(t: Teardown, opts: PgServerOptions = {}): Pr
     }
   };
   process.on('exit', onExit);
+  // A test killed by a signal (tap's timeout sends SIGTERM) skips 'exit' handlers: stop the
+  // server, then raise the signal again without us, so that it ends the process as it would
+  // have (signal-exit, which tap uses, only re-raises when it is the last listener).
+  const onSignal = (sig: NodeJS.Signals) => {
+    onExit();
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    process.kill(process.pid, sig);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
   t.teardown(async () => {
     await stop();
     process.off('exit', onExit);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
     fs.rmSync(dir, { recursive: true, force: true });
   });
   await start();
