@@ -154,6 +154,7 @@ function printExploreNetns(d: DemoMesh): void {
   const z1 = d.mesh.zoneCp('zone-1');
   const bb = `ip netns exec ${topo.backbone}`;
   const inZ1 = `ip netns exec ${topo.link('zone-1').netns}`;
+  const inUsers = `ip netns exec ${d.sidecars.get('users-1')?.inNetns?.netns}`;
   const dns = d.sidecars.get('users-1')?.dnsPort;
   const billing = d.sidecars.get('billing-1');
   const ingress2 = d.ingress.get('zone-2');
@@ -165,11 +166,13 @@ function printExploreNetns(d: DemoMesh): void {
     `${bb} ${kumactl} --cp-address http://127.0.0.1:${g.apiPort} get zone-ingresses`,
     `${bb} ${kumactl} --cp-address http://127.0.0.1:${g.apiPort} get traffic-routes -m default -o yaml`,
     `${inZ1} ${kumactl} --cp-address http://127.0.0.1:${z1.apiPort} inspect dataplanes`,
-    `${inZ1} dig @127.0.0.1 -p ${dns} billing.mesh +short`,
-    `${inZ1} sh -c 'curl -s http://$(dig @127.0.0.1 -p ${dns} billing.mesh +short):${d.mesh.vipPort}/'`,
+    `${inUsers} dig @127.0.0.1 -p ${dns} billing.mesh +short`,
+    `${inUsers} sh -c 'curl -s http://$(dig @127.0.0.1 -p ${dns} billing.mesh +short):${d.mesh.vipPort}/'`,
     `${bb} curl -s http://127.0.0.1:${ingress2?.inNetns?.adminPort}/stats   # zone-2 ingress counters`,
-    `${inZ1} curl -sS --max-time 2 http://${billing?.address}:${billing?.port}/   # fails: zone-1 has no route to zone-2's workloads`,
+    `${inUsers} curl -sS --max-time 2 http://${billing?.address}:${billing?.port}/   # fails: zone-1 has no route to zone-2's workloads`,
     `ip netns list; ${inZ1} ip route   # the namespaces, and zone-1's routes`,
+    `${inUsers} ss -ltn   # users' own namespace: its sidecar's listeners (inbound, VIPs on 127.64.0.0/10)`,
+    `ip netns exec ${d.sidecars.get('invoices-1')?.inNetns?.netns} ss -ltn   # invoices' namespace: the same VIPs, bound by its own sidecar`,
     `${kumactl} --cp-address ${g.api} get zones   # also from here, through the demo's forward to global's API`,
   ]) {
     process.stdout.write(`    ${line}\n`);

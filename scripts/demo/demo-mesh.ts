@@ -1,8 +1,8 @@
 /**
  * The demo's topology on a MeshHarness: global, zone-1 and zone-2 with an ingress
- * each, `users` (DNS enabled: the one sidecar of this host, or of zone-1's namespace in
- * netns mode, that binds the VIPs) and `invoices` in zone-1, `billing` in zone-2. Shared
- * by `npm start` and the e2e tests.
+ * each, `users` (DNS enabled: on loopback the one sidecar of this host that binds the
+ * VIPs; in netns mode every sidecar has its own namespace, DNS and VIPs) and `invoices` in
+ * zone-1, `billing` in zone-2. Shared by `npm start` and the e2e tests.
  */
 import { MeshHarness, type App, type Dp, type MeshOptions } from '../harness/mesh';
 import { MeshClient } from '../harness/mesh-client';
@@ -47,11 +47,16 @@ export interface DemoMesh {
 /** Which stage of the set-up is running (for progress lines and failure reports). */
 export type SetupStage = 'control planes' | 'mesh and policies' | 'ingresses' | 'services';
 
-/** Starts an app and its sidecar. */
+/**
+ * Starts an app and its sidecar. DNS (and with it the VIP listeners) is on where asked, and
+ * by default in netns mode, where every workload has a namespace of its own and so its own
+ * 127.64.0.0/10 to bind, as pods and VMs do; on one loopback only one sidecar may have them.
+ */
 export async function startService(mesh: MeshHarness, d: Pick<DemoMesh, 'sidecars' | 'apps'>, zone: string, service: string, instance: string, opts: { dns?: boolean; tags?: Record<string, string> } = {}): Promise<Dp> {
   const app = await mesh.startApp(service, zone, instance);
   d.apps.set(`${service}-${instance}`, app);
-  const dp = await mesh.startSidecar({ zone, name: `${service}-${instance}`, service, appPort: app.port, dns: opts.dns, tags: opts.tags });
+  const dns = opts.dns ?? (mesh.netns ? true : undefined);
+  const dp = await mesh.startSidecar({ zone, name: `${service}-${instance}`, service, appPort: app.port, dns, tags: opts.tags });
   d.sidecars.set(`${service}-${instance}`, dp);
   return dp;
 }
@@ -92,7 +97,7 @@ export async function startDemoMesh(mesh: MeshHarness, stage: (s: SetupStage) =>
     startService(mesh, d, 'zone-1', 'users', '1', { dns: true }),
   ]);
   if (!users.dnsPort) throw new Error('users sidecar logged no "DNS server listening" port');
-  // In netns mode its queries and calls start in zone-1's namespace, beside users' sidecar.
+  // In netns mode its queries and calls start in users' own namespace, beside its sidecar.
   d.users = mesh.clientFor(users);
   // Cross-zone reachability needs KDS to carry zone-2's ingress (with billing available) to zone-1.
   await eventually(

@@ -123,12 +123,12 @@ export const stepCrossZone: Step = {
 
 /**
  * Netns mode only (on loopback every address is reachable from everywhere, so there is
- * nothing to prove): from zone-1's namespace, billing's inbound in zone-2 must be
+ * nothing to prove): from users' namespace in zone-1, billing's inbound in zone-2 must be
  * unreachable, while zone-2's ingress on the backbone accepts connections.
  */
 async function isolationCheck(d: DemoMesh, billing: Dp, ingress: Dp, say: (line: string) => void): Promise<{ ok: boolean; problem?: string }> {
-  if (!d.mesh.netns) return { ok: true };
-  const from = d.mesh.netns.link('zone-1').netns;
+  const from = d.sidecars.get('users-1')?.inNetns?.netns;
+  if (!d.mesh.netns || !from) return { ok: true };
   const agent = d.mesh.agent(from);
   const [direct, crossing] = await Promise.all([agent.tryConnect(billing.address, billing.port, 2000), agent.tryConnect(ingress.address, ingress.port, 2000)]);
   say(

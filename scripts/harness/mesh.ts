@@ -7,8 +7,10 @@
  * (`stopAll`, also from the SIGINT/SIGTERM/exit hooks of `installExitHooks`).
  *
  * With `network: 'netns'` (root only) the same mesh runs in network namespaces
- * (netns-topology.ts): global and the ingresses in a backbone namespace, each zone's CP and
- * workloads in the zone's namespace. The harness then reaches CP APIs and kuma-dp admin and
+ * (netns-topology.ts): global and the ingresses in a backbone namespace, each zone's CP in
+ * the zone's namespace, each app with its sidecar in a namespace of its own (a workload,
+ * like a pod: `startApp` makes it, `startSidecar` with the name `<service>-<instance>` joins
+ * it). The harness then reaches CP APIs and kuma-dp admin and
  * readiness ports through port forwards (netns-bridge.ts), so `Cp.api`, `Dp.adminPort` and
  * `Dp.readinessPort` stay URLs and ports of 127.0.0.1 in the harness's own namespace.
  */
@@ -20,7 +22,7 @@ import { ManagedProcess, type LogLine } from './managed-process';
 import { httpRequest, type HttpResult } from './http-client';
 import { freePort } from './free-port';
 import { eventually } from './wait';
-import { NetnsTopology, removeStaleNamespaces } from './netns-topology';
+import { NetnsTopology, removeStaleNamespaces, type Workload } from './netns-topology';
 import { MeshClient } from './mesh-client';
 import { NetnsAgentClient, NetnsMeshClient, PortForwards } from './netns-bridge';
 
@@ -309,7 +311,7 @@ export class MeshHarness {
     const cp = await this.launchCp({ name: zone, mode: 'zone', zone, workDir, env, ...(link ? { netns: link.netns, dpCaFile: this.netnsTls!.certFile } : {}) });
     this.zones.set(zone, cp);
     if (link) {
-      this.say(`${zone} CP up in netns ${link.netns}: API ${cp.api} (forward to its 127.0.0.1:${cp.apiPort}), DP server https://127.0.0.1:${cp.dpPort} and https://${link.zoneAddress}:${cp.dpPort}, KDS to global at ${link.backboneAddress}`);
+      this.say(`${zone} CP up in netns ${link.netns}: API ${cp.api} (forward to its 127.0.0.1:${cp.apiPort}), DP server https://${link.bridgeAddress}:${cp.dpPort} (workloads) and https://${link.zoneAddress}:${cp.dpPort} (ingress), KDS to global at ${link.backboneAddress}`);
       return cp;
     }
     this.say(`${zone} CP up: API ${cp.api}${cp.dpPort ? `, DP server https://127.0.0.1:${cp.dpPort}` : ' (no DP server line in its log)'}`);
@@ -422,7 +424,7 @@ export class MeshHarness {
   /** Starts a demo app (scripts/demo/app.ts) on a free port of 127.0.0.1. */
   async startApp(service: string, zone: string, instance: string): Promise<App> {
     const name = `app ${service}/${zone}/${instance}`;
-    const netns = this.netns?.link(zone).netns;
+    const netns = this.netns ? (await this.workload(zone, `${service}-${instance}`)).netns : undefined;
     const proc = this.spawnNode(name, [BIN.app], { DEMO_SERVICE: service, DEMO_ZONE: zone, DEMO_INSTANCE: instance, DEMO_PORT: '0', ...(this.o.appEnv ?? {}) }, netns);
     await proc.start();
     const port = await proc.waitForPort('app listening', 10_000);
@@ -441,9 +443,12 @@ export class MeshHarness {
   private async launchDp(o: { zone: string; name: string; proxyType: 'dataplane' | 'ingress'; resource: Record<string, any>; port: number; token: string; dns?: boolean; address: string }): Promise<Dp> {
     const cp = this.zoneCp(o.zone);
     const link = this.netns?.link(o.zone);
-    // Netns mode: sidecars share their zone CP's namespace; ingresses live on the backbone and dial the zone's side of the veth.
-    const netns = link ? (o.proxyType === 'ingress' ? this.netns!.backbone : link.netns) : undefined;
-    const cpHost = link && o.proxyType === 'ingress' ? link.zoneAddress : '127.0.0.1';
+    // Netns mode: an ingress lives on the backbone and dials the zone's end of the veth; a
+    // sidecar lives in its workload's namespace and dials the zone's bridge.
+    let netns: string | undefined;
+    let cpHost = '127.0.0.1';
+    if (link && o.proxyType === 'ingress') [netns, cpHost] = [this.netns!.backbone, link.zoneAddress];
+    else if (link) [netns, cpHost] = [(await this.workload(o.zone, o.name)).netns, link.bridgeAddress];
     if (!cp.dpPort) throw new MeshSetupError(`${o.zone} CP serves no DP server (no "DP server listening" line in its log): kuma-dp ${o.name} cannot bootstrap`, tail(cp.proc));
     const configDir = this.dir('dp', o.zone, o.name);
     const file = path.join(configDir, `${o.name}.json`);
@@ -513,8 +518,8 @@ export class MeshHarness {
   async startSidecar(o: SidecarOptions): Promise<Dp> {
     const port = await freePort();
     const mesh = o.mesh ?? 'default';
-    // Netns mode: the zone's end of the veth, so that the zone's ingress on the backbone reaches the inbound.
-    const address = this.netns?.link(o.zone).zoneAddress ?? '127.0.0.1';
+    // Netns mode: the workload's own address, which the zone's ingress on the backbone reaches through the zone.
+    const address = this.netns ? (await this.workload(o.zone, o.name)).address : '127.0.0.1';
     const resource = {
       type: 'Dataplane',
       mesh,
@@ -605,24 +610,46 @@ export class MeshHarness {
     topo.create();
     this.netns = topo;
     const links = [...topo.links.values()];
-    this.say(`network namespaces: ${topo.backbone} (global, ingresses; ${links.map((l) => `${l.backboneAddress} on ${l.backboneIf}`).join(', ')}; no forwarding), ${links.map((l) => `${l.netns} (${l.zone}: ${l.zoneAddress} on ${l.zoneIf})`).join(', ')}`);
-    this.netnsTls = writeCpCertificate(this.dir('netns-tls'), ['127.0.0.1', ...links.flatMap((l) => [l.backboneAddress, l.zoneAddress])]);
-    await Promise.all(
-      topo.namespaces.map(async (ns) => {
-        const socketPath = path.join(this.dir('netns'), `${ns.replace(/^.*-/, '')}.sock`);
-        const proc = new ManagedProcess({
-          name: `netns agent ${ns}`,
-          command: topo.ip,
-          args: ['netns', 'exec', ns, process.execPath, BIN.netnsAgent, socketPath],
-          env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
-        });
-        this.agents.set(ns, { client: new NetnsAgentClient(ns, socketPath), proc });
-        await proc.start();
-        await proc.waitFor((l) => l.msg === 'netns agent listening', 10_000, '"netns agent listening"').catch((err: Error) => {
-          throw new MeshSetupError(`netns agent of ${ns} did not start: ${err.message}`, tail(proc));
-        });
-      }),
+    this.say(
+      `network namespaces: ${topo.backbone} (global, ingresses; ${links.map((l) => `${l.backboneAddress} on ${l.backboneIf}`).join(', ')}; no forwarding), ` +
+        `${links.map((l) => `${l.netns} (${l.zone} CP: ${l.zoneAddress} on ${l.zoneIf}, bridge ${l.bridgeAddress} for its workloads in ${l.workloadCidr})`).join(', ')}, one per workload`,
     );
+    this.netnsTls = writeCpCertificate(this.dir('netns-tls'), ['127.0.0.1', ...links.flatMap((l) => [l.backboneAddress, l.zoneAddress, l.bridgeAddress])]);
+    await Promise.all(topo.namespaces.map((ns) => this.startAgent(ns)));
+  }
+
+  /** Starts the agent of a namespace (the harness's hand in there; see netns-agent.ts). */
+  private async startAgent(ns: string): Promise<void> {
+    const topo = this.requireNetns();
+    const socketPath = path.join(this.dir('netns'), `${ns.replace(/^.*-/, '')}.sock`);
+    const proc = new ManagedProcess({
+      name: `netns agent ${ns}`,
+      command: topo.ip,
+      args: ['netns', 'exec', ns, process.execPath, BIN.netnsAgent, socketPath],
+      env: { PATH: process.env.PATH ?? '/usr/bin:/bin' },
+    });
+    this.agents.set(ns, { client: new NetnsAgentClient(ns, socketPath), proc });
+    await proc.start();
+    await proc.waitFor((l) => l.msg === 'netns agent listening', 10_000, '"netns agent listening"').catch((err: Error) => {
+      throw new MeshSetupError(`netns agent of ${ns} did not start: ${err.message}`, tail(proc));
+    });
+  }
+
+  private readonly workloadsReady = new Map<string, Promise<Workload>>();
+
+  /** The namespace of a workload (app + sidecar) of a zone, made with its agent on first use. */
+  private workload(zone: string, name: string): Promise<Workload> {
+    const key = `${zone}/${name}`;
+    let w = this.workloadsReady.get(key);
+    if (!w) {
+      w = (async () => {
+        const made = this.requireNetns().addWorkload(zone, name);
+        await this.startAgent(made.netns);
+        return made;
+      })();
+      this.workloadsReady.set(key, w);
+    }
+    return w;
   }
 
   private async stopNetwork(): Promise<void> {

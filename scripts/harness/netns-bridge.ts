@@ -2,7 +2,7 @@
  * The root namespace's side of the netns agents (netns-agent.ts): requests over their Unix
  * sockets, port forwards that make a namespace's 127.0.0.1:port reachable from the harness
  * (CP REST APIs, kuma-dp admin and readiness: management ports, like `kubectl port-forward`),
- * and the `users` client whose DNS queries and HTTP calls start inside zone-1's namespace,
+ * and the `users` client whose DNS queries and HTTP calls start inside users' namespace,
  * where the traffic of a real `users` app starts.
  */
 import net from 'node:net';
@@ -167,7 +167,7 @@ export class PortForwards {
 
 /**
  * The `users` client of namespace mode: the same calls as MeshClient (DNS through users'
- * kuma-dp, then VIP:vipPort with the `.mesh` name as Host), made by the agent of zone-1's
+ * kuma-dp, then VIP:vipPort with the `.mesh` name as Host), made by the agent of users'
  * namespace, so that they start where users' sidecar and its VIP listeners live.
  */
 export class NetnsMeshClient extends MeshClient {

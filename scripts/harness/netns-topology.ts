@@ -1,12 +1,16 @@
 /**
  * Network namespaces for the demo when it runs as root: a `backbone` namespace (global CP
- * and every zone's ingress) and one namespace per zone (its CP and its workloads), each
- * zone joined to the backbone by a veth pair. Zone i is 10.77.i.0/24: 10.77.i.1 on the
- * backbone side, 10.77.i.2 on the zone side. A zone's routing table holds its own /24 and
- * one host route per OTHER zone's backbone address (where that zone's ingress listens),
- * nothing else; the backbone keeps ip_forward at 0. So a zone reaches the backbone's
- * addresses (global's KDS, every ingress) and never another zone's workloads: the only
- * way across is an ingress, as between real clusters.
+ * and every zone's ingress), one namespace per zone (its CP, and the router of its
+ * workloads), and one namespace per workload (an app and its sidecar, like a pod or a VM).
+ *
+ * Zone i is joined to the backbone by a veth pair on 10.77.i.0/24 (10.77.i.1 backbone side,
+ * 10.77.i.2 zone side). Its workloads sit on a bridge in the zone namespace, 10.78.i.0/24
+ * (bridge 10.78.i.1, workloads from 10.78.i.10), with a default route via the bridge. The
+ * zone namespace forwards, and routes only its own two /24s plus one host route per OTHER
+ * zone's backbone address (where that zone's ingress listens); the backbone routes each
+ * zone's workload /24 back through that zone but keeps ip_forward at 0. So a workload
+ * reaches its zone's CP, its zone's other workloads and every ingress, and never another
+ * zone's workloads or CP: the only way across is an ingress, as between real clusters.
  *
  * Everything here runs `ip` synchronously (each call takes milliseconds), so teardown also
  * works from a process 'exit' hook. Names carry the pid of the run (`kdm<pid>-bb`,
@@ -19,8 +23,8 @@ import fs from 'node:fs';
 
 /** Where `ip` lives on Debian (root's PATH has /usr/sbin; a user's may not). */
 const IP_CANDIDATES = ['/usr/sbin/ip', '/sbin/ip', '/usr/bin/ip', '/bin/ip'];
-/** Names this module creates: kdm<pid>-bb, kdm<pid>-z<i>, and kdm<pid>-probe for a moment. */
-const NS_NAME = /^kdm(\d+)-(bb|z\d+|probe)$/;
+/** Names this module creates: kdm<pid>-bb, kdm<pid>-z<i>, kdm<pid>-w<k>, and kdm<pid>-probe for a moment. */
+const NS_NAME = /^kdm(\d+)-(bb|z\d+|w\d+|probe)$/;
 /** Every `ip` call is bounded. */
 const IP_TIMEOUT_MS = 10_000;
 
@@ -144,6 +148,19 @@ export interface ZoneLink {
   zoneAddress: string;
   backboneIf: string;
   zoneIf: string;
+  /** The zone's bridge for its workloads and its address (the workloads' gateway; the zone CP's DP server). */
+  bridgeIf: string;
+  bridgeAddress: string;
+  /** The workloads' /24. */
+  workloadCidr: string;
+}
+
+/** One workload's namespace. */
+export interface Workload {
+  zone: string;
+  name: string;
+  netns: string;
+  address: string;
 }
 
 /** The namespaces and links of one run; see the file comment. */
@@ -151,7 +168,9 @@ export class NetnsTopology {
   readonly ip: string;
   readonly backbone: string;
   readonly links = new Map<string, ZoneLink>();
+  readonly workloads = new Map<string, Workload>();
   private readonly created: string[] = [];
+  private workloadCount = 0;
 
   constructor(readonly zones: string[], readonly tag = `kdm${process.pid}`) {
     const ip = ipBinary();
@@ -160,7 +179,17 @@ export class NetnsTopology {
     this.backbone = `${tag}-bb`;
     zones.forEach((zone, i) => {
       const n = i + 1;
-      this.links.set(zone, { zone, netns: `${tag}-z${n}`, backboneAddress: `10.77.${n}.1`, zoneAddress: `10.77.${n}.2`, backboneIf: `${tag}b${n}`, zoneIf: `${tag}z${n}` });
+      this.links.set(zone, {
+        zone,
+        netns: `${tag}-z${n}`,
+        backboneAddress: `10.77.${n}.1`,
+        zoneAddress: `10.77.${n}.2`,
+        backboneIf: `${tag}b${n}`,
+        zoneIf: `${tag}z${n}`,
+        bridgeIf: `${tag}r${n}`,
+        bridgeAddress: `10.78.${n}.1`,
+        workloadCidr: `10.78.${n}.0/24`,
+      });
     });
   }
 
@@ -171,7 +200,7 @@ export class NetnsTopology {
     return l;
   }
 
-  /** Every namespace of this run, backbone first. */
+  /** The backbone and zone namespaces, backbone first (workloads come and go with addWorkload). */
   get namespaces(): string[] {
     return [this.backbone, ...[...this.links.values()].map((l) => l.netns)];
   }
@@ -198,8 +227,14 @@ export class NetnsTopology {
         run(this.ip, ['-n', l.netns, 'addr', 'add', `${l.zoneAddress}/24`, 'dev', l.zoneIf]);
         run(this.ip, ['-n', l.netns, 'link', 'set', l.zoneIf, 'up']);
       }
-      // Host routes only: zone i reaches zone j's ingress address on the backbone, not its /24.
       for (const l of this.links.values()) {
+        run(this.ip, ['-n', l.netns, 'link', 'add', l.bridgeIf, 'type', 'bridge']);
+        run(this.ip, ['-n', l.netns, 'addr', 'add', `${l.bridgeAddress}/24`, 'dev', l.bridgeIf]);
+        run(this.ip, ['-n', l.netns, 'link', 'set', l.bridgeIf, 'up']);
+        // The zone routes between its workloads and the backbone; the backbone routes replies back.
+        run(this.ip, ['netns', 'exec', l.netns, 'sysctl', '-qw', 'net.ipv4.ip_forward=1']);
+        run(this.ip, ['-n', this.backbone, 'route', 'add', l.workloadCidr, 'via', l.zoneAddress]);
+        // Host routes only: zone i reaches zone j's ingress address on the backbone, not its /24s.
         for (const other of this.links.values()) {
           if (other !== l) run(this.ip, ['-n', l.netns, 'route', 'add', `${other.backboneAddress}/32`, 'via', l.backboneAddress]);
         }
@@ -208,6 +243,34 @@ export class NetnsTopology {
       this.destroy();
       throw err;
     }
+  }
+
+  /**
+   * A namespace for one workload of a zone (made on first use, then the same one for the
+   * same name): a veth to the zone's bridge, the next address of the zone's workload /24,
+   * a default route via the bridge.
+   */
+  addWorkload(zone: string, name: string): Workload {
+    const key = `${zone}/${name}`;
+    const known = this.workloads.get(key);
+    if (known) return known;
+    const l = this.link(zone);
+    const k = ++this.workloadCount;
+    if (k > 200) throw new Error(`more than 200 workloads: the zones' /24s are full`);
+    const w: Workload = { zone, name, netns: `${this.tag}-w${k}`, address: `${l.bridgeAddress.replace(/\.1$/, '')}.${9 + k}` };
+    const inside = `${this.tag}w${k}`;
+    const outside = `${this.tag}v${k}`;
+    run(this.ip, ['netns', 'add', w.netns]);
+    this.created.push(w.netns);
+    run(this.ip, ['-n', w.netns, 'link', 'set', 'lo', 'up']);
+    run(this.ip, ['link', 'add', inside, 'netns', w.netns, 'type', 'veth', 'peer', 'name', outside, 'netns', l.netns]);
+    run(this.ip, ['-n', l.netns, 'link', 'set', outside, 'master', l.bridgeIf]);
+    run(this.ip, ['-n', l.netns, 'link', 'set', outside, 'up']);
+    run(this.ip, ['-n', w.netns, 'addr', 'add', `${w.address}/24`, 'dev', inside]);
+    run(this.ip, ['-n', w.netns, 'link', 'set', inside, 'up']);
+    run(this.ip, ['-n', w.netns, 'route', 'add', 'default', 'via', l.bridgeAddress]);
+    this.workloads.set(key, w);
+    return w;
   }
 
   /**

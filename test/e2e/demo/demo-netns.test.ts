@@ -24,7 +24,7 @@ function ip(args: string[]): string {
 /** Namespaces (kdm<pid>-*) and root-namespace interfaces (kdm<pid>b1, ...) of the demo run with that pid. */
 function leftovers(pid: number): string[] {
   const ns = ip(['netns', 'list']).split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n?.startsWith(`kdm${pid}-`));
-  const ours = new RegExp(`^kdm${pid}[bzp]\\d+$`);
+  const ours = new RegExp(`^kdm${pid}[bzpwvr]\\d+$`);
   const links = ip(['-o', 'link']).split('\n').map((l) => /^\d+:\s+([^:@\s]+)/.exec(l)?.[1]).filter((n): n is string => !!n && ours.test(n));
   return [...ns.map((n) => `netns ${n}`), ...links.map((n) => `link ${n}`)];
 }
@@ -72,11 +72,13 @@ if (!probe.ok) {
     if (code !== 0) t.comment(`demo output:\n${out}`);
     t.equal(code, 0, 'demo exit code');
     t.match(out, /mode: network namespaces \(running as root/, 'says which mode runs and why');
-    t.match(out, new RegExp(`network namespaces: kdm${pid}-bb .*kdm${pid}-z1 \\(zone-1: 10\\.77\\.1\\.2.*kdm${pid}-z2 \\(zone-2: 10\\.77\\.2\\.2`), 'backbone and one namespace per zone');
-    t.match(out, /zone-1 sidecar users-1 up in netns kdm\d+-z1: inbound 10\.77\.1\.2:\d+/, 'users runs in zone-1, its inbound on the zone side of the veth');
+    t.match(out, new RegExp(`network namespaces: kdm${pid}-bb .*kdm${pid}-z1 \\(zone-1 CP: 10\\.77\\.1\\.2.*kdm${pid}-z2 \\(zone-2 CP: 10\\.77\\.2\\.2.*one per workload`), 'backbone, one namespace per zone, one per workload');
+    t.match(out, new RegExp(`zone-1 sidecar users-1 up in netns kdm${pid}-w\\d+: inbound 10\\.78\\.1\\.\\d+:\\d+`), 'users runs in a namespace of its own in zone-1, on its zone\'s workload network');
+    const nsOf = (name: string) => new RegExp(`sidecar ${name} up in netns (kdm\\d+-w\\d+)`).exec(out)?.[1];
+    t.equal(new Set(['users-1', 'invoices-1', 'billing-1', 'billing-2'].map(nsOf)).size, 4, 'each sidecar has a namespace of its own');
     t.match(out, /zone-2 ingress up in netns kdm\d+-bb: 10\.77\.2\.1:\d+/, 'zone-2 ingress on the backbone');
-    t.match(out, /zone-2 ingress -> 10\.77\.2\.1:\d+ read SNI billing\{mesh=default\} and forwarded without terminating TLS to 10\.77\.2\.2:\d+/, 'step 2 trace: the hop through zone-2 ingress into zone-2');
-    t.match(out, /isolation: from kdm\d+-z1, a direct connect to billing's inbound 10\.77\.2\.2:\d+ fails \((ENETUNREACH|EHOSTUNREACH|ETIMEDOUT)[^)]*\); zone-2's ingress 10\.77\.2\.1:\d+ accepts it/, 'step 2: no direct route from zone-1 to zone-2, the ingress is reachable');
+    t.match(out, /zone-2 ingress -> 10\.77\.2\.1:\d+ read SNI billing\{mesh=default\} and forwarded without terminating TLS to 10\.78\.2\.\d+:\d+/, 'step 2 trace: the hop through zone-2 ingress into zone-2');
+    t.match(out, /isolation: from kdm\d+-w\d+, a direct connect to billing's inbound 10\.78\.2\.\d+:\d+ fails \((ENETUNREACH|EHOSTUNREACH|ETIMEDOUT)[^)]*\); zone-2's ingress 10\.77\.2\.1:\d+ accepts it/, 'step 2: no direct route from zone-1 to zone-2, the ingress is reachable');
     t.match(out, /demo passed: 4\/4 steps/, 'every step passed');
     t.notMatch(out, /WARNING/, 'no warning (processes still running, namespace not deleted)');
     t.same(leftovers(pid), [], 'no namespace or veth of the run is left');
@@ -86,14 +88,17 @@ if (!probe.ok) {
   t.test('Ctrl-C during set-up: exit 130, every process and namespace gone', async (t) => {
     let pidsInside: number[] = [];
     let commands: string[] = [];
+    let namespaces = 0;
     let sent = false;
     const { code, out, pid } = await runDemo([], (line, pid) => {
-      // Once the ingresses start, every namespace holds processes; interrupt there.
-      if (!sent && /set-up: ingresses/.test(line)) {
+      // Once the first sidecar is up, the backbone, both zones and some workloads hold processes; interrupt there.
+      if (!sent && / sidecar \S+ up in netns /.test(line)) {
         sent = true;
-        for (const ns of ['bb', 'z1', 'z2']) {
+        const names = ip(['netns', 'list']).split('\n').map((l) => l.trim().split(/\s+/)[0]).filter((n) => n?.startsWith(`kdm${pid}-`));
+        namespaces = names.length;
+        for (const ns of names) {
           pidsInside.push(
-            ...ip(['netns', 'pids', `kdm${pid}-${ns}`])
+            ...ip(['netns', 'pids', ns])
               .split('\n')
               .map(Number)
               .filter((n) => n > 0),
@@ -110,10 +115,11 @@ if (!probe.ok) {
         process.kill(pid, 'SIGINT');
       }
     });
-    t.ok(sent, 'the demo reached the ingress stage and got SIGINT');
+    t.ok(sent, 'the demo started a sidecar and got SIGINT');
+    t.ok(namespaces >= 4, `${namespaces} namespaces existed then (backbone, zones, workloads)`);
     if (code !== 130) t.comment(`demo output:\n${out}`);
     t.equal(code, 130, 'exit code after Ctrl-C');
-    t.ok(pidsInside.length >= 6, `${pidsInside.length} processes ran in the namespaces when SIGINT came (CPs, agents)`);
+    t.ok(pidsInside.length >= 8, `${pidsInside.length} processes ran in the namespaces when SIGINT came (CPs, ingresses, apps, sidecars, agents)`);
     t.same([...new Set(commands)], ['node'], 'each of them is a node process (no ip wrapper in between)');
     pidsInside = pidsInside.filter(alive);
     t.same(pidsInside, [], 'none of them runs any more');
