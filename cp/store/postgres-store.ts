@@ -217,8 +217,9 @@ export class PostgresStore extends StoreBase {
   private readonly backoff: Backoff;
   // Highest version heard through NOTIFY (or read when LISTEN started): catch-up starts above it.
   private highWater = 0n;
-  // Versions this instance committed while LISTEN was down: local listeners heard them already.
-  private readonly ownWhileDown = new Set<string>();
+  // Versions this instance committed whose own notification has not come back yet: local
+  // listeners heard them at COMMIT, so a catch-up after a LISTEN loss must skip them.
+  private readonly ownUnheard = new Set<string>();
   private readonly notices: Notice[] = [];
   private draining = false;
   private readonly log?: Logger;
@@ -325,7 +326,10 @@ export class PostgresStore extends StoreBase {
       // A broken connection is destroyed instead of going back to the pool.
       client.release(broken);
     }
-    if (!this.listenConnected) for (const ev of plan.events) this.ownWhileDown.add(ev.resource.meta.version);
+    for (const ev of plan.events) {
+      // At or below highWater, its notification has already come back (it can beat COMMIT's reply).
+      if (ev.kind !== 'delete' && BigInt(ev.resource.meta.version) > this.highWater) this.ownUnheard.add(ev.resource.meta.version);
+    }
     // COMMIT has returned: the write is durable, so watchers may act on it.
     deliverEvents(this.listeners, plan.events);
     return plan.results;
@@ -454,7 +458,10 @@ export class PostgresStore extends StoreBase {
       }
       const v = BigInt(n.v);
       if (v > this.highWater) this.highWater = v;
-      if (n.i === this.instanceId) return; // Local listeners heard it at COMMIT.
+      if (n.i === this.instanceId) {
+        this.ownUnheard.delete(n.v); // Local listeners heard it at COMMIT.
+        return;
+      }
       this.notices.push(n);
       void this.drain();
     });
@@ -478,8 +485,8 @@ export class PostgresStore extends StoreBase {
   // Re-delivers rows written by others in (from, to] as updates; deletes in that window cannot be.
   private async catchUp(from: bigint, to: bigint): Promise<void> {
     const r = await this.pool.query<Row>('SELECT * FROM resources WHERE version > $1 AND version <= $2 ORDER BY version', [from.toString(), to.toString()]);
-    const missed = r.rows.map((row) => this.fromRow(row)).filter((res) => !this.ownWhileDown.has(res.meta.version));
-    this.ownWhileDown.clear();
+    const missed = r.rows.map((row) => this.fromRow(row)).filter((res) => !this.ownUnheard.has(res.meta.version));
+    for (const v of this.ownUnheard) if (BigInt(v) <= to) this.ownUnheard.delete(v);
     if (to > this.highWater) this.highWater = to;
     this.log?.warn(
       { target: this.target, fromVersion: from.toString(), toVersion: to.toString(), redelivered: missed.length },
