@@ -26,6 +26,7 @@ import { VipPoller } from './dns/vip-poller';
 import { parseResolvConf } from './dns/resolv-conf';
 import { selectEngine, createEngine } from './engine/select';
 import type { ProxyEngine } from './engine/engine';
+import { useEnvoyBundle } from '../proto/index';
 
 /** Exit status of a run: 0 clean stop, 1 failure, else the engine's. */
 export type ExitCode = number;
@@ -33,6 +34,8 @@ export type ExitCode = number;
 /** Runs kuma-dp until it should exit; resolves with the exit code. UsageErrors propagate. */
 export async function runKumaDp(argv: readonly string[]): Promise<ExitCode> {
   const cfg = resolveRunConfig(argv);
+  // kuma-dp decodes only xDS resources: the pruned Envoy bundle saves MiBs of heap (issue 4).
+  useEnvoyBundle('agent');
   const log = createLogger('kuma-dp', cfg.logLevel === 'off' ? 'silent' : cfg.logLevel).child({ mesh: cfg.mesh, dataplane: cfg.name });
   log.info({ version: kumaDpVersion(), proxyType: cfg.proxyType, cpAddress: cfg.cpAddress.origin, engine: cfg.engine }, 'starting kuma-dp');
   return new Runner(cfg, log).run();

@@ -9,8 +9,13 @@
  */
 import fs from 'node:fs';
 import path from 'node:path';
-import * as protobuf from 'protobufjs';
-import * as protoLoader from '@grpc/proto-loader';
+// The light build: reflection from JSON bundles, without the .proto parser kuma-dp never needs.
+import * as protobuf from 'protobufjs/light';
+import type * as protoLoader from '@grpc/proto-loader';
+import type { MethodDefinition as GrpcMethodDefinition } from '@grpc/grpc-js';
+
+/** What @grpc/grpc-js's loadPackageDefinition takes. */
+export type GrpcPackageDefinition = Parameters<typeof import('@grpc/grpc-js').loadPackageDefinition>[0];
 
 /** Prefix of every type URL. */
 export const TYPE_PREFIX = 'type.googleapis.com/';
@@ -56,8 +61,22 @@ export interface AnyMessage {
   value: Uint8Array;
 }
 
-const bundleDir = __dirname; // dist/proto: the build writes envoy.json and kuma.json here
+/** The ADS service, the one gRPC service kuma-dp's embedded engine calls. */
+export const ADS_SERVICE = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+
+/**
+ * What kuma-dp decodes: the xDS resources, the extensions our generators put in them,
+ * and the ADS service. The build keeps only the types these reach in envoy-agent.json.
+ */
+export const AGENT_ENVOY_ROOTS: readonly string[] = [...Object.values(TypeUrl), ...Object.values(ExtensionTypeUrl)].map(typeNameOf).concat(ADS_SERVICE);
+
+/** Which Envoy bundle envoyRoot() loads: everything (CP, CLIs, tests) or the agent's cut. */
+export type EnvoyBundle = 'full' | 'agent';
+
+const bundleDir = __dirname; // dist/proto: the build writes envoy.json, envoy-agent.json and kuma.json here
+let envoyBundle: EnvoyBundle = 'full';
 let envoy: protobuf.Root | undefined;
+let envoyFull: protobuf.Root | undefined;
 let kuma: protobuf.Root | undefined;
 
 function readBundle(name: string): protobuf.INamespace {
@@ -69,13 +88,43 @@ function readBundle(name: string): protobuf.INamespace {
   }
 }
 
-/** The root holding Envoy's v3 API, google.protobuf, validate and KDS (snake_case names). */
+/**
+ * Makes envoyRoot() load `bundle`. kuma-dp selects 'agent' before anything decodes: the
+ * full bundle's Root costs it ~4 MiB of heap (and more in start-up garbage) for types
+ * it never sees. Must be called before the first envoyRoot(); a later call that would
+ * change the choice throws rather than leave two roots in use.
+ */
+export function useEnvoyBundle(bundle: EnvoyBundle): void {
+  if (bundle === envoyBundle) return;
+  if (envoy) throw new Error(`useEnvoyBundle("${bundle}"): the "${envoyBundle}" Envoy bundle is already loaded`);
+  envoyBundle = bundle;
+}
+
+/** The bundle envoyRoot() loads. */
+export function envoyBundleInUse(): EnvoyBundle {
+  return envoyBundle;
+}
+
+function loadRoot(name: string): protobuf.Root {
+  const r = protobuf.Root.fromJSON(readBundle(name));
+  r.resolveAll();
+  return r;
+}
+
+/**
+ * The root holding Envoy's v3 API, google.protobuf, validate and KDS (snake_case names);
+ * with the agent bundle selected, only what AGENT_ENVOY_ROOTS reach.
+ */
 export function envoyRoot(): protobuf.Root {
-  if (!envoy) {
-    envoy = protobuf.Root.fromJSON(readBundle('envoy'));
-    envoy.resolveAll();
-  }
+  if (!envoy) envoy = envoyBundle === 'agent' ? loadRoot('envoy-agent') : (envoyFull = loadRoot('envoy'));
   return envoy;
+}
+
+/** The root with the whole Envoy bundle, whichever bundle envoyRoot() uses. */
+export function fullEnvoyRoot(): protobuf.Root {
+  if (envoyBundle === 'full') return envoyRoot();
+  if (!envoyFull) envoyFull = loadRoot('envoy');
+  return envoyFull;
 }
 
 /** The root holding Kuma's resource messages (camelCase names). */
@@ -98,6 +147,12 @@ export function lookupType(nameOrUrl: string): protobuf.Type {
   const name = typeNameOf(nameOrUrl);
   for (const root of [envoyRoot(), kumaRoot()]) {
     const t = root.lookup(name);
+    if (t instanceof protobuf.Type) return t;
+  }
+  // The agent's cut holds what kuma-dp decodes; anything else (a tool, a test) still
+  // finds its type, at the price of loading the whole bundle once.
+  if (envoyBundle === 'agent') {
+    const t = fullEnvoyRoot().lookup(name);
     if (t instanceof protobuf.Type) return t;
   }
   throw new Error(`unknown protobuf message type "${name}"`);
@@ -174,13 +229,51 @@ export function fromStruct(s: { fields?: Record<string, any> } | undefined): Rec
 
 let grpcDefs: protoLoader.PackageDefinition | undefined;
 
+/** The conversions grpcPackageDefinition() asks @grpc/proto-loader for, applied by hand. */
+const GRPC_TO_OBJECT: protobuf.IConversionOptions = { longs: String, enums: String, defaults: false, oneofs: true };
+
+/**
+ * A package definition for @grpc/grpc-js holding only `serviceName`, built from
+ * envoyRoot() with the same message conversions as grpcPackageDefinition(). kuma-dp
+ * uses it for its one ADS client: proto-loader would build a second Root and a
+ * descriptor for every message of the bundle, several MiB the agent never reads.
+ */
+export function grpcServiceDefinition(serviceName: string): GrpcPackageDefinition {
+  const svc = envoyRoot().lookup(serviceName);
+  if (!(svc instanceof protobuf.Service)) throw new Error(`unknown gRPC service "${serviceName}"`);
+  const serializer = (t: protobuf.Type) => (arg: object) => {
+    if (Array.isArray(arg)) throw new Error(`Failed to serialize message: expected object with ${t.name} structure, got array instead`);
+    return Buffer.from(t.encode(t.fromObject(arg as Record<string, unknown>)).finish());
+  };
+  const deserializer = (t: protobuf.Type) => (buf: Buffer) => t.toObject(t.decode(buf), GRPC_TO_OBJECT);
+  const methods: Record<string, GrpcMethodDefinition<object, object>> = {};
+  for (const m of svc.methodsArray) {
+    m.resolve();
+    const req = m.resolvedRequestType!;
+    const res = m.resolvedResponseType!;
+    methods[m.name] = {
+      path: `/${serviceName}/${m.name}`,
+      requestStream: !!m.requestStream,
+      responseStream: !!m.responseStream,
+      requestSerialize: serializer(req),
+      requestDeserialize: deserializer(req),
+      responseSerialize: serializer(res),
+      responseDeserialize: deserializer(res),
+      originalName: m.name.charAt(0).toLowerCase() + m.name.slice(1),
+    };
+  }
+  return { [serviceName]: methods };
+}
+
 /**
  * Package definition for @grpc/grpc-js services (ADS, SDS, KDS). Messages keep
  * Envoy's field names; Any stays `{type_url, value}` so handlers decode lazily.
  */
 export function grpcPackageDefinition(): protoLoader.PackageDefinition {
   if (!grpcDefs) {
-    grpcDefs = protoLoader.fromJSON(readBundle('envoy'), {
+    // Required here, not at the top: kuma-dp never needs proto-loader (see grpcServiceDefinition).
+    const loader = require('@grpc/proto-loader') as typeof protoLoader;
+    grpcDefs = loader.fromJSON(readBundle('envoy'), {
       keepCase: true,
       longs: String,
       enums: String,

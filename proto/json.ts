@@ -7,7 +7,7 @@
  * silently drops unknown fields, which would hide a typo in a generator.
  */
 import * as protobuf from 'protobufjs';
-import { envoyRoot, typeNameOf } from './index';
+import { fullEnvoyRoot, typeNameOf } from './index';
 import { KumaError } from '../lib/errors';
 
 /** A JSON value could not be read as the protobuf message it claims to be. */
@@ -161,7 +161,7 @@ function anyFromJson(v: unknown, path: string, root: protobuf.Root): { type_url:
 
 /** Converts proto3 JSON of the named Envoy message into a protobufjs Message; throws ProtoJsonError with a path. */
 export function fromProtoJson(nameOrUrl: string, json: unknown): protobuf.Message {
-  const root = envoyRoot();
+  const root = fullEnvoyRoot();
   const t = root.lookupType(typeNameOf(nameOrUrl));
   const obj = messageFromJson(t, json, '', root);
   const msg = t.fromObject(obj);
@@ -172,6 +172,6 @@ export function fromProtoJson(nameOrUrl: string, json: unknown): protobuf.Messag
 
 /** Encodes proto3 JSON of the named Envoy message to bytes (strict: unknown fields throw). */
 export function encodeProtoJson(nameOrUrl: string, json: unknown): Uint8Array {
-  const t = envoyRoot().lookupType(typeNameOf(nameOrUrl));
+  const t = fullEnvoyRoot().lookupType(typeNameOf(nameOrUrl));
   return t.encode(fromProtoJson(nameOrUrl, json)).finish();
 }

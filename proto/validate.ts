@@ -23,7 +23,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import * as protobuf from 'protobufjs';
 import type { FieldViolation } from '../lib/errors';
-import { envoyRoot, typeNameOf } from './index';
+import { fullEnvoyRoot, typeNameOf } from './index';
 
 let sourceRoot: protobuf.Root | null | undefined;
 
@@ -60,7 +60,7 @@ function loadSourceRoot(): protobuf.Root | null {
 /** The root whose reflection carries the rules: Envoy sources when available, else the bundle. */
 export function validationRoot(): protobuf.Root {
   if (sourceRoot === undefined) sourceRoot = loadSourceRoot();
-  return sourceRoot ?? envoyRoot();
+  return sourceRoot ?? fullEnvoyRoot();
 }
 
 type Rules = Record<string, any>;

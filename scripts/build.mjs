@@ -1,5 +1,6 @@
 // Build: compile TypeScript to dist/, then turn every .proto the project needs into
-// two JSON descriptor bundles (dist/proto/envoy.json, dist/proto/kuma.json) so that
+// JSON descriptor bundles (dist/proto/envoy.json, its kuma-dp cut envoy-agent.json,
+// dist/proto/kuma.json) so that
 // CLIs load protos in tens of milliseconds instead of parsing hundreds of files.
 import { spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -32,7 +33,13 @@ function load(files, keepCase) {
 }
 const out = path.join(root, 'dist/proto');
 fs.mkdirSync(out, { recursive: true });
-fs.writeFileSync(path.join(out, 'envoy.json'), JSON.stringify(load(manifest.envoy, true).toJSON()));
+const envoyBundle = load(manifest.envoy, true).toJSON();
+fs.writeFileSync(path.join(out, 'envoy.json'), JSON.stringify(envoyBundle));
+// kuma-dp's cut: only the types its embedded engine decodes (proto/prune-bundle.ts,
+// roots in proto/index.ts AGENT_ENVOY_ROOTS), so its Root costs a fraction of the heap.
+const { pruneBundle } = require(path.join(root, 'dist/proto/prune-bundle.js'));
+const { AGENT_ENVOY_ROOTS } = require(path.join(root, 'dist/proto/index.js'));
+fs.writeFileSync(path.join(out, 'envoy-agent.json'), JSON.stringify(pruneBundle(envoyBundle, AGENT_ENVOY_ROOTS)));
 fs.writeFileSync(path.join(out, 'kuma.json'), JSON.stringify(load(manifest.kuma, false).toJSON()));
 
 // The bins are run directly; tsc does not keep the executable bit. npm links a

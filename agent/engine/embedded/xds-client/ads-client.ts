@@ -10,7 +10,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { Backoff } from '../../../../lib/backoff';
 import type { Logger } from '../../../../lib/logger';
-import { grpcPackageDefinition, TypeUrl, unpackAny } from '../../../../proto/index';
+import { ADS_SERVICE, grpcServiceDefinition, TypeUrl, unpackAny } from '../../../../proto/index';
 import type { ControlPlaneStats } from '../admin/stats';
 
 /** The engine's verdict on an update: undefined to ACK, a message to NACK. */
@@ -56,7 +56,8 @@ export class AdsClient {
   private nodeSent = false;
 
   constructor(private readonly o: AdsClientOptions) {
-    const pkg = grpc.loadPackageDefinition(grpcPackageDefinition()) as any;
+    // Only the ADS service, not the whole bundle through proto-loader (idle RSS, issue 4).
+    const pkg = grpc.loadPackageDefinition(grpcServiceDefinition(ADS_SERVICE)) as any;
     const Ctor = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
     this.client = new Ctor(o.target, o.credentials, { 'grpc.keepalive_time_ms': 30_000, ...o.channelOptions });
     this.backoff = o.backoff ?? new Backoff({ initialMs: 250, maxMs: 10_000 });
