@@ -7,7 +7,9 @@
  *
  * The parent talks to it over IPC (child_process.fork):
  *   -> {cmd:'connect', address, nodes, ratePerSec}  <- {ev:'configured', clients:[...]}
- *   -> {cmd:'mark', marker}                          (start watching for a change)
+ *   -> {cmd:'mark', marker, present}                 (start watching for a change: the first
+ *                                                     CDS where some cluster name contains
+ *                                                     `marker` (present) or none does (!present))
  *   -> {cmd:'status'}                                <- {ev:'status', lastResponseAt, ...}
  *   -> {cmd:'change-report'}                         <- {ev:'change-report', clients:[...]}
  *   -> {cmd:'close'}                                 (closes every stream and exits)
@@ -68,6 +70,7 @@ class SimClient {
   listeners = 0;
   // change tracking
   marker?: string;
+  markerPresent = true;
   markerAckedAt?: number;
   lastAckAt?: number;
   responsesAfterMark = 0;
@@ -129,7 +132,7 @@ class SimClient {
         if (c.type === 'EDS' || c.type === 3) names.push(c.eds_cluster_config?.service_name || c.name);
       }
       this.clusters = all.length;
-      if (this.marker !== undefined && all.some((n) => n.includes(this.marker!))) sawMarker = true;
+      if (this.marker !== undefined && all.some((n) => n.includes(this.marker!)) === this.markerPresent) sawMarker = true;
       names.sort();
       this.ack(type, res, []);
       if (sawMarker && this.markerAckedAt === undefined) this.markerAckedAt = this.lastAckAt;
@@ -212,6 +215,7 @@ function main(): void {
       case 'mark':
         for (const c of clients) {
           c.marker = msg.marker;
+          c.markerPresent = msg.present !== false;
           c.markerAckedAt = undefined;
           c.lastAckAt = undefined;
           c.responsesAfterMark = 0;
