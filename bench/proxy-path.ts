@@ -16,6 +16,9 @@
  * --cpu-prof=1 runs the kuma-dp pair under `node --cpu-prof` and records their top
  * functions by self time (diagnosis only: the profiler inflates the numbers).
  * --hold keeps the three paths up for SECONDS after start-up (ports printed) for diagnosis.
+ * BENCH_BASELINE_AGENT=DIR/agent/main.js (environment) adds a fourth path: a second kuma-dp pair run from
+ * another build (e.g. the previous commit's dist/ copied aside), so that an optimisation is
+ * compared with the code it replaces in the same run, under the same background load.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -99,45 +102,45 @@ async function startHaproxyPair(dir: string, appPort: number): Promise<PathSetup
   return { name: 'haproxy → TLS → haproxy', port: outPort, pids: [a.pid, b.pid] };
 }
 
-async function startKumaPair(dir: string, cp: StandaloneCp, appPort: number, profDir?: string): Promise<{ setup: PathSetup; children: Child[] }> {
-  await cp.put({ type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } });
+async function startKumaPair(dir: string, cp: StandaloneCp, appPort: number, profDir?: string, agentMain = path.resolve(__dirname, '../agent/main.js'), suffix = ''): Promise<{ setup: PathSetup; children: Child[] }> {
+  if (!suffix) await cp.put({ type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } });
   const [outPort, inPort, feInbound, feApp] = [await freePort(), await freePort(), await freePort(), await freePort()];
   const files = {
-    backend: ['type: Dataplane', 'mesh: default', 'name: backend-1', 'networking:', '  address: 127.0.0.1', '  inbound:', `  - port: ${inPort}`, `    servicePort: ${appPort}`, '    serviceAddress: 127.0.0.1', '    tags:', '      kuma.io/service: backend', '      kuma.io/protocol: http'],
+    backend: ['type: Dataplane', 'mesh: default', `name: backend-1${suffix}`, 'networking:', '  address: 127.0.0.1', '  inbound:', `  - port: ${inPort}`, `    servicePort: ${appPort}`, '    serviceAddress: 127.0.0.1', '    tags:', `      kuma.io/service: backend${suffix}`, '      kuma.io/protocol: http'],
     frontend: [
       'type: Dataplane',
       'mesh: default',
-      'name: frontend-1',
+      `name: frontend-1${suffix}`,
       'networking:',
       '  address: 127.0.0.1',
       '  inbound:',
       `  - port: ${feInbound}`,
       `    servicePort: ${feApp}`,
       '    tags:',
-      '      kuma.io/service: frontend',
+      `      kuma.io/service: frontend${suffix}`,
       '      kuma.io/protocol: http',
       '  outbound:',
       `  - port: ${outPort}`,
       '    tags:',
-      '      kuma.io/service: backend',
+      `      kuma.io/service: backend${suffix}`,
     ],
   };
   const children: Child[] = [];
   for (const [name, lines] of Object.entries(files)) {
-    const f = path.join(dir, `${name}.yaml`);
+    const f = path.join(dir, `${name}${suffix}.yaml`);
     fs.writeFileSync(f, lines.join('\n') + '\n');
     const readyPort = await freePort();
     const c = startChild(
-      `kuma-dp-${name}`,
+      `kuma-dp-${name}${suffix}`,
       process.execPath,
-      [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name)}`] : []), path.resolve(__dirname, '../agent/main.js'), 'run', `--cp-address=https://127.0.0.1:${cp.dpPort}`, `--dataplane-file=${f}`, `--ca-cert-file=${cp.dpCaFile}`, '--engine=embedded', `--readiness-port=${readyPort}`, '--drain-time=0s', '--log-level=warn'],
+      [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name + suffix)}`] : []), agentMain, 'run', `--cp-address=https://127.0.0.1:${cp.dpPort}`, `--dataplane-file=${f}`, `--ca-cert-file=${cp.dpCaFile}`, '--engine=embedded', `--readiness-port=${readyPort}`, '--drain-time=0s', '--log-level=warn'],
       { core: PROXY_CORE },
     );
     children.push(c);
     await until(async () => (await httpJson(`http://127.0.0.1:${readyPort}/ready`)).status === 200, 30_000, `kuma-dp ${name} ready`);
   }
   await until(async () => (await httpJson(`http://127.0.0.1:${outPort}/`)).status === 200, 30_000, 'a 200 through the kuma-dp sidecars');
-  return { setup: { name: 'kuma-dp (embedded) → mTLS → kuma-dp (embedded)', port: outPort, pids: children.map((c) => c.pid) }, children };
+  return { setup: { name: `kuma-dp (embedded) → mTLS → kuma-dp (embedded)${suffix ? ' [baseline build]' : ''}`, port: outPort, pids: children.map((c) => c.pid) }, children };
 }
 
 function parseWrk(out: string): { rps: number; requests: number; p50Ms: number; p99Ms: number } {
@@ -159,6 +162,7 @@ function cpuOf(pids: number[]): number {
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0 });
+  const baselineAgent = process.env.BENCH_BASELINE_AGENT;
   stopChildrenOnSignal();
   spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
   const before = runContext();
@@ -175,6 +179,7 @@ async function main(): Promise<void> {
     const kuma = await startKumaPair(dir, cp, appPort, profDir);
     const ha = await startHaproxyPair(dir, appPort);
     const paths: PathSetup[] = [{ name: 'no proxy (client → app)', port: appPort, pids: [] }, ha, kuma.setup];
+    if (baselineAgent) paths.push((await startKumaPair(dir, cp, appPort, undefined, path.resolve(baselineAgent), '-baseline')).setup);
     pathNames = paths.map((p) => p.name);
     console.log(`paths up: ${paths.map((p) => `${p.name} :${p.port}`).join(', ')}`);
     if (args.hold) await sleep(args.hold * 1000);
@@ -254,7 +259,7 @@ async function main(): Promise<void> {
       rss: rs[rs.length - 1].rssMiB,
     };
   });
-  const [direct, ha, kuma] = agg;
+  const [direct, ha, kuma, baseline] = agg;
   const table: Table = {
     title: `Proxy path, HTTP/1.1 keep-alive, ${args.connections} connections: wrk ${args.seconds} s saturating, then ${args.rate} req/s for ${args['latency-seconds']} s (medians of ${args.rounds} rounds)`,
     columns: ['path', 'req/s (wrk)', 'per round', 'proxy CPU µs/req (saturated)', `proxy CPU µs/req (@${args.rate}/s)`, `p50 (ms)`, `p99 (ms)`, 'added p50 (ms)', 'added p99 (ms)', 'proxy RSS (MiB)'],
@@ -279,12 +284,15 @@ async function main(): Promise<void> {
   const verdicts = [
     `CPU per request, kuma-dp pair / haproxy pair: ${round(cpuRatio)}× at ${args.rate} req/s, ${round(cpuRatioSat)}× saturated (target ≤ 1.25×): ${cpuRatio <= 1.25 ? 'met' : 'NOT met'}`,
     `added p99 at ${args.rate} req/s: kuma-dp ${round(addedK)} ms vs haproxy ${round(addedH)} ms (target ≤ haproxy's): ${addedK <= addedH ? 'met' : 'NOT met'}`,
+    ...(baseline
+      ? [`against the baseline build in the same run: CPU µs/req @${args.rate}/s ${round(kuma.cpuFixed)} vs ${round(baseline.cpuFixed)} (${round(kuma.cpuFixed / baseline.cpuFixed)}×), saturated ${round(kuma.cpuSat)} vs ${round(baseline.cpuSat)} (${round(kuma.cpuSat / baseline.cpuSat)}×), p99 ${round(kuma.p99)} vs ${round(baseline.p99)} ms, req/s ${Math.round(kuma.rps)} vs ${Math.round(baseline.rps)}`]
+      : []),
     `throughput: kuma-dp ${Math.round(kuma.rps)} req/s vs haproxy ${Math.round(ha.rps)} req/s (${round(kuma.rps / ha.rps)}×), no proxy ${Math.round(direct.rps)} req/s`,
   ];
   for (const v of verdicts) console.log(v);
   const files = writeResults({
     bench: args['cpu-prof'] ? 'proxy-path-profile' : 'proxy-path',
-    params: { seconds: args.seconds, rate: args.rate, latencySeconds: args['latency-seconds'], connections: args.connections, rounds: args.rounds, proxyCore: PROXY_CORE, clientCore: CLIENT_CORE },
+    params: { seconds: args.seconds, rate: args.rate, latencySeconds: args['latency-seconds'], connections: args.connections, rounds: args.rounds, proxyCore: PROXY_CORE, clientCore: CLIENT_CORE, baselineBuild: !!baselineAgent },
     data: { aggregate: agg, rounds },
     tables: [table],
     verdicts,

@@ -19,14 +19,27 @@ export const DEFAULT_ROUTE_TIMEOUT_MS = 15_000;
 // RFC 9110 §7.6.1: connection-specific fields are not forwarded.
 const HOP_BY_HOP = new Set(['connection', 'keep-alive', 'proxy-connection', 'transfer-encoding', 'upgrade', 'te', 'trailer', 'proxy-authenticate', 'proxy-authorization']);
 
-function forwardHeaders(h: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
-  const out: http.OutgoingHttpHeaders = {};
-  const conn = typeof h.connection === 'string' ? h.connection.toLowerCase().split(',').map((s) => s.trim()) : [];
-  for (const k in h) {
-    if (HOP_BY_HOP.has(k) || conn.includes(k)) continue;
-    out[k] = h[k];
+/**
+ * The end-to-end fields of a message as a flat [name, value, ...] list, in the order and
+ * spelling they arrived: a field sent several times stays several fields (no ", " join),
+ * and Node writes the list as it is instead of building and validating a header object
+ * per hop. `connection` names further hop-by-hop fields of this message (RFC 9110 §7.6.1).
+ */
+export function forwardRawHeaders(raw: string[], connection: string | string[] | undefined): string[] {
+  const extra = typeof connection === 'string' ? connection.toLowerCase().split(',').map((s) => s.trim()) : [];
+  const out: string[] = [];
+  for (let i = 0; i < raw.length; i += 2) {
+    const k = raw[i].toLowerCase();
+    if (HOP_BY_HOP.has(k) || (extra.length && extra.includes(k))) continue;
+    out.push(raw[i], raw[i + 1]);
   }
   return out;
+}
+
+/** True when a request carries a body to forward (RFC 9112 §6.3: a request without Content-Length or Transfer-Encoding has none). */
+export function requestHasBody(h: http.IncomingHttpHeaders): boolean {
+  const cl = h['content-length'];
+  return h['transfer-encoding'] !== undefined || (cl !== undefined && cl !== '0');
 }
 
 function reply(res: http.ServerResponse, status: number, body: string): void {
@@ -79,6 +92,7 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
     return h1ToH2(d, req, res, cluster, route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS, (status, body) => reply(res, status, body));
   }
   const timeoutMs = route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
+  const withBody = requestHasBody(req.headers);
   let timer: NodeJS.Timeout | undefined;
   /** Set once the downstream got (or started to get) its answer: nothing else may answer. */
   let answered = false;
@@ -95,7 +109,7 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
     const agent = cluster.requestAgent();
     if (!agent) return answer(503, `no healthy upstream: cluster "${clusterName}" has no endpoint\n`);
     cluster.stats.upstream_rq_total++;
-    const u = http.request({ agent, host: clusterName, method: req.method, path: url, headers: forwardHeaders(req.headers), setHost: false });
+    const u = http.request({ agent, host: clusterName, method: req.method, path: url, headers: forwardRawHeaders(req.rawHeaders, req.headers.connection), setHost: false });
     up = u;
     let responded = false;
     u.on('response', (ur) => {
@@ -103,11 +117,19 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
       cluster.observe(agent, ur.statusCode ?? 502);
       if (answered || gone) return void ur.destroy();
       answered = true;
-      const headers = forwardHeaders(ur.headers);
-      if (d.draining?.()) headers.connection = 'close';
+      const headers = forwardRawHeaders(ur.rawHeaders, ur.headers.connection);
+      if (d.draining?.()) headers.push('connection', 'close');
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
-      ur.pipe(res);
-      ur.on('end', () => clearTimeout(timer));
+      // A hand-made relay instead of pipe(): three listeners per response instead of
+      // pipe's seven, with the same backpressure (pause on a full downstream buffer).
+      ur.on('data', (chunk: Buffer) => {
+        if (!res.write(chunk)) ur.pause();
+      });
+      res.on('drain', () => ur.resume());
+      ur.on('end', () => {
+        clearTimeout(timer);
+        res.end();
+      });
       ur.on('error', () => res.destroy());
     });
     u.on('error', (err) => {
@@ -120,7 +142,6 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
       if (attempt === 0 && u.reusedSocket && retriable(req, err)) {
         cluster.stats.upstream_rq_retry++;
         d.log.debug({ cluster: clusterName, err: err.message }, 'pooled upstream connection reset before headers; retrying once');
-        req.unpipe(u);
         return forward(attempt + 1);
       }
       d.log.debug({ cluster: clusterName, err: err.message }, 'http upstream failed');
@@ -132,7 +153,9 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
     u.on('close', () => {
       if (!responded && up === u) answer(503, 'upstream connect error or disconnect/reset before headers: connection closed\n');
     });
-    if (attempt === 0) req.pipe(u);
+    // A request without a body is finished at once: no pipe to set up and tear down, and
+    // the head goes out in one write.
+    if (attempt === 0 && withBody) req.pipe(u);
     else u.end();
   };
   if (timeoutMs > 0) {
