@@ -6,6 +6,7 @@
 import { KumaError, UsageError } from '../lib/errors';
 import { rootHelp, runHelp } from './cli/help';
 import { productVersion as kumaDpVersion } from '../lib/version';
+import { holdYoungGenerationGrowth } from './heap-growth';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -26,9 +27,12 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(runHelp());
         return 0;
       }
+      // Before the agent's modules load: start-up must not size the young generation
+      // for the idle proxy (agent/heap-growth.ts); released once the proxy is ready.
+      const releaseHeapGrowth = holdYoungGenerationGrowth();
       // Loaded here so that `kuma-dp version` stays fast.
       const { runKumaDp } = await import('./run');
-      return runKumaDp(rest);
+      return runKumaDp(rest, { onStarted: releaseHeapGrowth });
     }
     default:
       throw new UsageError(`unknown command "${cmd}"; valid: run, version, help`);

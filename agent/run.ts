@@ -31,14 +31,36 @@ import { useEnvoyBundle } from '../proto/index';
 /** Exit status of a run: 0 clean stop, 1 failure, else the engine's. */
 export type ExitCode = number;
 
+/** Hooks into a run. */
+export interface RunHooks {
+  /**
+   * Called once when start-up is over: the proxy reported ready, or START_SETTLE_MS
+   * passed without that (a CP that sends no config), or kuma-dp is stopping.
+   */
+  onStarted?: () => void;
+}
+
+/** How long after the engine starts onStarted waits for the proxy to become ready. */
+export const START_SETTLE_MS = 60_000;
+
 /** Runs kuma-dp until it should exit; resolves with the exit code. UsageErrors propagate. */
-export async function runKumaDp(argv: readonly string[]): Promise<ExitCode> {
+export async function runKumaDp(argv: readonly string[], hooks: RunHooks = {}): Promise<ExitCode> {
   const cfg = resolveRunConfig(argv);
   // kuma-dp decodes only xDS resources: the pruned Envoy bundle saves MiBs of heap (issue 4).
   useEnvoyBundle('agent');
   const log = createLogger('kuma-dp', cfg.logLevel === 'off' ? 'silent' : cfg.logLevel).child({ mesh: cfg.mesh, dataplane: cfg.name });
   log.info({ version: kumaDpVersion(), proxyType: cfg.proxyType, cpAddress: cfg.cpAddress.origin, engine: cfg.engine }, 'starting kuma-dp');
-  return new Runner(cfg, log).run();
+  let started = false;
+  const onStarted = () => {
+    if (started) return;
+    started = true;
+    hooks.onStarted?.();
+  };
+  try {
+    return await new Runner(cfg, log, onStarted).run();
+  } finally {
+    onStarted();
+  }
 }
 
 class Runner {
@@ -60,6 +82,7 @@ class Runner {
   constructor(
     private readonly cfg: RunConfig,
     private readonly log: Logger,
+    private readonly onStarted: () => void = () => undefined,
   ) {
     this.manager = new ComponentManager(log);
     this.dnsManager = new ComponentManager(log);
@@ -201,8 +224,20 @@ class Runner {
     if (this.abort.signal.aborted) return false;
     await this.manager.start();
     this.log.info({ engine: engine.kind, readinessPort: this.readiness.port }, 'kuma-dp started');
+    this.watchStartup(engine);
     if (this.abort.signal.aborted) void this.shutdown(0, true);
     return true;
+  }
+
+  /** Calls onStarted when the engine is first ready, or after START_SETTLE_MS. */
+  private watchStartup(engine: ProxyEngine): void {
+    const deadline = Date.now() + START_SETTLE_MS;
+    const timer = setInterval(() => {
+      if (!engine.isReady() && Date.now() < deadline && !this.stopping) return;
+      clearInterval(timer);
+      this.onStarted();
+    }, 50);
+    timer.unref();
   }
 
   private prepareWorkDir(): string {
@@ -234,6 +269,7 @@ class Runner {
   private shutdown(code: ExitCode, drain: boolean): Promise<ExitCode> {
     if (this.stopping) return this.stopping;
     this.stopping = (async () => {
+      this.onStarted();
       this.readiness?.setTerminating();
       // A signal during startup: let startup settle (it sees the abort) before stopping.
       await this.starting?.catch(() => undefined);
