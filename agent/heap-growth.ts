@@ -12,7 +12,8 @@
  * V8's factor: traffic grows the young generation again exactly as before, so a loaded
  * proxy collects as it always did, while an idle one does not carry the start-up's
  * high-water mark. Nothing is capped (unlike --max-semi-space-size). A growth factor the
- * user chose (NODE_OPTIONS or node flags) is left alone.
+ * user chose (`node --semi-space-growth-factor=N`; NODE_OPTIONS refuses it, checked too
+ * in case a later Node allows it) is left alone.
  */
 import v8 from 'node:v8';
 

@@ -6,7 +6,10 @@
  * to the DNS server answering a `.mesh` name with the CP's VIP, and to the last VIP
  * listener accepting; resident memory after a quiet period. Peers in the same run:
  * the bare Node runtime (the floor any Node agent pays), and the C pair that would do
- * the same job — haproxy with S TCP listeners plus dnsmasq with S names.
+ * the same job — haproxy with S TCP listeners plus dnsmasq with S names. Runs alternate
+ * between kuma-dp as shipped and kuma-dp with V8's default young-generation growth during
+ * start-up (agent/heap-growth.ts turned off by a user-set growth factor); RSS is split
+ * into private (anon) and file-backed pages.
  *
  * Usage: node dist/bench/dp-startup.js [--services=100] [--runs=5] [--idle-seconds=5] [--semi-space=MiB]
  * --semi-space=N runs kuma-dp with NODE_OPTIONS=--max-semi-space-size=N (V8's young
@@ -73,6 +76,21 @@ function queryA(port: number, name: string, timeoutMs = 20): Promise<string> {
   });
 }
 
+/**
+ * RssAnon and RssFile of a process in MiB (proc(5)): private memory (V8 heap, malloc)
+ * against file pages, mostly the node binary's own code and data, which every Node
+ * process on the host maps and shares. VmRSS counts both.
+ */
+function rssSplit(pid: number): { anonMiB: number; fileMiB: number } {
+  try {
+    const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)\\s+kB`, 'm').exec(st)?.[1] ?? NaN);
+    return { anonMiB: kb('RssAnon') / 1024, fileMiB: kb('RssFile') / 1024 };
+  } catch {
+    return { anonMiB: NaN, fileMiB: NaN };
+  }
+}
+
 /** Polls every 10 ms and returns the ms since `t0` at which `fn` first held. */
 async function timeUntil(t0: number, fn: () => Promise<boolean>, timeoutMs: number, what: string): Promise<number> {
   await until(fn, timeoutMs, what, 10);
@@ -85,6 +103,8 @@ interface Run {
   dnsMs: number;
   lastVipListenerMs: number;
   rssMiB: number;
+  anonMiB: number;
+  fileMiB: number;
 }
 
 async function main(): Promise<void> {
@@ -96,8 +116,9 @@ async function main(): Promise<void> {
   const before = runContext();
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-dp-startup-'));
   const cp = await startStandaloneCp({ core: CP_CORE });
-  const runs: Run[] = [];
-  const peers: { name: string; startMs: number[]; rssMiB: number[] }[] = [];
+  const runsShipped: Run[] = [];
+  const runsNoHold: Run[] = [];
+  const peers: { name: string; startMs: number[]; rssMiB: number[]; anonMiB: number[]; fileMiB: number[] }[] = [];
   try {
     // S services, each with one (not running) instance: the CP allocates one VIP per service.
     for (let i = 0; i < S; i++) {
@@ -116,13 +137,21 @@ async function main(): Promise<void> {
       ['type: Dataplane', 'mesh: default', 'name: bench', 'networking:', '  address: 127.0.0.1', '  inbound:', `  - port: ${inboundPort}`, '    servicePort: 18080', '    tags:', '      kuma.io/service: bench', ''].join('\n'),
     );
 
-    for (let r = 1; r <= args.runs; r++) {
+    // Runs alternate: kuma-dp as shipped, and with V8's default young-generation growth
+    // during start-up (a user-set growth factor turns agent/heap-growth.ts's hold off),
+    // so the table shows what that hold is worth in the same run.
+    for (let r = 1; r <= 2 * args.runs; r++) {
+      const noHold = r % 2 === 0;
+      const runs = noHold ? runsNoHold : runsShipped;
+      const nodeOptions = args['semi-space'] ? `--max-semi-space-size=${args['semi-space']}` : '';
       const [dnsPort, readyPort] = [await freePort(), await freePort()];
       const t0 = nowMs();
       const dp = startChild(
         'kuma-dp',
         process.execPath,
         [
+          // Not in NODE_OPTIONS, which refuses this V8 flag.
+          ...(noHold ? ['--semi-space-growth-factor=2'] : []),
           path.resolve(__dirname, '../agent/main.js'),
           'run',
           `--cp-address=https://127.0.0.1:${cp.dpPort}`,
@@ -136,7 +165,7 @@ async function main(): Promise<void> {
           '--drain-time=0s',
           `--config-dir=${path.join(dir, `run-${r}`)}`,
         ],
-        { core: AGENT_CORE, env: args['semi-space'] ? { ...process.env, NODE_OPTIONS: `--max-semi-space-size=${args['semi-space']}` } : process.env },
+        { core: AGENT_CORE, env: nodeOptions ? { ...process.env, NODE_OPTIONS: nodeOptions } : process.env },
       );
       try {
         const first = dp.waitForLine(/./, 10_000).then(() => nowMs() - t0);
@@ -146,17 +175,25 @@ async function main(): Promise<void> {
         const [firstLogMs, readyMs, dnsMs, lastVipListenerMs] = await Promise.all([first, ready, dns, listener]);
         await sleep(args['idle-seconds'] * 1000);
         const rssMiB = mib(rssBytes(dp.pid));
-        runs.push({ firstLogMs, readyMs, dnsMs, lastVipListenerMs, rssMiB });
-        console.log(`run ${r}: first log ${round(firstLogMs)} ms, ready ${round(readyMs)} ms, DNS ${round(dnsMs)} ms, last VIP listener ${round(lastVipListenerMs)} ms, RSS ${round(rssMiB)} MiB`);
+        const { anonMiB, fileMiB } = rssSplit(dp.pid);
+        runs.push({ firstLogMs, readyMs, dnsMs, lastVipListenerMs, rssMiB, anonMiB, fileMiB });
+        console.log(`run ${Math.ceil(r / 2)}${noHold ? ' (V8 default growth)' : ''}: first log ${round(firstLogMs)} ms, ready ${round(readyMs)} ms, DNS ${round(dnsMs)} ms, last VIP listener ${round(lastVipListenerMs)} ms, RSS ${round(rssMiB)} MiB (anon ${round(anonMiB)}, file ${round(fileMiB)})`);
       } finally {
         await stopChild(dp, 10_000);
       }
     }
 
     // Peers, same machine, same moment.
-    const node = { name: 'node (bare runtime: first line, idle)', startMs: [] as number[], rssMiB: [] as number[] };
-    const ha = { name: `haproxy (${S} TCP listeners, nbthread 1)`, startMs: [] as number[], rssMiB: [] as number[] };
-    const dm = { name: `dnsmasq (${S} names)`, startMs: [] as number[], rssMiB: [] as number[] };
+    const peer = (name: string) => ({ name, startMs: [] as number[], rssMiB: [] as number[], anonMiB: [] as number[], fileMiB: [] as number[] });
+    const sample = (p: ReturnType<typeof peer>, pid: number) => {
+      p.rssMiB.push(mib(rssBytes(pid)));
+      const { anonMiB, fileMiB } = rssSplit(pid);
+      p.anonMiB.push(anonMiB);
+      p.fileMiB.push(fileMiB);
+    };
+    const node = peer('node (bare runtime: first line, idle)');
+    const ha = peer(`haproxy (${S} TCP listeners, nbthread 1)`);
+    const dm = peer(`dnsmasq (${S} names)`);
     peers.push(node, ha, dm);
     const haCfg = path.join(dir, 'haproxy.cfg');
     const haPort = await freePort();
@@ -174,14 +211,14 @@ async function main(): Promise<void> {
       const n: Child = startChild('node', process.execPath, ['-e', "process.stderr.write('{}\\n'); setInterval(() => {}, 1e6)"], { core: AGENT_CORE });
       node.startMs.push(await n.waitForLine(/./).then(() => nowMs() - t0));
       await sleep(args['idle-seconds'] * 1000);
-      node.rssMiB.push(mib(rssBytes(n.pid)));
+      sample(node, n.pid);
       await stopChild(n);
 
       t0 = nowMs();
       const h = startChild('haproxy', 'haproxy', ['-db', '-f', haCfg], { core: AGENT_CORE });
       ha.startMs.push(await timeUntil(t0, () => accepts(haIp(S - 1), haPort), 10_000, 'haproxy last listener'));
       await sleep(args['idle-seconds'] * 1000);
-      ha.rssMiB.push(mib(rssBytes(h.pid)));
+      sample(ha, h.pid);
       await stopChild(h);
 
       const dmPort = await freePort();
@@ -189,7 +226,7 @@ async function main(): Promise<void> {
       const d = startChild('dnsmasq', 'dnsmasq', ['--no-daemon', '--no-resolv', '--no-hosts', `--addn-hosts=${hosts}`, '--local=/mesh/', '-p', String(dmPort), '--listen-address=127.0.0.1', '--bind-interfaces', '-C', '/dev/null'], { core: AGENT_CORE });
       dm.startMs.push(await timeUntil(t0, async () => (await queryA(dmPort, 'svc-0.mesh')) === vips['svc-0'], 10_000, 'dnsmasq answer'));
       await sleep(args['idle-seconds'] * 1000);
-      dm.rssMiB.push(mib(rssBytes(d.pid)));
+      sample(dm, d.pid);
       await stopChild(d);
     }
   } finally {
@@ -198,17 +235,19 @@ async function main(): Promise<void> {
     fs.rmSync(dir, { recursive: true, force: true });
   }
 
-  const med = (f: (r: Run) => number) => median(runs.map(f));
+  const med = (f: (r: Run) => number) => median(runsShipped.map(f));
+  const medNoHold = (f: (r: Run) => number) => median(runsNoHold.map(f));
   const [node, ha, dm] = peers;
   const table: Table = {
     title: `kuma-dp start-up and idle RSS with ${S} VIP outbounds (embedded engine + DNS${args['semi-space'] ? `, --max-semi-space-size=${args['semi-space']}` : ''}), medians of ${args.runs} runs`,
-    columns: ['process', 'first log line (ms)', 'ready (ms)', 'DNS answers VIP (ms)', `last of ${S} VIP listeners (ms)`, 'RSS idle (MiB)'],
+    columns: ['process', 'first log line (ms)', 'ready (ms)', 'DNS answers VIP (ms)', `last of ${S} VIP listeners (ms)`, 'RSS idle (MiB)', 'of which anon (MiB)', 'of which file (MiB)'],
     rows: [
-      ['kuma-dp run --engine=embedded --dns-enabled', round(med((r) => r.firstLogMs)), round(med((r) => r.readyMs)), round(med((r) => r.dnsMs)), round(med((r) => r.lastVipListenerMs)), round(med((r) => r.rssMiB))],
-      [node.name, round(median(node.startMs)), '–', '–', '–', round(median(node.rssMiB))],
-      [ha.name, '–', '–', '–', round(median(ha.startMs)), round(median(ha.rssMiB))],
-      [dm.name, '–', '–', round(median(dm.startMs)), '–', round(median(dm.rssMiB))],
-      ['haproxy + dnsmasq', '–', '–', '–', '–', round(median(ha.rssMiB) + median(dm.rssMiB))],
+      ['kuma-dp run --engine=embedded --dns-enabled', round(med((r) => r.firstLogMs)), round(med((r) => r.readyMs)), round(med((r) => r.dnsMs)), round(med((r) => r.lastVipListenerMs)), round(med((r) => r.rssMiB)), round(med((r) => r.anonMiB)), round(med((r) => r.fileMiB))],
+      ['kuma-dp, V8 default growth at start-up (node --semi-space-growth-factor=2)', round(medNoHold((r) => r.firstLogMs)), round(medNoHold((r) => r.readyMs)), round(medNoHold((r) => r.dnsMs)), round(medNoHold((r) => r.lastVipListenerMs)), round(medNoHold((r) => r.rssMiB)), round(medNoHold((r) => r.anonMiB)), round(medNoHold((r) => r.fileMiB))],
+      [node.name, round(median(node.startMs)), '–', '–', '–', round(median(node.rssMiB)), round(median(node.anonMiB)), round(median(node.fileMiB))],
+      [ha.name, '–', '–', '–', round(median(ha.startMs)), round(median(ha.rssMiB)), round(median(ha.anonMiB)), round(median(ha.fileMiB))],
+      [dm.name, '–', '–', round(median(dm.startMs)), '–', round(median(dm.rssMiB)), round(median(dm.anonMiB)), round(median(dm.fileMiB))],
+      ['haproxy + dnsmasq', '–', '–', '–', '–', round(median(ha.rssMiB) + median(dm.rssMiB)), round(median(ha.anonMiB) + median(dm.anonMiB)), round(median(ha.fileMiB) + median(dm.fileMiB))],
     ],
   };
   printTable(table);
@@ -218,19 +257,20 @@ async function main(): Promise<void> {
     `kuma-dp RSS idle with ${S} VIP outbounds: ${round(rss)} MiB (target ≤ 60 MB = 57.2 MiB): ${rss * 1.048576 <= 60 ? 'met' : 'NOT met'}`,
     `time to first log line: ${round(first)} ms (aim < 300 ms): ${first < 300 ? 'met' : 'NOT met'}; bare node: ${round(median(node.startMs))} ms`,
     `time to ready (engine configured by the CP): ${round(med((r) => r.readyMs))} ms`,
+    `kuma-dp over the bare Node runtime: +${round(rss - median(node.rssMiB))} MiB RSS (+${round(med((r) => r.anonMiB) - median(node.anonMiB))} anon, +${round(med((r) => r.fileMiB) - median(node.fileMiB))} file pages of the node binary and libraries)`,
   ];
   for (const v of verdicts) console.log(v);
   const files = writeResults({
     bench: 'dp-startup',
     params: { services: S, runs: args.runs, semiSpaceMiB: args['semi-space'] || 'default', idleSeconds: args['idle-seconds'], agentCore: AGENT_CORE, cpCore: CP_CORE },
-    data: { runs, peers },
+    data: { runs: runsShipped, runsV8DefaultGrowth: runsNoHold, peers },
     tables: [table],
     verdicts,
     notes: [
       `kuma-cp run standalone (memory store, KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none, VIPs in 127.64.0.0/10) pinned to core ${CP_CORE}; the measured processes pinned to core ${AGENT_CORE} (via taskset, whose exec is inside the times).`,
       `kuma-dp: ${S} services registered in the mesh, each with one instance, so the sidecar (DNS enabled) gets ${S} VIP outbound listeners and ${S} DNS names; the bootstrap goes over TLS to the DP server, ADS over TLS.`,
       'Times are from spawn to: the first line on stdout/stderr; GET /ready = 200; an A query for svc-0.mesh answered with the CP VIP; TCP connect to the last VIP listener accepted (polled every 10 ms from this process, pinned to the CP core; DNS polled with in-process UDP queries).',
-      `RSS is VmRSS after ${args['idle-seconds']} s idle. haproxy: ${S} "listen" sections on loopback addresses, nbthread 1; dnsmasq: the same ${S} names from an addn-hosts file.`,
+      `RSS is VmRSS after ${args['idle-seconds']} s idle, split into RssAnon (private: V8 heap, malloc) and RssFile (mapped files, mostly the node binary's code and read-only data, shared by every Node process on the host). haproxy: ${S} "listen" sections on loopback addresses, nbthread 1; dnsmasq: the same ${S} names from an addn-hosts file.`,
     ],
     context: { before, after: runContext() },
   });
