@@ -122,13 +122,23 @@ function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerRes
       res.writeHead(ur.statusCode ?? 502, ur.statusMessage, headers);
       // A hand-made relay instead of pipe(): three listeners per response instead of
       // pipe's seven, with the same backpressure (pause on a full downstream buffer).
+      // The chunk that completes a Content-Length body goes out with end(): head, body and
+      // end leave in one write (one TLS record on the mesh hop) instead of a write and an
+      // empty end write. Without a length nothing is held back (streams stay live).
+      const length = ur.headers['content-length'] === undefined ? -1 : Number(ur.headers['content-length']);
+      let received = 0;
       ur.on('data', (chunk: Buffer) => {
+        received += chunk.length;
+        if (received === length) {
+          clearTimeout(timer);
+          return void res.end(chunk);
+        }
         if (!res.write(chunk)) ur.pause();
       });
       res.on('drain', () => ur.resume());
       ur.on('end', () => {
         clearTimeout(timer);
-        res.end();
+        if (!res.writableEnded) res.end();
       });
       ur.on('error', () => res.destroy());
     });
