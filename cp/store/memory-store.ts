@@ -17,9 +17,23 @@ export function sortResources(items: Resource[]): Resource[] {
   return items.sort((a, b) => cmp(a.meta.mesh ?? '', b.meta.mesh ?? '') || cmp(a.meta.name, b.meta.name));
 }
 
-/** A ResourceStore held in a Map; clones on the way in and out so callers cannot mutate it. */
+/** Freezes a stored resource and everything in it (it is only ever replaced, never changed). */
+function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}
+
+/**
+ * A ResourceStore held in a Map; clones on the way out of get/list so callers cannot
+ * mutate it. Stored resources are frozen, so listShared can hand them out uncopied.
+ */
 export class MemoryStore extends StoreBase {
   private readonly items = new Map<string, Resource>();
+  /** listShared's answer per type, dropped when that type is written. */
+  private readonly sharedLists = new Map<ResourceType, readonly Resource[]>();
   private counter = 0;
 
   async get(type: ResourceType, key: ResourceKey): Promise<Resource | undefined> {
@@ -36,6 +50,17 @@ export class MemoryStore extends StoreBase {
     return sortResources(out);
   }
 
+  async listShared(type: ResourceType): Promise<readonly Resource[]> {
+    let cached = this.sharedLists.get(type);
+    if (!cached) {
+      const out: Resource[] = [];
+      for (const r of this.items.values()) if (r.meta.type === type) out.push(r);
+      cached = Object.freeze(sortResources(out));
+      this.sharedLists.set(type, cached);
+    }
+    return cached;
+  }
+
   async transaction(ops: TransactionOp[]): Promise<Resource[]> {
     // Plan against committed state; the counter advances only if the plan succeeds.
     let counter = this.counter;
@@ -46,7 +71,8 @@ export class MemoryStore extends StoreBase {
     });
     for (const w of plan.writes) {
       if (w.value === null) this.items.delete(storeKey(w.type, w.key));
-      else this.items.set(storeKey(w.type, w.key), w.value);
+      else this.items.set(storeKey(w.type, w.key), deepFreeze(w.value));
+      this.sharedLists.delete(w.type);
     }
     this.counter = counter;
     deliverEvents(this.listeners, plan.events);

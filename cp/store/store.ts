@@ -40,6 +40,12 @@ export interface ResourceStore {
   /** Every resource of a type, sorted by mesh then name. */
   list(type: ResourceType, opts?: ListOptions): Promise<Resource[]>;
   /**
+   * Optional read path for hot readers that never modify what they get (the xDS
+   * reconciler): the same as list(type) but the array and resources may be the store's
+   * own, deep-frozen, and the same objects on every call until the type is written.
+   */
+  listShared?(type: ResourceType): Promise<readonly Resource[]>;
+  /**
    * Applies several writes atomically: all or nothing. Each op is checked as its
    * single-call counterpart would be.
    */
