@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import { TypeUrl, type AnyMessage } from '../../../proto/index';
 import { encodeProtoJson } from '../../../proto/json';
-import { PUSH_ORDER, type ResourceSet, type XdsTypeUrl } from '../generators/types';
+import { PUSH_ORDER, isSharedResource, type ResourceSet, type XdsTypeUrl } from '../generators/types';
 import { ExtensionTypeUrl } from '../../../proto/index';
 
 /** One resource: proto3 JSON (for golden files and debugging) and its encoded Any. */
@@ -28,6 +28,24 @@ function hash(parts: (string | Uint8Array)[]): string {
 /** Encodings by content (`type + JSON`), shared by the snapshots of one regeneration. */
 export type EncodeCache = Map<string, { value: Uint8Array; version: string }>;
 
+// Encodings of shared (deep-frozen) resources by identity: the generators hand the same
+// cluster/CLA/route object to every proxy of a mesh that calls the service, so neither
+// JSON.stringify for a content key nor encoding is paid more than once per object. An
+// entry lives as long as its resource (the mesh snapshot's memo) does.
+// The whole SnapshotResource is shared too, which keeps per-proxy snapshots small.
+const byIdentity = new WeakMap<object, SnapshotResource>();
+
+function encode(type: XdsTypeUrl, name: string, json: Record<string, any>): { value: Uint8Array; version: string } {
+  let value: Uint8Array;
+  try {
+    value = encodeProtoJson(type, json);
+  } catch (err) {
+    (err as Error).message = `${type} "${name}": ${(err as Error).message}`;
+    throw err;
+  }
+  return { value, version: hash([value]) };
+}
+
 /** A versioned, immutable set of resources per type. */
 export class Snapshot {
   private constructor(
@@ -41,7 +59,8 @@ export class Snapshot {
    * Encodes a ResourceSet with Envoy's protos (strict proto3 JSON; throws ProtoJsonError
    * naming the resource and field). `cache` memoizes encodings by content across the
    * proxies of one regeneration: most clusters and endpoints of a mesh are identical
-   * for every proxy that calls them, and encoding dominates generation cost.
+   * for every proxy that calls them, and encoding dominates generation cost. Resources
+   * marked by sharedResource are cached by identity across regenerations instead.
    */
   static fromResourceSet(set: ResourceSet, cache?: EncodeCache): Snapshot {
     const resources = new Map<XdsTypeUrl, Map<string, SnapshotResource>>();
@@ -51,17 +70,20 @@ export class Snapshot {
       const src = set.get(type) ?? new Map();
       for (const name of [...src.keys()].sort()) {
         const json = src.get(name)!;
+        if (isSharedResource(json)) {
+          let r = byIdentity.get(json);
+          if (!r || r.any.type_url !== type || r.name !== name) {
+            const enc = encode(type, name, json);
+            r = { name, json, any: { type_url: type, value: enc.value }, version: enc.version };
+            byIdentity.set(json, r);
+          }
+          m.set(name, r);
+          continue;
+        }
         const key = cache ? `${type}\u0000${JSON.stringify(json)}` : '';
         let enc = cache?.get(key);
         if (!enc) {
-          let value: Uint8Array;
-          try {
-            value = encodeProtoJson(type, json);
-          } catch (err) {
-            (err as Error).message = `${type} "${name}": ${(err as Error).message}`;
-            throw err;
-          }
-          enc = { value, version: hash([value]) };
+          enc = encode(type, name, json);
           cache?.set(key, enc);
         }
         m.set(name, { name, json, any: { type_url: type, value: enc.value }, version: enc.version });

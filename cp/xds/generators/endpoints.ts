@@ -13,7 +13,7 @@
  * spreads across zones in proportion to instances - for Envoy (endpoint weights) and
  * for gRPC (locality weights, gRFC A27) alike.
  */
-import { SERVICE_TAG, ZONE_TAG, PROTOCOL_TAG, tagsMatch, type Tags } from '../../../lib/naming/tags';
+import { SERVICE_TAG, ZONE_TAG, PROTOCOL_TAG, WILDCARD, tagsMatch, type Tags } from '../../../lib/naming/tags';
 import type { MeshSnapshot } from './types';
 
 /** One upstream host. */
@@ -55,17 +55,56 @@ export function localEndpoints(mesh: MeshSnapshot, zone: string, selector: Tags)
   return memoized(mesh, `local\u0000${zone}\u0000${selectorKey(selector)}`, () => scanLocal(mesh, zone, selector));
 }
 
-function scanLocal(mesh: MeshSnapshot, zone: string, selector: Tags): Endpoint[] {
-  const out: Endpoint[] = [];
-  for (const dp of mesh.dataplanes) {
-    const net = dp.spec.networking ?? {};
-    for (const inbound of net.inbound ?? []) {
-      const tags = inboundTags(inbound, zone);
-      if (!tagsMatch(selector, tags) || !inboundReady(inbound)) continue;
-      const address: string | undefined = inbound.address ?? net.address;
-      if (!address || !inbound.port) continue;
-      out.push({ address, port: Number(inbound.port), weight: 1, zone: tags[ZONE_TAG] ?? zone, local: true, tags });
+/** One ready, addressable inbound of the mesh, with its tags resolved for this zone. */
+interface IndexedInbound {
+  address: string;
+  port: number;
+  tags: Tags;
+}
+
+/** Ready inbounds in dataplane order: all of them, and by service. */
+interface InboundIndex {
+  all: IndexedInbound[];
+  byService: Map<string, IndexedInbound[]>;
+}
+
+/**
+ * Every selector names its service, so indexing inbounds by service once per mesh
+ * snapshot turns each subset lookup from a scan of every dataplane of the mesh into a
+ * scan of that service's instances (a mesh-wide route change asks for two subsets of
+ * every service: O(services x dataplanes) became O(dataplanes)).
+ */
+function inboundIndex(mesh: MeshSnapshot, zone: string): InboundIndex {
+  return memoized(mesh, `index\u0000${zone}`, () => {
+    const all: IndexedInbound[] = [];
+    const byService = new Map<string, IndexedInbound[]>();
+    for (const dp of mesh.dataplanes) {
+      const net = dp.spec.networking ?? {};
+      for (const inbound of net.inbound ?? []) {
+        if (!inboundReady(inbound)) continue;
+        const address: string | undefined = inbound.address ?? net.address;
+        if (!address || !inbound.port) continue;
+        const e: IndexedInbound = { address, port: Number(inbound.port), tags: inboundTags(inbound, zone) };
+        all.push(e);
+        const svc = e.tags[SERVICE_TAG];
+        if (svc === undefined) continue;
+        const bucket = byService.get(svc);
+        if (bucket) bucket.push(e);
+        else byService.set(svc, [e]);
+      }
     }
+    return { all, byService };
+  });
+}
+
+function scanLocal(mesh: MeshSnapshot, zone: string, selector: Tags): Endpoint[] {
+  const index = inboundIndex(mesh, zone);
+  const svc = selector[SERVICE_TAG];
+  const candidates = svc === undefined || svc === WILDCARD ? index.all : index.byService.get(svc) ?? [];
+  const out: Endpoint[] = [];
+  for (const e of candidates) {
+    if (!tagsMatch(selector, e.tags)) continue;
+    out.push({ address: e.address, port: e.port, weight: 1, zone: e.tags[ZONE_TAG] ?? zone, local: true, tags: e.tags });
   }
   return out;
 }

@@ -15,7 +15,7 @@ import { selectTrafficPermission } from './policy-match';
 import { routerFilter } from './routes';
 import { usesTransparentProxy } from './transparent-proxy';
 import { downstreamTlsSocket, http2ProtocolOptions } from './tls-contexts';
-import { addResource, emptyResourceSet, type MeshSnapshot, type ProxyContext, type ResourceSet } from './types';
+import { addResource, emptyResourceSet, sharedResource, type MeshSnapshot, type ProxyContext, type ResourceSet } from './types';
 
 function principalsOf(mesh: string, sources: { match?: Record<string, string> }[]): Record<string, any>[] {
   const out: Record<string, any>[] = [];
@@ -47,6 +47,31 @@ export function rbacFilter(mesh: MeshSnapshot, tags: Record<string, string>, sta
   };
 }
 
+// Most instances of a mesh run their app on the same port, so their `localhost:<port>`
+// clusters are identical: one shared (frozen, encoded once) object per mesh snapshot.
+const localClusters = new WeakMap<MeshSnapshot, Map<string, Record<string, any>>>();
+
+function localClusterOf(mesh: MeshSnapshot, cluster: string, serviceAddress: string, servicePort: number, protocol: string): Record<string, any> {
+  let memo = localClusters.get(mesh);
+  if (!memo) localClusters.set(mesh, (memo = new Map()));
+  const key = `${serviceAddress}\u0000${servicePort}\u0000${protocol}`;
+  const hit = memo.get(key);
+  if (hit) return hit;
+  const localCluster: Record<string, any> = {
+    name: cluster,
+    type: 'STATIC',
+    connect_timeout: '5s',
+    lb_policy: 'ROUND_ROBIN',
+    load_assignment: {
+      cluster_name: cluster,
+      endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: serviceAddress, port_value: servicePort } } } }] }],
+    },
+  };
+  if (protocol === 'http2' || protocol === 'grpc') localCluster.typed_extension_protocol_options = http2ProtocolOptions();
+  memo.set(key, sharedResource(localCluster));
+  return localCluster;
+}
+
 /** Inbound listeners and their `localhost:<port>` clusters. */
 export function generateInbound(ctx: ProxyContext): ResourceSet {
   const set = emptyResourceSet();
@@ -65,18 +90,7 @@ export function generateInbound(ctx: ProxyContext): ResourceSet {
     const name = inboundListenerName(address, port);
     const cluster = localClusterName(servicePort);
 
-    const localCluster: Record<string, any> = {
-      name: cluster,
-      type: 'STATIC',
-      connect_timeout: '5s',
-      lb_policy: 'ROUND_ROBIN',
-      load_assignment: {
-        cluster_name: cluster,
-        endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: serviceAddress, port_value: servicePort } } } }] }],
-      },
-    };
-    if (protocol === 'http2' || protocol === 'grpc') localCluster.typed_extension_protocol_options = http2ProtocolOptions();
-    addResource(set, TypeUrl.Cluster, localCluster);
+    addResource(set, TypeUrl.Cluster, localClusterOf(mesh, cluster, serviceAddress, servicePort, protocol));
 
     const filters: Record<string, any>[] = [];
     if (mesh.mtls) filters.push(rbacFilter(mesh, tags, name));

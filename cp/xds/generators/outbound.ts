@@ -17,7 +17,8 @@ import { selectTrafficRoute } from './policy-match';
 import { buildRouteConfiguration, hcmWithRds, resolveRoute, routeSubsets, tcpProxy, type ResolvedRoute } from './routes';
 import { usesTransparentProxy } from './transparent-proxy';
 import { adsConfigSource, http2ProtocolOptions, upstreamTlsSocket } from './tls-contexts';
-import { addResource, emptyResourceSet, type ProxyContext, type ResourceSet } from './types';
+import type { Resource } from '../../../api/resource';
+import { addResource, deepFreeze, emptyResourceSet, sharedResource, type MeshSnapshot, type ProxyContext, type ResourceSet, type XdsTypeUrl } from './types';
 
 /** Tag sets a proxy presents as a traffic source (its inbounds; a bare name when it has none). */
 export function sourceTagSets(ctx: ProxyContext): Record<string, string>[] {
@@ -54,15 +55,25 @@ export interface Destination {
   http: boolean;
 }
 
-/**
- * Clusters, CLAs and (for HTTP) the RouteConfiguration of one destination service.
- * `tls` is false for proxyless gRPC clients, which speak plaintext and only round robin.
- */
-export function generateDestination(ctx: ProxyContext, service: string, set: ResourceSet, tls: boolean): Destination {
-  const mesh = ctx.meshSnapshot!;
-  const route = resolveRoute(selectTrafficRoute(mesh.trafficRoutes, sourceTagSets(ctx), service), service);
-  const protocol = serviceProtocol(mesh, ctx.cp.zone, service);
+/** A destination's resources, built once per mesh snapshot and shared (frozen) by every proxy that calls it. */
+interface BuiltDestination {
+  destination: Destination;
+  resources: [XdsTypeUrl, Record<string, any>][];
+  /** Outbound listeners to this destination by `address:port:bind` (explicit outbounds repeat across proxies). */
+  listeners: Map<string, Record<string, any>>;
+}
+
+// Per mesh snapshot (rebuilt on every store change). What a destination turns into
+// depends only on the mesh, the zone, the service, the TrafficRoute that applies and
+// whether TLS is on - not on the calling proxy - so the thousands of proxies of a mesh
+// that call the same service share one cluster, CLA and route, and one encoding of each.
+const destinations = new WeakMap<MeshSnapshot, Map<string, BuiltDestination>>();
+
+function buildDestination(mesh: MeshSnapshot, zone: string, service: string, routeResource: Resource | undefined, tls: boolean): BuiltDestination {
+  const route = resolveRoute(routeResource, service);
+  const protocol = serviceProtocol(mesh, zone, service);
   const http = protocol !== 'tcp';
+  const resources: [XdsTypeUrl, Record<string, any>][] = [];
   for (const sub of routeSubsets(route)) {
     const cluster: Record<string, any> = {
       name: sub.cluster,
@@ -76,11 +87,33 @@ export function generateDestination(ctx: ProxyContext, service: string, set: Res
     if (tls) cluster.outlier_detection = defaultOutlierDetection();
     if (protocol === 'http2' || protocol === 'grpc') cluster.typed_extension_protocol_options = http2ProtocolOptions();
     if (tls && mesh.mtls) cluster.transport_socket = upstreamTlsSocket(mesh.name, sub.service, sniFor(mesh.name, sub.service, sub.tags));
-    addResource(set, TypeUrl.Cluster, cluster);
-    addResource(set, TypeUrl.ClusterLoadAssignment, buildClusterLoadAssignment(sub.cluster, endpointsOf(mesh, ctx.cp.zone, sub.tags), mesh.localityAware));
+    resources.push([TypeUrl.Cluster, sharedResource(cluster)]);
+    resources.push([TypeUrl.ClusterLoadAssignment, sharedResource(buildClusterLoadAssignment(sub.cluster, endpointsOf(mesh, zone, sub.tags), mesh.localityAware))]);
   }
-  if (http) addResource(set, TypeUrl.RouteConfiguration, buildRouteConfiguration(outboundRouteName(service), service, route));
-  return { service, route, http };
+  if (http) resources.push([TypeUrl.RouteConfiguration, sharedResource(buildRouteConfiguration(outboundRouteName(service), service, route))]);
+  return { destination: deepFreeze({ service, route, http }), resources, listeners: new Map() };
+}
+
+/**
+ * Clusters, CLAs and (for HTTP) the RouteConfiguration of one destination service.
+ * `tls` is false for proxyless gRPC clients, which speak plaintext and only round robin.
+ * The resources added to `set` are shared and frozen: copy before changing them.
+ */
+export function generateDestination(ctx: ProxyContext, service: string, set: ResourceSet, tls: boolean, sources: Record<string, string>[] = sourceTagSets(ctx)): Destination {
+  return addDestination(ctx, service, set, tls, sources).destination;
+}
+
+function addDestination(ctx: ProxyContext, service: string, set: ResourceSet, tls: boolean, sources: Record<string, string>[]): BuiltDestination {
+  const mesh = ctx.meshSnapshot!;
+  const routeResource = selectTrafficRoute(mesh.trafficRoutes, sources, service);
+  let memo = destinations.get(mesh);
+  if (!memo) destinations.set(mesh, (memo = new Map()));
+  // Route names are unique within a mesh snapshot; none selected is ''.
+  const key = `${tls ? 1 : 0}\u0000${ctx.cp.zone}\u0000${routeResource?.meta.name ?? ''}\u0000${service}`;
+  let built = memo.get(key);
+  if (!built) memo.set(key, (built = buildDestination(mesh, ctx.cp.zone, service, routeResource, tls)));
+  for (const [type, r] of built.resources) addResource(set, type, r);
+  return built;
 }
 
 /** Listener (proto3 JSON) of one outbound address:port to a destination. */
@@ -122,18 +155,24 @@ export function generateOutbound(ctx: ProxyContext): ResourceSet {
     }
   }
   const seen = new Set<string>();
-  const destinations = new Map<string, Destination>();
+  const sources = sourceTagSets(ctx);
+  const byService = new Map<string, BuiltDestination>();
+  const bind = !usesTransparentProxy(ctx);
   for (const t of targets) {
     const key = `${t.address}:${t.port}`;
     if (seen.has(key)) continue; // an explicit outbound wins over a VIP on the same address
     seen.add(key);
-    let d = destinations.get(t.service);
-    if (!d) {
-      d = generateDestination(ctx, t.service, set, true);
-      destinations.set(t.service, d);
+    let built = byService.get(t.service);
+    if (!built) {
+      built = addDestination(ctx, t.service, set, true, sources);
+      byService.set(t.service, built);
     }
+    const d = built.destination;
     if (d.route.split.length === 0 && !d.http) continue; // nowhere to send bytes
-    addResource(set, TypeUrl.Listener, outboundListener(t.address, t.port, d, !usesTransparentProxy(ctx)));
+    const lkey = `${key}:${bind}`;
+    let listener = built.listeners.get(lkey);
+    if (!listener) built.listeners.set(lkey, (listener = sharedResource(outboundListener(t.address, t.port, d, bind))));
+    addResource(set, TypeUrl.Listener, listener);
   }
   return set;
 }

@@ -30,10 +30,36 @@ export function addResource(set: ResourceSet, type: XdsTypeUrl, resource: Record
   const name: string = resource.name ?? resource.cluster_name;
   const m = set.get(type)!;
   const prev = m.get(name);
-  if (prev && JSON.stringify(prev) !== JSON.stringify(resource)) {
+  if (prev && prev !== resource && JSON.stringify(prev) !== JSON.stringify(resource)) {
     throw new Error(`generator conflict: two different ${type} resources named "${name}"`);
   }
   m.set(name, resource);
+}
+
+/** Freezes an object graph in place (plain JSON: objects and arrays); returns it. */
+export function deepFreeze<T>(value: T): T {
+  if (value !== null && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const v of Object.values(value as Record<string, unknown>)) deepFreeze(v);
+  }
+  return value;
+}
+
+const shared = new WeakSet<object>();
+
+/**
+ * Marks a resource as shared by many proxies: it is deep-frozen (a generator or hook
+ * that tried to change it would throw rather than corrupt other proxies' config), so
+ * its encoding can be cached by identity instead of by content (Snapshot.fromResourceSet).
+ */
+export function sharedResource<T extends Record<string, any>>(resource: T): T {
+  shared.add(deepFreeze(resource));
+  return resource;
+}
+
+/** True for a resource made by sharedResource (immutable: safe to cache by identity). */
+export function isSharedResource(resource: object): boolean {
+  return shared.has(resource);
 }
 
 /** Merges `from` into `into` (same-name resources must be identical). */

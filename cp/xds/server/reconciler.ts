@@ -11,7 +11,8 @@
  */
 import type { Component } from '../../../lib/component';
 import type { Logger } from '../../../lib/logger';
-import type { Resource } from '../../../api/resource';
+import { performance } from 'node:perf_hooks';
+import type { Resource, ResourceType } from '../../../api/resource';
 import type { ResourceStore, StoreEvent } from '../../store/store';
 import type { CaManager, IdentityCert } from '../../ca/types';
 import { renewAt as caRenewAt } from '../../ca/certificates';
@@ -35,12 +36,24 @@ export interface ReconcilerOptions {
   vips?: VipAllocator;
   /** Quiet period after a change before regenerating (ms). */
   debounceMs?: number;
+  /** Longest stretch of generation (ms) before yielding to the event loop (default SLICE_MS). */
+  sliceMs?: number;
   /** Test hook: rewrites a proxy's resources before they are snapshotted. */
   transform?: (nodeId: string, set: ResourceSet) => ResourceSet;
 }
 
 /** Identity certificates issued at once during one regeneration. */
 const ISSUE_CONCURRENCY = 8;
+
+/**
+ * Longest stretch (ms) a regeneration computes before yielding to the event loop. A
+ * mesh-wide change regenerates every proxy of the mesh; yielding lets the responses
+ * already set go out (and ACKs come in) while the rest is computed, instead of every
+ * stream waiting for the last proxy's snapshot.
+ */
+const SLICE_MS = 8;
+
+const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Connected {
   proxy: ParsedProxyId;
@@ -67,7 +80,7 @@ export class XdsReconciler implements Component {
   /** The batch waiting for the running regeneration to finish; requests join it. */
   private nextBatch?: { ids: Set<string>; done: Promise<void> };
   /** Store contents of the last regeneration, valid while `epoch` is unchanged. */
-  private cached?: { epoch: number; contents: StoreContents; meshes: Map<string, MeshSnapshot> };
+  private cached?: { epoch: number; contents: StoreContents; meshes: Map<string, MeshSnapshot>; index: ProxyIndex };
   private epoch = 0;
   private stopped = false;
   /** How many regenerations ran (for tests and metrics). */
@@ -190,12 +203,15 @@ export class XdsReconciler implements Component {
 
   private async readContents(): Promise<StoreContents> {
     const s = this.opts.store;
+    // Generators never change what they read, so a store that can hand out its own
+    // (frozen) resources saves copying every dataplane on every regeneration.
+    const list = (type: ResourceType) => (s.listShared ? s.listShared(type) : s.list(type)) as Promise<Resource[]>;
     const [meshes, dataplanes, zoneIngresses, trafficRoutes, trafficPermissions] = await Promise.all([
-      s.list('Mesh'),
-      s.list('Dataplane'),
-      s.list('ZoneIngress'),
-      s.list('TrafficRoute'),
-      s.list('TrafficPermission'),
+      list('Mesh'),
+      list('Dataplane'),
+      list('ZoneIngress'),
+      list('TrafficRoute'),
+      list('TrafficPermission'),
     ]);
     const vips: Record<string, Record<string, string>> = {};
     if (this.opts.vips) {
@@ -215,30 +231,34 @@ export class XdsReconciler implements Component {
     this.generations++;
     let contents: StoreContents;
     let meshes: Map<string, MeshSnapshot>;
+    let index: ProxyIndex;
     if (this.cached && this.cached.epoch === this.epoch) {
-      ({ contents, meshes } = this.cached);
+      ({ contents, meshes, index } = this.cached);
     } else {
       const epoch = this.epoch;
       contents = await this.readContents();
       meshes = buildMeshSnapshots(contents, this.opts.cp.zone);
+      index = indexProxies(contents);
       // Only reusable if nothing changed while reading.
-      this.cached = epoch === this.epoch ? { epoch, contents, meshes } : undefined;
+      this.cached = epoch === this.epoch ? { epoch, contents, meshes, index } : undefined;
     }
     const encodeCache: EncodeCache = new Map();
-    const plans: { nodeId: string; p: ParsedProxyId; resource?: Resource; meshSnap?: MeshSnapshot; log: Logger }[] = [];
+    const plans: { nodeId: string; p: ParsedProxyId; resource?: Resource; meshSnap?: MeshSnapshot; log: () => Logger }[] = [];
     for (const nodeId of [...nodeIds].sort()) {
       const c = this.connected.get(nodeId);
       if (!c) continue;
       const p = c.proxy;
-      const log = this.opts.log.child({ node: nodeId, mesh: p.mesh, dataplane: p.name, zone: this.opts.cp.zone });
-      const resource = p.kind === 'ingress' ? contents.zoneIngresses.find((r) => r.meta.name === p.name) : contents.dataplanes.find((r) => r.meta.mesh === p.mesh && r.meta.name === p.name);
+      // A child logger per proxy costs more than generating for it: made only when something is logged.
+      let child: Logger | undefined;
+      const log = () => (child ??= this.opts.log.child({ node: nodeId, mesh: p.mesh, dataplane: p.name, zone: this.opts.cp.zone }));
+      const resource = p.kind === 'ingress' ? index.ingresses.get(p.name) : index.dataplanes.get(`${p.mesh}\u0000${p.name}`);
       if (!resource && p.kind !== 'proxyless') {
-        log.warn('proxy resource no longer in the store; keeping its last snapshot');
+        log().warn('proxy resource no longer in the store; keeping its last snapshot');
         continue;
       }
       const meshSnap = p.kind === 'ingress' ? undefined : meshes.get(p.mesh);
       if (p.kind !== 'ingress' && !meshSnap) {
-        log.warn('mesh no longer exists; keeping the last snapshot');
+        log().warn('mesh no longer exists; keeping the last snapshot');
         continue;
       }
       plans.push({ nodeId, p, resource, meshSnap, log });
@@ -251,24 +271,33 @@ export class XdsReconciler implements Component {
     const worker = async () => {
       while (next < needing.length) {
         const x = needing[next++];
-        identities.set(x.nodeId, await this.identityFor(x.nodeId, x.meshSnap!, x.resource!, x.log));
+        identities.set(x.nodeId, await this.identityFor(x.nodeId, x.meshSnap!, x.resource!, x.log()));
       }
     };
     await Promise.all(Array.from({ length: Math.min(ISSUE_CONCURRENCY, needing.length) }, worker));
+    let sliceStart = performance.now();
     for (const { nodeId, p, resource, log } of plans) {
+      if (performance.now() - sliceStart >= (this.opts.sliceMs ?? SLICE_MS)) {
+        await yieldToLoop();
+        sliceStart = performance.now();
+      }
+      // The proxy may have gone (or the reconciler stopped) while this ran.
+      if (this.stopped) return;
+      if (!this.connected.has(nodeId)) continue;
       try {
         const ctx = buildProxyContext(meshes, { kind: p.kind, mesh: p.mesh, name: p.name, resource, dnsEnabled: p.dnsEnabled }, this.opts.cp, identities.get(nodeId));
         let set = generateResources(ctx);
-        if (this.opts.transform) set = this.opts.transform(nodeId, set);
+        // The hook gets its own copy: generated resources are shared between proxies and frozen.
+        if (this.opts.transform) set = this.opts.transform(nodeId, copyResourceSet(set));
         const snap = Snapshot.fromResourceSet(set, encodeCache);
         const problems = consistent(snap);
         if (problems.length) {
-          log.error({ problems }, 'generated snapshot is inconsistent; keeping the last good one');
+          log().error({ problems }, 'generated snapshot is inconsistent; keeping the last good one');
           continue;
         }
         this.opts.cache.setSnapshot(nodeId, snap);
       } catch (err) {
-        log.error({ err }, 'generating the proxy config failed; keeping the last good one');
+        log().error({ err }, 'generating the proxy config failed; keeping the last good one');
       }
     }
   }
@@ -308,6 +337,24 @@ export class XdsReconciler implements Component {
       return cur ? pem(cur.cert) : undefined;
     }
   }
+}
+
+/** Proxies' own resources by key, so each of thousands of proxies is found without a scan. */
+interface ProxyIndex {
+  /** `<mesh>\0<name>` -> Dataplane. */
+  dataplanes: Map<string, Resource>;
+  ingresses: Map<string, Resource>;
+}
+
+function indexProxies(c: StoreContents): ProxyIndex {
+  return {
+    dataplanes: new Map(c.dataplanes.map((r) => [`${r.meta.mesh}\u0000${r.meta.name}`, r])),
+    ingresses: new Map(c.zoneIngresses.map((r) => [r.meta.name, r])),
+  };
+}
+
+function copyResourceSet(set: ResourceSet): ResourceSet {
+  return new Map([...set].map(([type, m]) => [type, new Map([...m].map(([name, r]) => [name, structuredClone(r)]))]));
 }
 
 function pem(c: IdentityCert) {

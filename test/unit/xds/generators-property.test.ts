@@ -119,3 +119,33 @@ t.test('random worlds', async (t) => {
   t.ok(proxies > 200, `${proxies} proxies generated`);
   t.ok(resources > 2000, `${resources} resources encoded and validated`);
 });
+
+// Destinations are built once per mesh snapshot and shared by every proxy that calls them
+// (outbound.ts). If the memo key missed an input (the route a proxy's own tags select,
+// the zone, TLS for proxyless), a proxy would get another proxy's config: compare each
+// proxy's output from the warm, shared snapshot with its output from a fresh one.
+t.test('shared destinations equal per-proxy generation', async (t) => {
+  let compared = 0;
+  for (let seed = 1; seed <= 25; seed++) {
+    const { contents, zone } = randomWorld(seed);
+    const shared = buildMeshSnapshots(contents, zone);
+    const cp = { zone, vipPort: 80 };
+    const targets = [
+      ...contents.dataplanes.map((d) => ({ kind: 'dataplane' as const, mesh: d.meta.mesh!, name: d.meta.name, resource: d, dnsEnabled: seed % 2 === 1 })),
+      ...contents.meshes.map((m) => ({ kind: 'proxyless' as const, mesh: m.meta.name, name: 'client', resource: undefined, dnsEnabled: false })),
+    ];
+    // Warm the shared memo in reverse order, so the first proxy compared reuses others' entries.
+    for (const p of [...targets].reverse()) generateResources(buildProxyContext(shared, p, cp, identity));
+    for (const p of targets) {
+      const warm = Snapshot.fromResourceSet(generateResources(buildProxyContext(shared, p, cp, identity)));
+      const fresh = Snapshot.fromResourceSet(generateResources(buildProxyContext(buildMeshSnapshots(contents, zone), p, cp, identity)));
+      for (const [type, m] of fresh.resources) {
+        const w = warm.of(type);
+        const same = w.size === m.size && [...m].every(([name, r]) => Buffer.from(w.get(name)?.any.value ?? []).equals(Buffer.from(r.any.value)));
+        if (!same) t.fail(`seed ${seed} ${p.kind} ${p.mesh}.${p.name}: ${type} differs between shared and fresh generation`);
+        compared++;
+      }
+    }
+  }
+  t.ok(compared > 1000, `${compared} resource types compared`);
+});
