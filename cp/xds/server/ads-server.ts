@@ -132,6 +132,8 @@ interface TypeState {
   held: Map<string, string>;
   /** SotW, named subscriptions: what the last response carried, by name (make-before-break, see pushSotw). */
   lastSent?: Map<string, SnapshotResource>;
+  /** SotW: answer the next request of this type even if nothing changed (EDS after a CDS push: cluster warming). */
+  answerNextRequest?: boolean;
   backoff: Backoff;
   blockedUntil: number;
   timer?: NodeJS.Timeout;
@@ -305,7 +307,7 @@ class AdsStream {
     const names: string[] = (req.resource_names ?? []).map(String);
     st.wildcard = WILDCARD_TYPES.has(type) && (names.length === 0 || names.includes('*'));
     st.names = new Set(names.filter((n) => n !== '*'));
-    this.push(type);
+    this.push(type, true);
   }
 
   private onDelta(req: any): void {
@@ -337,24 +339,26 @@ class AdsStream {
   }
 
   /** Sends the type's current resources if the client lacks them and no NACK backoff is running. */
-  private push(type: string): void {
+  private push(type: string, request = false): void {
     if (this.closed || !this.snapshot) return;
     const st = this.types.get(type)!;
     const wait = st.blockedUntil - Date.now();
     if (wait > 0) {
       clearTimeout(st.timer);
-      st.timer = setTimeout(() => this.push(type), wait);
+      st.timer = setTimeout(() => this.push(type, request), wait);
       return;
     }
     if (this.delta) this.pushDelta(type, st);
-    else this.pushSotw(type, st);
+    else this.pushSotw(type, st, request);
   }
 
-  private pushSotw(type: string, st: TypeState): void {
+  /** `request`: answering a DiscoveryRequest (else a new snapshot). */
+  private pushSotw(type: string, st: TypeState, request: boolean): void {
     const snap = this.snapshot!;
     const version = snap.version(type);
     const namesKey = st.wildcard ? '*' : [...st.names].sort().join('\u0000');
-    if (version === st.sentVersion && namesKey === st.sentNamesKey) return;
+    const force = request && st.answerNextRequest === true;
+    if (!force && version === st.sentVersion && namesKey === st.sentNamesKey) return;
     if (!st.wildcard && st.names.size === 0 && st.sentNamesKey === undefined) return; // nothing asked for yet
     const all = snap.of(type);
     // Make before break (xDS protocol, "Eventual consistency considerations"): a named
@@ -367,6 +371,12 @@ class AdsStream {
       const r = all.get(n) ?? st.lastSent?.get(n);
       return r ? [r] : [];
     });
+    // A named subscription's type version moves whenever any resource of the type changes
+    // (a new subset cluster's CLA, say), but the client holds only what it named: when
+    // that is unchanged, a response would only cost it a decode and an ACK. Mesh-wide
+    // changes would otherwise send every proxy one such EDS response.
+    if (!force && !st.wildcard && namesKey === st.sentNamesKey && sameResources(resources, st.lastSent)) return;
+    if (force) st.answerNextRequest = false;
     if (!st.wildcard) st.lastSent = new Map(resources.map((r) => [r.name, r]));
     const nonce = String(++this.nonce);
     st.sentVersion = version;
@@ -378,7 +388,7 @@ class AdsStream {
       // for it again with unchanged names and version: the next EDS request must be
       // answered even if nothing changed (go-control-plane/Envoy "cluster warming" caveat).
       const eds = this.types.get(TypeUrl.ClusterLoadAssignment);
-      if (eds) eds.sentNamesKey = undefined;
+      if (eds) eds.answerNextRequest = true;
     }
     this.opts.onEvent?.({ kind: 'send', nodeId: this.session!.nodeId, streamId: this.id, typeUrl: type, version, count: resources.length });
   }
@@ -405,6 +415,16 @@ class AdsStream {
     });
     this.opts.onEvent?.({ kind: 'send', nodeId: this.session!.nodeId, streamId: this.id, typeUrl: type, version, count: resources.length });
   }
+}
+
+/** True when `resources` are exactly what `last` held (same names, same content versions). */
+function sameResources(resources: SnapshotResource[], last: Map<string, SnapshotResource> | undefined): boolean {
+  if (!last || last.size !== resources.length) return false;
+  for (const r of resources) {
+    const l = last.get(r.name);
+    if (!l || (l !== r && l.version !== r.version)) return false;
+  }
+  return true;
 }
 
 /** The ADS service implementation; add it to a grpc.Server with `addTo`. */

@@ -124,6 +124,56 @@ t.test('after a CDS update, an unchanged EDS subscription is answered again (clu
   t.same(c.violations, []);
 });
 
+t.test('a change that leaves the subscribed CLAs as they were sends no EDS until the client asks for new names', async (t) => {
+  const { store, open } = await setup(t);
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'backend-2', spec: { networking: { address: '127.0.0.4', inbound: [{ port: 9090, tags: { 'kuma.io/service': 'backend', version: 'v2' } }] } } });
+  const c = open('default.web-1');
+  c.request(TypeUrl.Cluster);
+  const cds = await c.next(TypeUrl.Cluster, 0);
+  c.request(TypeUrl.Cluster, [], cds);
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend']);
+  const eds = await c.next(TypeUrl.ClusterLoadAssignment, 0);
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend'], eds);
+  c.request(TypeUrl.Listener);
+  c.request(TypeUrl.Listener, [], await c.next(TypeUrl.Listener, 0));
+  await sleep(150);
+  const n = c.received.length;
+  // A split to a v2 subset: a new cluster and CLA; the plain backend CLA is unchanged.
+  await store.upsert({
+    type: 'TrafficRoute',
+    mesh: 'default',
+    name: 'route-all-default',
+    spec: {
+      sources: [{ match: { 'kuma.io/service': '*' } }],
+      destinations: [{ match: { 'kuma.io/service': '*' } }],
+      conf: { split: [{ weight: 90, destination: { 'kuma.io/service': '*' } }, { weight: 10, destination: { 'kuma.io/service': '*', version: 'v2' } }] },
+    },
+  });
+  const cds2 = await c.next(TypeUrl.Cluster, n);
+  const subset = cds2.names.find((x) => x.startsWith('backend-'));
+  t.ok(subset, `the subset cluster arrives (${cds2.names.join(', ')})`);
+  c.request(TypeUrl.Cluster, [], cds2);
+  c.request(TypeUrl.Listener, [], await c.next(TypeUrl.Listener, n));
+  await sleep(200);
+  t.equal(c.received.slice(n).filter((r) => r.type_url === TypeUrl.ClusterLoadAssignment).length, 0, 'no EDS response for the unchanged backend CLA');
+  // The client, having the new cluster, subscribes to its CLA too: answered at once.
+  const m = c.received.length;
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend', subset!], eds);
+  const eds2 = await c.next(TypeUrl.ClusterLoadAssignment, m);
+  t.same(eds2.names, ['backend', subset]);
+  const hosts = (name: string) => eds2.resources.find((r: any) => r.cluster_name === name)!.endpoints.flatMap((l: any) => l.lb_endpoints.map((e: any) => e.endpoint.address.socket_address.address)).sort();
+  t.same(hosts(subset!), ['127.0.0.4'], 'the subset CLA holds the v2 instance');
+  t.same(hosts('backend'), ['127.0.0.3', '127.0.0.4']);
+  // A change to a subscribed CLA is still pushed without a request.
+  c.request(TypeUrl.ClusterLoadAssignment, ['backend', subset!], eds2);
+  await sleep(100);
+  const k = c.received.length;
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'backend-3', spec: { networking: { address: '127.0.0.5', inbound: [{ port: 9090, tags: { 'kuma.io/service': 'backend', version: 'v2' } }] } } });
+  const eds3 = await c.next(TypeUrl.ClusterLoadAssignment, k);
+  t.same(eds3.resources.find((r: any) => r.cluster_name === subset)!.endpoints.flatMap((l: any) => l.lb_endpoints.map((e: any) => e.endpoint.address.socket_address.address)).sort(), ['127.0.0.4', '127.0.0.5']);
+  t.same(c.violations, []);
+});
+
 t.test('NACK: logged with node, type and error_detail; rejected version never re-sent; next version after backoff', async (t) => {
   const { store, open, lines } = await setup(t);
   const c = open('default.web-1');
