@@ -19,7 +19,8 @@
  *        [--outbounds=3] [--workers=2] [--rate=250] [--harness=0|1] [--cpu-prof=0|1]
  *        [--changes=3]
  * With --cpu-prof=1 the CP runs under `node --cpu-prof` and the results list its top
- * functions by self time, for the whole run and for each change alone (profiling slows
+ * functions by self time, for the whole run and for each change alone (--cpu-prof=2:
+ * one client worker's too, to see which side sets the pace; profiling slows
  * it down: use for diagnosis, not for numbers). --changes: how many mesh-wide changes
  * to time after one connect phase (alternately to the v2 split and back).
  */
@@ -165,9 +166,10 @@ interface Worker {
   waiters: Map<string, (m: any) => void>;
 }
 
-function startWorker(file: string): Promise<Worker> {
+function startWorker(file: string, profDir?: string): Promise<Worker> {
   return new Promise((resolve, reject) => {
-    const proc = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: ['--max-old-space-size=4096'] });
+    const execArgv = ['--max-old-space-size=4096', ...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])];
+    const proc = fork(file, [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv });
     const w: Worker = { proc, nodes: [], waiters: new Map() };
     proc.on('message', (m: any) => {
       if (m.ev === 'ready') {
@@ -313,7 +315,8 @@ async function main(): Promise<void> {
 
     // 3. Connect the simulated dataplanes.
     const workerFile = path.resolve(__dirname, 'harness/ads-clients.js');
-    for (let w = 0; w < Math.max(1, Math.min(args.workers, N)); w++) workers.push(await startWorker(workerFile));
+    const workerProfDir = args['cpu-prof'] >= 2 ? fs.mkdtempSync(path.join(profDir, 'workers-')) : undefined;
+    for (let w = 0; w < Math.max(1, Math.min(args.workers, N)); w++) workers.push(await startWorker(workerFile, workerProfDir));
     dps.forEach((d, i) => workers[i % workers.length].nodes.push({ id: `default.${d.name}`, name: d.name }));
     const cpuBeforeConnect = cpuMicros(cpPid)!;
     // Bounded, but generous: the CP's cost per connection grows with N.
@@ -389,6 +392,18 @@ async function main(): Promise<void> {
           const busy = busyShare(f, c.window);
           changeProfiles.push(`change ${k + 1}: CP busy ${busy === undefined ? '?' : Math.round(busy * 100)}% of the window; ${top.join('; ')}`);
           console.log(`CP CPU profile, change ${k + 1} only (busy ${busy === undefined ? '?' : Math.round(busy * 100)}%):\n  ${top.join('\n  ')}`);
+        }
+      }
+      if (workerProfDir) {
+        // The workers write their profiles as they exit after 'close'.
+        await Promise.all(workers.map((w) => (w.proc.exitCode !== null ? undefined : new Promise((res) => w.proc.once('exit', res)))));
+        const wf = newestProfile(workerProfDir);
+        for (const [k, c] of changeRuns.entries()) {
+          if (!wf) break;
+          const top = topSelfTime(wf, 15, c.window);
+          const busy = busyShare(wf, c.window);
+          changeProfiles.push(`change ${k + 1}, one client worker: busy ${busy === undefined ? '?' : Math.round(busy * 100)}%; ${top.join('; ')}`);
+          console.log(`client worker CPU profile, change ${k + 1} only (busy ${busy === undefined ? '?' : Math.round(busy * 100)}%):\n  ${top.join('\n  ')}`);
         }
       }
     }

@@ -54,6 +54,82 @@ export interface ChangeOutcome {
 
 const CLA = TypeUrl.ClusterLoadAssignment;
 
+/** What the client reads of a Cluster: its name and, for EDS clusters, the CLA name to subscribe to. */
+interface ClusterBrief {
+  name: string;
+  eds: boolean;
+  serviceName: string;
+}
+
+function readVarint(b: Uint8Array, pos: number): [number, number] {
+  let x = 0;
+  let mul = 1;
+  for (;;) {
+    const c = b[pos++];
+    if (c === undefined) throw new Error('truncated varint');
+    x += (c & 0x7f) * mul;
+    if (c < 0x80) return [x, pos];
+    mul *= 128;
+  }
+}
+
+/** Walks one message's fields, calling `f` for each (wire types 0 and 2 carry value or bytes). */
+function fields(b: Uint8Array, f: (field: number, varint: number, bytes: Uint8Array | undefined) => void): void {
+  let pos = 0;
+  while (pos < b.length) {
+    let tag: number;
+    [tag, pos] = readVarint(b, pos);
+    const wt = tag & 7;
+    const field = Math.floor(tag / 8);
+    if (wt === 0) {
+      let v: number;
+      [v, pos] = readVarint(b, pos);
+      f(field, v, undefined);
+    } else if (wt === 2) {
+      let len: number;
+      [len, pos] = readVarint(b, pos);
+      f(field, 0, b.subarray(pos, pos + len));
+      pos += len;
+    } else if (wt === 1) pos += 8;
+    else if (wt === 5) pos += 4;
+    else throw new Error(`unexpected wire type ${wt}`);
+  }
+}
+
+/**
+ * Reads Cluster.name (1), Cluster.type (2; EDS = 3) and eds_cluster_config (3) ->
+ * service_name (2) straight from the wire. A full decode of every cluster of every CDS
+ * response was the biggest single cost of the client workers, which share one core for
+ * thousands of simulated proxies: the benchmark should measure the CP, not them.
+ * The first responses are cross-checked against a full decode (checkBrief).
+ */
+function clusterBrief(b: Uint8Array): ClusterBrief {
+  const out: ClusterBrief = { name: '', eds: false, serviceName: '' };
+  const utf8 = (x: Uint8Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('utf8');
+  fields(b, (field, v, bytes) => {
+    if (field === 1 && bytes) out.name = utf8(bytes);
+    else if (field === 2 && !bytes) out.eds = v === 3;
+    else if (field === 3 && bytes) fields(bytes, (f2, _v, b2) => {
+      if (f2 === 2 && b2) out.serviceName = utf8(b2);
+    });
+  });
+  return out;
+}
+
+let checksLeft = 50;
+
+/** Compares clusterBrief with protobufjs on the first responses; a mismatch ends the worker. */
+function checkBrief(value: Uint8Array, brief: ClusterBrief): void {
+  if (checksLeft <= 0) return;
+  checksLeft--;
+  const c = decode(TypeUrl.Cluster, value);
+  const want = { name: c.name, eds: c.type === 'EDS' || c.type === 3, serviceName: c.eds_cluster_config?.service_name ?? '' };
+  if (JSON.stringify(want) !== JSON.stringify(brief)) {
+    process.stderr.write(`ads-clients: clusterBrief ${JSON.stringify(brief)} != decode ${JSON.stringify(want)}\n`);
+    process.exit(70);
+  }
+}
+
 let Ctor: any;
 
 class SimClient {
@@ -127,9 +203,10 @@ class SimClient {
       const names: string[] = [];
       const all: string[] = [];
       for (const a of res.resources ?? []) {
-        const c = decode(TypeUrl.Cluster, a.value);
+        const c = clusterBrief(a.value);
+        checkBrief(a.value, c);
         all.push(c.name);
-        if (c.type === 'EDS' || c.type === 3) names.push(c.eds_cluster_config?.service_name || c.name);
+        if (c.eds) names.push(c.serviceName || c.name);
       }
       this.clusters = all.length;
       if (this.marker !== undefined && all.some((n) => n.includes(this.marker!)) === this.markerPresent) sawMarker = true;
