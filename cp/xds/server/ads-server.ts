@@ -398,7 +398,12 @@ class AdsStream {
     const all = snap.of(type);
     const wanted = st.wildcard ? [...all.keys()] : [...st.names].filter((n) => all.has(n)).sort();
     const resources = wanted.filter((n) => st.held.get(n) !== all.get(n)!.version).map((n) => all.get(n)!);
-    const removed = [...st.held.keys()].filter((n) => !all.has(n) || (!st.wildcard && !st.names.has(n))).sort();
+    // Make before break, as in pushSotw: a named resource that left the snapshot while the
+    // client still subscribes to it is still referenced by the client's current clusters
+    // or listeners. Removing it now would break them until the new CDS/LDS is applied; the
+    // client unsubscribes once it no longer needs the name, and keeps its last version
+    // until then. Wildcard types (LDS, CDS) are how removals are learnt: they are sent.
+    const removed = [...st.held.keys()].filter((n) => (st.wildcard ? !all.has(n) : !st.names.has(n))).sort();
     if (resources.length === 0 && removed.length === 0) return;
     for (const r of resources) st.held.set(r.name, r.version);
     for (const n of removed) st.held.delete(n);

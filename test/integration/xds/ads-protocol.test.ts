@@ -269,6 +269,47 @@ t.test('delta xDS: wildcard, only changed resources, removals, unsubscribe', asy
   t.same(c.violations, []);
 });
 
+t.test('delta xDS, make before break: a subscribed CLA that left the snapshot is not removed until the client unsubscribes', async (t) => {
+  const { store, open } = await setup(t);
+  await store.create({ type: 'Dataplane', mesh: 'default', name: 'backend-2', spec: { networking: { address: '127.0.0.4', inbound: [{ port: 9090, tags: { 'kuma.io/service': 'backend', version: 'v2' } }] } } });
+  const c = open('default.web-1', true);
+  c.deltaRequest(TypeUrl.Cluster);
+  const r1 = await c.next(TypeUrl.Cluster, 0);
+  c.deltaRequest(TypeUrl.Cluster, [], [], r1);
+  c.deltaRequest(TypeUrl.ClusterLoadAssignment, ['backend']);
+  const e1 = await c.next(TypeUrl.ClusterLoadAssignment, 0);
+  t.same(e1.names, ['backend']);
+  c.deltaRequest(TypeUrl.ClusterLoadAssignment, [], [], e1);
+  await sleep(100);
+  const n = c.received.length;
+  // Everything to the v2 subset: cluster "backend" and its CLA leave the snapshot.
+  await store.upsert({
+    type: 'TrafficRoute',
+    mesh: 'default',
+    name: 'route-all-default',
+    spec: { sources: [{ match: { 'kuma.io/service': '*' } }], destinations: [{ match: { 'kuma.io/service': '*' } }], conf: { destination: { 'kuma.io/service': '*', version: 'v2' } } },
+  });
+  const r2 = await c.next(TypeUrl.Cluster, n);
+  const subset = r2.names.find((x) => x.startsWith('backend-'));
+  t.ok(subset, `CDS brings the subset cluster (${r2.names.join(', ')})`);
+  t.same(r2.removed, ['backend'], 'CDS (wildcard) removes the old cluster');
+  c.deltaRequest(TypeUrl.Cluster, [], [], r2);
+  await sleep(200);
+  const edsRemovals = () => c.received.slice(n).filter((r) => r.type_url === TypeUrl.ClusterLoadAssignment).flatMap((r) => r.removed);
+  t.same(edsRemovals(), [], 'the still-subscribed CLA "backend" is not removed');
+  // The client switches: subscribes to the subset's CLA and drops the old name.
+  const m = c.received.length;
+  c.deltaRequest(TypeUrl.ClusterLoadAssignment, [subset!], ['backend']);
+  const e2 = await c.next(TypeUrl.ClusterLoadAssignment, m);
+  t.same(e2.names, [subset]);
+  t.same(e2.removed, [], 'nothing to remove: the client unsubscribed itself');
+  t.same(e2.resources[0].endpoints.flatMap((l: any) => l.lb_endpoints.map((e: any) => e.endpoint.address.socket_address.address)), ['127.0.0.4']);
+  c.deltaRequest(TypeUrl.ClusterLoadAssignment, [], [], e2);
+  await sleep(100);
+  t.same(edsRemovals(), [], 'no removal of "backend" at any point');
+  t.same(c.violations, []);
+});
+
 t.test('a stream that never sends a request is closed; others are unaffected', async (t) => {
   const { open } = await setup(t);
   const silent = open('default.web-1');
