@@ -152,6 +152,8 @@ interface ChangeRun {
   clientCpu: number;
   responsesPerDp: number;
   missing: number;
+  /** The CP's own log line for the regeneration of all N (absent for a CP that does not log it). */
+  regeneration?: { queuedMs: number; ms: number; slices: number };
   window: ProfileWindow;
 }
 
@@ -331,7 +333,10 @@ async function main(): Promise<void> {
     const failures = configured.filter((c) => c.error || c.configuredAt === undefined);
     if (failures.length) {
       const kinds = new Map<string, number>();
-      for (const f of failures) kinds.set(f.error ?? 'not configured', (kinds.get(f.error ?? 'not configured') ?? 0) + 1);
+      for (const f of failures) {
+        const kind = (f.error ?? 'not configured').replace(/\(\d{4}-\d\d-\d\dT[^)]*\)/g, '(…)');
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      }
       throw new Error(`${failures.length} of ${N} clients failed: ${[...kinds].map(([k, n]) => `${n}× ${k}`).join('; ')}`);
     }
     const connectLatency = summary(configured.map((c) => c.configuredAt! - c.startedAt));
@@ -353,12 +358,16 @@ async function main(): Promise<void> {
       await sleep(200);
       const cpuBeforeChange = cpuMicros(cpPid)!;
       const clientCpuBefore = workers.reduce((a, w) => a + (cpuMicros(w.proc.pid!) ?? 0), 0);
+      // The CP logs each large regeneration's wait and duration: which part of the latency is generation.
+      const regenLine = cp!.nextLine(new RegExp(`"proxies":${N},.*xDS regeneration done`), 120_000).catch(() => undefined);
       const t0 = nowMs();
       const mono0 = monotonicMicros();
       const route = present ? changedRouteAll() : defaultRouteAll();
       const put = await api(apiPort, 'PUT', `/meshes/default/traffic-routes/${route.name}`, kumaForm(route));
       if (put.status !== 200 && put.status !== 201) throw new Error(`PUT route: ${put.status} ${put.text}`);
       const last = await quiesce(workers, 2000, 120_000, t0);
+      const regen = await Promise.race([regenLine, sleep(100).then(() => undefined)]);
+      const regeneration = regen ? (JSON.parse(regen) as { queuedMs: number; ms: number; slices: number }) : undefined;
       const cpuChange = cpuMicros(cpPid)! - cpuBeforeChange;
       const clientCpu = workers.reduce((a, w) => a + (cpuMicros(w.proc.pid!) ?? 0), 0) - clientCpuBefore;
       const change: ChangeOutcome[] = (await Promise.all(workers.map((w) => ask(w, { cmd: 'change-report' }, 'change-report', 30_000)))).flatMap((m) => m.clients);
@@ -367,8 +376,11 @@ async function main(): Promise<void> {
       const lastAckLatency = summary(change.filter((c) => c.lastAckAt !== undefined).map((c) => c.lastAckAt! - t0));
       const responsesPerDp = change.reduce((a, c) => a + c.responsesAfterMark, 0) / N;
       // The window ends at the last response, not after the 2 s of quiet that proves it was the last.
-      changeRuns.push({ present, markerLatency, lastAckLatency, cpuChange, clientCpu, responsesPerDp, missing, window: { fromUs: mono0, toUs: mono0 + (last - t0) * 1000 } });
-      console.log(`change ${k + 1} (${present ? 'split to v2' : 'back to default'}): ${N - missing}/${N} ACKed the new CDS; p50 ${round(markerLatency.p50)} ms p99 ${round(markerLatency.p99)} ms; CP CPU ${round(cpuChange / 1000)} ms, clients CPU ${round(clientCpu / 1000)} ms`);
+      const regenMs = regeneration ? { queuedMs: regeneration.queuedMs, ms: regeneration.ms, slices: regeneration.slices } : undefined;
+      changeRuns.push({ present, markerLatency, lastAckLatency, cpuChange, clientCpu, responsesPerDp, missing, regeneration: regenMs, window: { fromUs: mono0, toUs: mono0 + (last - t0) * 1000 } });
+      console.log(
+        `change ${k + 1} (${present ? 'split to v2' : 'back to default'}): ${N - missing}/${N} ACKed the new CDS; p50 ${round(markerLatency.p50)} ms p99 ${round(markerLatency.p99)} ms; CP CPU ${round(cpuChange / 1000)} ms, clients CPU ${round(clientCpu / 1000)} ms; CP regeneration ${regenMs ? `${regenMs.ms} ms in ${regenMs.slices} slices` : '(not logged)'}`,
+      );
     }
     const p99s = changeRuns.map((c) => c.markerLatency.p99);
     const medianP99 = median(p99s);
@@ -418,6 +430,7 @@ async function main(): Promise<void> {
           ...changeRuns.flatMap((c, k) => [
             [`change ${k + 1} (${c.present ? 'split to v2' : 'back to default'}) -> new CDS ACKed (ms)`, round(c.markerLatency.p50), round(c.markerLatency.p90), round(c.markerLatency.p99), round(c.markerLatency.max), 'p99 ≤ 2000 at 5,000'],
             [`change ${k + 1} -> last follow-up ACK (ms)`, round(c.lastAckLatency.p50), round(c.lastAckLatency.p90), round(c.lastAckLatency.p99), round(c.lastAckLatency.max), '–'],
+            [`change ${k + 1}: CP regenerating all N (ms, from its log)`, '', '', '', c.regeneration ? c.regeneration.ms : '–', '–'],
           ]),
         ],
       },

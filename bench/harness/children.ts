@@ -14,6 +14,8 @@ export interface Child {
   lines: string[];
   /** Resolves with the first line matching `re` (rejects on exit or timeout). */
   waitForLine(re: RegExp, timeoutMs?: number): Promise<string>;
+  /** Like waitForLine, but only lines printed from now on count. */
+  nextLine(re: RegExp, timeoutMs?: number): Promise<string>;
   /** Resolves when the child has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
@@ -44,6 +46,9 @@ export function startChild(name: string, command: string, args: string[], o: { c
     waitForLine(re, timeoutMs = 15_000) {
       const seen = lines.find((l) => re.test(l));
       if (seen) return Promise.resolve(seen);
+      return child.nextLine(re, timeoutMs);
+    },
+    nextLine(re, timeoutMs = 15_000) {
       return new Promise((resolve, reject) => {
         const timer = setTimeout(() => done(new Error(`${name}: no line matching ${re} within ${timeoutMs} ms; last: ${lines.slice(-5).join(' | ')}`)), timeoutMs);
         const f = (l: string) => re.test(l) && done(undefined, l);

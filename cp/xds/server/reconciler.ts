@@ -53,6 +53,9 @@ const ISSUE_CONCURRENCY = 8;
  */
 const SLICE_MS = 8;
 
+/** Regenerations of at least this many proxies are logged with their timing. */
+const LOG_REGENERATION_FROM = 100;
+
 const yieldToLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 interface Connected {
@@ -192,9 +195,10 @@ export class XdsReconciler implements Component {
       return this.nextBatch.done;
     }
     const batch = { ids: new Set(nodeIds), done: Promise.resolve() };
+    const queuedAt = performance.now();
     batch.done = this.chain.then(() => {
       if (this.nextBatch === batch) this.nextBatch = undefined;
-      return this.regenerate(batch.ids);
+      return this.regenerate(batch.ids, queuedAt);
     });
     this.nextBatch = batch;
     this.chain = batch.done.catch((err) => this.opts.log.error({ err }, 'xDS regeneration failed'));
@@ -226,9 +230,12 @@ export class XdsReconciler implements Component {
     return { meshes, dataplanes, zoneIngresses, trafficRoutes, trafficPermissions, vips };
   }
 
-  private async regenerate(nodeIds: Set<string>): Promise<void> {
+  private async regenerate(nodeIds: Set<string>, queuedAt = performance.now()): Promise<void> {
     if (this.stopped || nodeIds.size === 0) return;
     this.generations++;
+    const startedAt = performance.now();
+    let slices = 1;
+    let published = 0;
     let contents: StoreContents;
     let meshes: Map<string, MeshSnapshot>;
     let index: ProxyIndex;
@@ -279,6 +286,7 @@ export class XdsReconciler implements Component {
     for (const { nodeId, p, resource, log } of plans) {
       if (performance.now() - sliceStart >= (this.opts.sliceMs ?? SLICE_MS)) {
         await yieldToLoop();
+        slices++;
         sliceStart = performance.now();
       }
       // The proxy may have gone (or the reconciler stopped) while this ran.
@@ -296,9 +304,19 @@ export class XdsReconciler implements Component {
           continue;
         }
         this.opts.cache.setSnapshot(nodeId, snap);
+        published++;
       } catch (err) {
         log().error({ err }, 'generating the proxy config failed; keeping the last good one');
       }
+    }
+    // One line per large regeneration (a mesh-wide change, a connect storm): how long it
+    // waited, how long it took, in how many slices.
+    if (nodeIds.size >= LOG_REGENERATION_FROM) {
+      const now = performance.now();
+      this.opts.log.info(
+        { proxies: nodeIds.size, published, queuedMs: Math.round(startedAt - queuedAt), ms: Math.round(now - startedAt), slices },
+        'xDS regeneration done',
+      );
     }
   }
 
