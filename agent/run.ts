@@ -231,10 +231,12 @@ class Runner {
 
   /** Calls onStarted when the engine is first ready, or after START_SETTLE_MS. */
   private watchStartup(engine: ProxyEngine): void {
-    const deadline = Date.now() + START_SETTLE_MS;
+    const t0 = Date.now();
     const timer = setInterval(() => {
-      if (!engine.isReady() && Date.now() < deadline && !this.stopping) return;
+      const ready = engine.isReady();
+      if (!ready && Date.now() - t0 < START_SETTLE_MS && !this.stopping) return;
       clearInterval(timer);
+      if (!this.stopping) this.log.info({ ready, afterMs: Date.now() - t0 }, 'start-up over');
       this.onStarted();
     }, 50);
     timer.unref();
