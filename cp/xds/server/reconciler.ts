@@ -53,6 +53,9 @@ const ISSUE_CONCURRENCY = 8;
  */
 const SLICE_MS = 8;
 
+/** Bound of the reconciler's encoding cache, in entries per connected proxy. */
+const ENCODE_CACHE_PER_PROXY = 4;
+
 /** Regenerations of at least this many proxies are logged with their timing. */
 const LOG_REGENERATION_FROM = 100;
 
@@ -86,6 +89,7 @@ export class XdsReconciler implements Component {
   private cached?: { epoch: number; contents: StoreContents; meshes: Map<string, MeshSnapshot>; index: ProxyIndex };
   private epoch = 0;
   private stopped = false;
+  private readonly encodeCache: EncodeCache = new Map();
   /** How many regenerations ran (for tests and metrics). */
   generations = 0;
 
@@ -249,7 +253,11 @@ export class XdsReconciler implements Component {
       // Only reusable if nothing changed while reading.
       this.cached = epoch === this.epoch ? { epoch, contents, meshes, index } : undefined;
     }
-    const encodeCache: EncodeCache = new Map();
+    // Encodings by content live across regenerations: a route change leaves most of a
+    // proxy's own resources (its inbound listener, say) as they were. Bounded: dropped
+    // whole when it outgrows a few entries per connected proxy.
+    if (this.encodeCache.size > ENCODE_CACHE_PER_PROXY * this.connected.size + 1024) this.encodeCache.clear();
+    const encodeCache = this.encodeCache;
     const plans: { nodeId: string; p: ParsedProxyId; resource?: Resource; meshSnap?: MeshSnapshot; log: () => Logger }[] = [];
     for (const nodeId of [...nodeIds].sort()) {
       const c = this.connected.get(nodeId);
