@@ -18,7 +18,8 @@
  * --hold keeps the three paths up for SECONDS after start-up (ports printed) for diagnosis.
  * BENCH_BASELINE_AGENT=DIR/agent/main.js (environment) adds a fourth path: a second kuma-dp pair run from
  * another build (e.g. the previous commit's dist/ copied aside), so that an optimisation is
- * compared with the code it replaces in the same run, under the same background load.
+ * compared with the code it replaces in the same run, under the same background load; then
+ * --pairs=N (default 8) paired rounds of the two builds and haproxy back to back.
  */
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -43,6 +44,14 @@ interface PathSetup {
   port: number;
   /** The proxy processes whose CPU is charged to the path. */
   pids: number[];
+}
+
+/** One path's numbers in one paired A/B round. */
+interface PairCell {
+  sat: number;
+  fixed: number;
+  p50: number;
+  p99: number;
 }
 
 interface PathRound {
@@ -161,7 +170,7 @@ function cpuOf(pids: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0 });
+  const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0, pairs: 8 });
   const baselineAgent = process.env.BENCH_BASELINE_AGENT;
   stopChildrenOnSignal();
   spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
@@ -170,6 +179,7 @@ async function main(): Promise<void> {
   const rounds: PathRound[] = [];
   let pathNames: string[] = [];
   const profiles: string[] = [];
+  const paired: { build: PairCell; baseline: PairCell; haproxy: PairCell }[] = [];
   let cp: StandaloneCp | undefined;
   try {
     const app = startChild('app', process.execPath, [path.resolve(__dirname, 'harness/http-app.js'), '0'], { core: CLIENT_CORE });
@@ -228,6 +238,29 @@ async function main(): Promise<void> {
         );
       }
     }
+    if (baselineAgent && args.pairs > 0) {
+      // Paired A/B: this build, the baseline build and haproxy back to back, order alternating,
+      // short runs; a ratio is taken within each pair, so load that shifts between rounds
+      // (2 shared cores, other engineers' work) cancels out better than in medians of rounds.
+      const [nb, bb] = [paths[2], paths[3]];
+      for (let i = 0; i < args.pairs; i++) {
+        const order = i % 2 ? [ha, bb, nb] : [nb, bb, ha];
+        const row: Record<string, { sat: number; fixed: number; p50: number; p99: number }> = {};
+        for (const p of order) {
+          const c0 = cpuOf(p.pids);
+          const w = parseWrk((await runToEnd('wrk', ['-t1', `-c${args.connections}`, '-d3s', `http://127.0.0.1:${p.port}/`], { core: CLIENT_CORE, timeoutMs: 30_000 })).stdout);
+          const c1 = cpuOf(p.pids);
+          await sleep(1000);
+          const c2 = cpuOf(p.pids);
+          const fr = await fixedRate(p.port, args.rate, 3, args.connections);
+          const c3 = cpuOf(p.pids);
+          row[p.name] = { sat: (c1 - c0) / w.requests, fixed: (c3 - c2) / fr.ok, p50: percentile(fr.latenciesMs, 50), p99: percentile(fr.latenciesMs, 99) };
+        }
+        const [n, b, h] = [row[nb.name], row[bb.name], row[ha.name]];
+        paired.push({ build: n, baseline: b, haproxy: h });
+        console.log(`pair ${i + 1}: CPU µs/req saturated ${round(n.sat)} / baseline ${round(b.sat)} / haproxy ${round(h.sat)}; @${args.rate}/s ${round(n.fixed)} / ${round(b.fixed)} / ${round(h.fixed)}`);
+      }
+    }
     if (profDir) {
       for (const c of kuma.children) {
         await stopChild(c, 10_000);
@@ -256,7 +289,7 @@ async function main(): Promise<void> {
       p50: median(rs.map((r) => r.fixed.p50Ms)),
       p99: median(rs.map((r) => r.fixed.p99Ms)),
       p999: median(rs.map((r) => r.fixed.p999Ms)),
-      rss: rs[rs.length - 1].rssMiB,
+      rss: rs.length ? rs[rs.length - 1].rssMiB : [],
     };
   });
   const [direct, ha, kuma, baseline] = agg;
@@ -277,6 +310,22 @@ async function main(): Promise<void> {
     ]),
   };
   printTable(table);
+  const tables = [table];
+  if (paired.length) {
+    const med = (f: (p: (typeof paired)[number]) => number) => round(median(paired.map(f)));
+    const pt: Table = {
+      title: `Paired A/B, ${paired.length} pairs (wrk 3 s, then ${args.rate} req/s for 3 s, per path; order alternating): medians of per-pair values`,
+      columns: ['measure', 'this build', 'baseline build', 'haproxy pair', 'this / baseline (median of pair ratios)', 'this / haproxy (median of pair ratios)'],
+      rows: [
+        ['proxy CPU µs/req, saturated', med((p) => p.build.sat), med((p) => p.baseline.sat), med((p) => p.haproxy.sat), med((p) => p.build.sat / p.baseline.sat), med((p) => p.build.sat / p.haproxy.sat)],
+        [`proxy CPU µs/req @${args.rate}/s`, med((p) => p.build.fixed), med((p) => p.baseline.fixed), med((p) => p.haproxy.fixed), med((p) => p.build.fixed / p.baseline.fixed), med((p) => p.build.fixed / p.haproxy.fixed)],
+        [`p50 ms @${args.rate}/s`, med((p) => p.build.p50), med((p) => p.baseline.p50), med((p) => p.haproxy.p50), '–', '–'],
+        [`p99 ms @${args.rate}/s`, med((p) => p.build.p99), med((p) => p.baseline.p99), med((p) => p.haproxy.p99), '–', '–'],
+      ],
+    };
+    printTable(pt);
+    tables.push(pt);
+  }
   const cpuRatio = kuma.cpuFixed / ha.cpuFixed;
   const cpuRatioSat = kuma.cpuSat / ha.cpuSat;
   const addedK = kuma.p99 - direct.p99;
@@ -293,8 +342,8 @@ async function main(): Promise<void> {
   const files = writeResults({
     bench: args['cpu-prof'] ? 'proxy-path-profile' : 'proxy-path',
     params: { seconds: args.seconds, rate: args.rate, latencySeconds: args['latency-seconds'], connections: args.connections, rounds: args.rounds, proxyCore: PROXY_CORE, clientCore: CLIENT_CORE, baselineBuild: !!baselineAgent },
-    data: { aggregate: agg, rounds },
-    tables: [table],
+    data: { aggregate: agg, rounds, paired },
+    tables,
     verdicts,
     notes: [
       `Proxies pinned to core ${PROXY_CORE}; wrk, the fixed-rate client (this process), the app (Node http, 26-byte JSON body) and kuma-cp on core ${CLIENT_CORE}.`,
