@@ -365,12 +365,22 @@ async function main(): Promise<void> {
       const route = present ? changedRouteAll() : defaultRouteAll();
       const put = await api(apiPort, 'PUT', `/meshes/default/traffic-routes/${route.name}`, kumaForm(route));
       if (put.status !== 200 && put.status !== 201) throw new Error(`PUT route: ${put.status} ${put.text}`);
-      const last = await quiesce(workers, 2000, 120_000, t0);
+      // Two quiet seconds normally mean the change is done; on a loaded machine the CP can
+      // be off-CPU that long mid-regeneration, so while some client lacks the change keep
+      // waiting (bounded) instead of reporting it as never delivered.
+      let last = 0;
+      let change: ChangeOutcome[] = [];
+      const changeDeadline = Date.now() + 120_000;
+      for (;;) {
+        last = await quiesce(workers, 2000, 120_000, t0);
+        change = (await Promise.all(workers.map((w) => ask(w, { cmd: 'change-report' }, 'change-report', 30_000)))).flatMap((m) => m.clients);
+        if (change.every((c) => c.markerAckedAt !== undefined) || Date.now() > changeDeadline) break;
+        await sleep(500);
+      }
       const regen = await Promise.race([regenLine, sleep(100).then(() => undefined)]);
       const regeneration = regen ? (JSON.parse(regen) as { queuedMs: number; ms: number; slices: number }) : undefined;
       const cpuChange = cpuMicros(cpPid)! - cpuBeforeChange;
       const clientCpu = workers.reduce((a, w) => a + (cpuMicros(w.proc.pid!) ?? 0), 0) - clientCpuBefore;
-      const change: ChangeOutcome[] = (await Promise.all(workers.map((w) => ask(w, { cmd: 'change-report' }, 'change-report', 30_000)))).flatMap((m) => m.clients);
       const missing = change.filter((c) => c.markerAckedAt === undefined).length;
       const markerLatency = summary(change.filter((c) => c.markerAckedAt !== undefined).map((c) => c.markerAckedAt! - t0));
       const lastAckLatency = summary(change.filter((c) => c.lastAckAt !== undefined).map((c) => c.lastAckAt! - t0));
