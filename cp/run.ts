@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Component } from '../lib/component';
 import { ComponentManager } from '../lib/component';
-import { KumaError, UsageError } from '../lib/errors';
+import { ConflictError, KumaError, UsageError } from '../lib/errors';
 import { createLogger, type Logger } from '../lib/logger';
 import { ApiServer } from './api-server/api-server';
 import { ApiExtensions } from './api-server/extension-registry';
@@ -56,7 +56,13 @@ export const defaultMeshFactory: ComponentFactory = (ctx) => {
       if (await ctx.store.get('Config', { name: DEFAULT_MESH_MARKER })) return;
       const ops: Parameters<ResourceStore['transaction']>[0] = [{ op: 'upsert', input: { type: 'Config', name: DEFAULT_MESH_MARKER, spec: { config: 'true' } } }];
       if (!(await ctx.store.get('Mesh', { name: 'default' }))) ops.push({ op: 'create', input: { type: 'Mesh', name: 'default', spec: {} } });
-      await ctx.store.transaction(ops);
+      try {
+        await ctx.store.transaction(ops);
+      } catch (err) {
+        // Another replica on the same (PostgreSQL) store created it in the meantime: fine.
+        if (err instanceof ConflictError && (await ctx.store.get('Mesh', { name: 'default' }))) return;
+        throw err;
+      }
       if (ops.length > 1) ctx.log.info({ mesh: 'default' }, 'created default mesh');
     },
     async close() {},
