@@ -34,7 +34,7 @@ import type { Logger } from '../../lib/logger';
 import type { Resource, ResourceKey, ResourceType } from '../../api/resource';
 import type { ListOptions, StoreEvent, TransactionOp } from './store';
 import { sortResources } from './memory-store';
-import { StoreError } from './sqlite-store';
+import { resourceFromRow, StoreError } from './resource-row';
 import { StoreBase } from './store-base';
 import { deliverEvents, planTransaction, storeKey } from './transaction-plan';
 
@@ -545,26 +545,7 @@ export class PostgresStore extends StoreBase {
   }
 
   private fromRow(r: Row): Resource {
-    let labels: Record<string, string>;
-    let spec: Record<string, unknown>;
-    try {
-      labels = JSON.parse(r.labels);
-      spec = JSON.parse(r.spec);
-    } catch (err) {
-      throw new StoreError(`PostgreSQL store ${this.target}: row ${r.type} ${r.mesh}/${r.name} holds invalid JSON`, { cause: err });
-    }
-    return {
-      meta: {
-        type: r.type as ResourceType,
-        ...(r.mesh !== '' ? { mesh: r.mesh } : {}),
-        name: r.name,
-        version: String(r.version),
-        creationTime: r.creation_time,
-        modificationTime: r.modification_time,
-        ...(Object.keys(labels).length > 0 ? { labels } : {}),
-      },
-      spec,
-    };
+    return resourceFromRow(r, `PostgreSQL store ${this.target}`);
   }
 
   private checkOpen(): void {

@@ -18,6 +18,9 @@ import type { Logger } from '../../lib/logger';
 import type { Resource, ResourceKey, ResourceType } from '../../api/resource';
 import type { ListOptions, TransactionOp } from './store';
 import { sortResources } from './memory-store';
+import { resourceFromRow, StoreError } from './resource-row';
+
+export { StoreError } from './resource-row';
 import { StoreBase } from './store-base';
 import { deliverEvents, planTransaction } from './transaction-plan';
 
@@ -47,12 +50,6 @@ const MIGRATIONS: readonly string[] = [
 /** The schema version this code writes. */
 export const SQLITE_SCHEMA_VERSION = MIGRATIONS.length;
 
-/** The database could not be opened, is corrupt, is too new, or a statement failed. */
-export class StoreError extends KumaError {
-  constructor(message: string, options?: { cause?: unknown }) {
-    super('ERR_STORE', message, options);
-  }
-}
 
 /** Options of a SqliteStore. */
 export interface SqliteStoreOptions {
@@ -191,26 +188,7 @@ export class SqliteStore extends StoreBase {
   }
 
   private fromRow(r: Row): Resource {
-    let labels: Record<string, string>;
-    let spec: Record<string, unknown>;
-    try {
-      labels = JSON.parse(r.labels);
-      spec = JSON.parse(r.spec);
-    } catch (err) {
-      throw new StoreError(`SQLite store ${this.file}: row ${r.type} ${r.mesh}/${r.name} holds invalid JSON`, { cause: err });
-    }
-    return {
-      meta: {
-        type: r.type as ResourceType,
-        ...(r.mesh !== '' ? { mesh: r.mesh } : {}),
-        name: r.name,
-        version: String(r.version),
-        creationTime: r.creation_time,
-        modificationTime: r.modification_time,
-        ...(Object.keys(labels).length > 0 ? { labels } : {}),
-      },
-      spec,
-    };
+    return resourceFromRow(r, `SQLite store ${this.file}`);
   }
 
   // Our own errors (NotFound, Conflict) pass through; SQLite's become StoreErrors naming the file.

@@ -14,6 +14,7 @@
  * readiness ports through port forwards (netns-bridge.ts), so `Cp.api`, `Dp.adminPort` and
  * `Dp.readinessPort` stay URLs and ports of 127.0.0.1 in the harness's own namespace.
  */
+import { loopbackCpEnv } from './cp-env';
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
@@ -228,15 +229,8 @@ export class MeshHarness {
 
   private cpEnv(workDir: string): Record<string, string> {
     return {
-      HOME: workDir,
-      KUMA_GENERAL_WORK_DIR: workDir,
+      ...loopbackCpEnv(workDir),
       KUMA_STORE_TYPE: this.o.storeType ?? 'sqlite',
-      KUMA_API_SERVER_HTTP_PORT: '0',
-      KUMA_API_SERVER_HTTP_INTERFACE: '127.0.0.1',
-      KUMA_DP_SERVER_PORT: '0',
-      KUMA_MULTIZONE_GLOBAL_KDS_GRPC_PORT: '0',
-      KUMA_DNS_SERVER_PORT: '0',
-      KUMA_DIAGNOSTICS_SERVER_PORT: '0',
       KUMA_DNS_SERVER_CIDR: this.vipCidr,
       ...(this.o.cpEnv ?? {}),
     };
