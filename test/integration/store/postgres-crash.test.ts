@@ -12,7 +12,7 @@ import t from 'tap';
 import { PostgresStore, type PostgresStoreConfig } from '../../../cp/store/postgres-store';
 import { startPostgres } from './postgres-server';
 
-const WRITER = path.join(__dirname, 'postgres-writer.js');
+const WRITER = path.join(__dirname, 'store-writer.js');
 
 /**
  * Runs the writer for `ms` after it is ready, then `kill` (default: SIGKILL the writer),
@@ -24,7 +24,7 @@ async function writeThenKill(
   ms: number,
   kill?: () => Promise<void>,
 ): Promise<{ acked: number[]; perSecond: number }> {
-  const child = spawn(process.execPath, [WRITER, 'loop', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WRITER, 'postgres', 'loop', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -95,7 +95,7 @@ t.test('a writer frozen inside a transaction (SIGSTOP) blocks the others only un
   const pg = await startPostgres(t);
   const db = await pg.createDb();
   const config = { ...pg.config(db), idleInTransactionTimeoutMs: 800 };
-  const child = spawn(process.execPath, [WRITER, 'loop', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WRITER, 'postgres', 'loop', JSON.stringify(config)], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });

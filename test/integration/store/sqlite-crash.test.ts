@@ -13,7 +13,7 @@ import Database from 'better-sqlite3';
 import t from 'tap';
 import { SQLITE_FILE_NAME, SqliteStore } from '../../../cp/store/sqlite-store';
 
-const WRITER = path.join(__dirname, 'sqlite-writer.js');
+const WRITER = path.join(__dirname, 'store-writer.js');
 
 function tempDir(t: { teardown(fn: () => unknown): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-crash-'));
@@ -23,7 +23,7 @@ function tempDir(t: { teardown(fn: () => unknown): void }): string {
 
 /** Runs the writer for `ms` after it is ready, SIGKILLs it, returns the acknowledged indexes. */
 async function writeThenKill(t: { teardown(fn: () => unknown): void }, dir: string, ms: number): Promise<{ acked: number[]; perSecond: number }> {
-  const child = spawn(process.execPath, [WRITER, 'loop', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [WRITER, 'sqlite', 'loop', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -105,7 +105,7 @@ t.test('every commit is fsynced: at least one fsync per commit (strace)', async 
   const n = 50;
   const log = path.join(dir, 'strace.log');
   // -f: better-sqlite3 runs in the main thread, but follow children anyway; count only sync calls.
-  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, WRITER, 'count', dir, String(n)], {
+  const r = spawnSync('strace', ['-f', '-qq', '-e', 'trace=fsync,fdatasync', '-o', log, process.execPath, WRITER, 'sqlite', 'count', dir, String(n)], {
     encoding: 'utf8',
     timeout: 30_000,
   });

@@ -12,7 +12,7 @@ import { createStore } from '../../../cp/store/index';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { SQLITE_FILE_NAME, SQLITE_SCHEMA_VERSION, SqliteStore } from '../../../cp/store/sqlite-store';
 
-const WRITER = path.join(__dirname, 'sqlite-writer.js');
+const WRITER = path.join(__dirname, 'store-writer.js');
 
 function tempDir(t: { teardown(fn: () => unknown): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-sqlite-'));
@@ -22,7 +22,7 @@ function tempDir(t: { teardown(fn: () => unknown): void }): string {
 
 /** A `race` writer process with a line-oriented request/response helper. */
 async function racer(t: { teardown(fn: () => unknown): void }, dir: string) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, 'race', dir]);
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, 'sqlite', 'race', dir]);
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
