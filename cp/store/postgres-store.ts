@@ -16,11 +16,12 @@
  * with SQLite). Other instances hear them through LISTEN/NOTIFY: the transaction
  * sends, per event, `{instance, kind, type, mesh, name, version}` with pg_notify
  * (PostgreSQL delivers it at commit, in commit order; a payload must stay under 8000
- * bytes, so the resource itself is not sent). A receiver fetches the resource and
- * delivers it when it still has the notified version; when it has moved on, a later
- * notification covers it (so of several writes to one key in one transaction, other
- * instances see the last). A delete is delivered with a meta-only resource (type,
- * mesh, name, the deleted version and times; `spec` is `{}`), because the row is gone.
+ * bytes). When the labels and spec fit too they ride along, and the receiver delivers
+ * that exact event (deletes included, with the resource as it was). A larger resource
+ * is fetched instead and delivered when it still has the notified version; when it has
+ * moved on, a later notification covers it (so other instances may see only the last
+ * of quick successive writes to one big resource). A big resource's delete is delivered
+ * with a meta-only resource (type, mesh, name, version and times; `spec` is `{}`).
  * When the LISTEN connection is lost it is re-opened with backoff; changes committed
  * meanwhile are re-delivered as `update` events from the rows whose version is above
  * the last one heard, and deletes in that window are lost (a warning says so).
@@ -151,6 +152,9 @@ interface Notice {
   v: string;
   c: string;
   u: string;
+  /** Labels and spec, when the whole notice fits the payload limit: then no fetch is needed. */
+  l?: Record<string, string>;
+  s?: Record<string, unknown>;
 }
 
 /** Where the store connects, for messages: never the password. */
@@ -395,6 +399,10 @@ export class PostgresStore extends StoreBase {
   private notice(ev: StoreEvent): string {
     const m = ev.resource.meta;
     const n: Notice = { i: this.instanceId, k: ev.kind, t: m.type, m: m.mesh ?? '', n: m.name, v: m.version, c: m.creationTime, u: m.modificationTime };
+    // Most resources fit whole: the receiver then delivers exactly this event, not the
+    // state it finds when it fetches (which may have moved on and so skip this one).
+    const whole = JSON.stringify({ ...n, l: m.labels ?? {}, s: ev.resource.spec });
+    if (Buffer.byteLength(whole) <= MAX_PAYLOAD_BYTES) return whole;
     const payload = JSON.stringify(n);
     if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) {
       throw new StoreError(`PostgreSQL store ${this.target}: ${m.type} ${m.mesh ?? ''}/${m.name}: mesh and name are too long for a change notification (${Buffer.byteLength(payload)} bytes, at most ${MAX_PAYLOAD_BYTES})`);
@@ -520,6 +528,15 @@ export class PostgresStore extends StoreBase {
       while (this.notices.length > 0 && !this.closed) {
         const n = this.notices.shift()!;
         const key = { ...(n.m !== '' ? { mesh: n.m } : {}), name: n.n };
+        if (n.s !== undefined) {
+          const labels = n.l ?? {};
+          const resource: Resource = {
+            meta: { type: n.t as ResourceType, ...key, version: n.v, creationTime: n.c, modificationTime: n.u, ...(Object.keys(labels).length > 0 ? { labels } : {}) },
+            spec: n.s,
+          };
+          deliverEvents(this.listeners, [{ kind: n.k, resource }]);
+          continue;
+        }
         if (n.k === 'delete') {
           const resource: Resource = {
             meta: { type: n.t as ResourceType, ...key, version: n.v, creationTime: n.c, modificationTime: n.u },

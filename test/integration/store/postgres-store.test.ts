@@ -18,7 +18,7 @@ import { POSTGRES_APP_NAME, POSTGRES_SCHEMA_VERSION, PostgresStore, postgresClie
 import type { StoreEvent } from '../../../cp/store/store';
 import { PG_PASSWORD, postgresBinDir, startPostgres } from './postgres-server';
 
-const WRITER = path.join(__dirname, 'postgres-writer.js');
+const WRITER = path.join(__dirname, 'store-writer.js');
 type Teardown = { teardown(fn: () => unknown): void };
 
 /** A pino logger whose lines land in `lines` (parsed). */
@@ -45,7 +45,7 @@ const summary = (evs: StoreEvent[]) => evs.map((e) => `${e.kind} ${e.resource.me
 
 /** A `race` writer process with a line-oriented request/response helper. */
 async function racer(t: Teardown, config: object) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, 'race', JSON.stringify(config)]);
+  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, 'postgres', 'race', JSON.stringify(config)]);
   t.teardown(() => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
   });
@@ -124,20 +124,22 @@ t.test('postgres store', async (t) => {
     const z = await b.create({ type: 'Zone', name: 'z', spec: { enabled: true } });
     // Remote events arrive asynchronously: wait, so that the order below is deterministic.
     await until('A hears B', () => seenA.length === 4);
-    // One transaction writing a key twice: other instances see its final state once.
+    // One transaction writing a key twice: small resources ride in the notification, so
+    // other instances hear both events, as local watchers do.
     const tx = await a.transaction([
       { op: 'create', input: { type: 'Zone', name: 'tx', spec: { enabled: true } } },
       { op: 'update', input: { type: 'Zone', name: 'tx', spec: { enabled: false } } },
     ]);
-    await until('every event on both sides', () => seenA.length === 6 && seenB.length === 5).catch((e) => {
+    await until('every event on both sides', () => seenA.length === 6 && seenB.length === 6).catch((e) => {
       throw new Error(`${e.message}: A heard ${JSON.stringify(summary(seenA))}, B heard ${JSON.stringify(summary(seenB))}`);
     });
     await new Promise((r) => setTimeout(r, 200)); // and nothing more arrives
     const v = (r: Resource) => r.meta.version;
-    t.same(summary(seenB), [`create Mesh m ${v(c)}`, `update Mesh m ${v(u)}`, `delete Mesh m ${v(u)}`, `create Zone z ${v(z)}`, `update Zone tx ${v(tx[1])}`], 'B heard A, and its own write once');
+    t.same(summary(seenB), [`create Mesh m ${v(c)}`, `update Mesh m ${v(u)}`, `delete Mesh m ${v(u)}`, `create Zone z ${v(z)}`, `create Zone tx ${v(tx[0])}`, `update Zone tx ${v(tx[1])}`], 'B heard every event of A, and its own write once');
     t.same(seenB[0].resource, c, 'a create arrives with the whole resource');
     t.same(seenB[1].resource, u);
-    t.same(seenB[2].resource, { meta: { type: 'Mesh', name: 'm', version: v(u), creationTime: u.meta.creationTime, modificationTime: u.meta.modificationTime }, spec: {} }, 'a delete arrives meta-only');
+    t.same(seenB[2].resource, u, 'a delete arrives with the resource as it was');
+    t.same(seenB[4].resource, tx[0], 'the intermediate state of the transaction too');
     t.same(summary(seenA), [
       `create Mesh m ${v(c)}`,
       `update Mesh m ${v(u)}`,
@@ -149,6 +151,13 @@ t.test('postgres store', async (t) => {
     t.same(seenA[3].resource, z, "A heard B's write with its spec");
     t.same(seenA[2].resource.spec, {}, 'local delete events carry the deleted resource');
     t.comment(`cross-instance delivery latency: ${latency} ms`);
+    // A resource too big for a notification is fetched by the receiver instead.
+    const big = await a.create({ type: 'Config', name: 'big', spec: { config: 'x'.repeat(9000) } });
+    await until('B hears the big create', () => seenB.length === 7);
+    t.same(seenB[6], { kind: 'create', resource: big }, 'a big resource arrives whole, fetched');
+    await a.delete('Config', { name: 'big' });
+    await until('B hears the big delete', () => seenB.length === 8);
+    t.same(seenB[7].resource, { meta: { type: 'Config', name: 'big', version: v(big), creationTime: big.meta.creationTime, modificationTime: big.meta.modificationTime }, spec: {} }, "a big resource's delete arrives meta-only");
   });
 
   t.test('a lost LISTEN connection is re-opened and what was missed is re-delivered', async (t) => {
