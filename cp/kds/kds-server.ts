@@ -11,7 +11,7 @@ import type { Component } from '../../lib/component';
 import { AuthError, ConflictError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { ResourceStore, StoreEvent } from '../store/store';
-import { parseRevocations } from '../tokens/claims';
+import { revokedIds } from '../tokens/claims';
 import { ZONE_REVOCATIONS } from '../tokens/names';
 import type { ZoneInsights } from '../zones/zone-insights';
 import { describeError } from './codec';
@@ -128,8 +128,7 @@ export class KdsServer implements Component {
   private endRevoked(ev: StoreEvent): void {
     const r = ev.resource;
     if (r.meta.type !== 'GlobalSecret' || r.meta.name !== ZONE_REVOCATIONS || ev.kind === 'delete') return;
-    const data = r.spec?.data;
-    const revoked = parseRevocations(typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '');
+    const revoked = revokedIds(r);
     for (const [call, cred] of [...this.credentials]) {
       if (!cred.tokenId || !revoked.has(cred.tokenId)) continue;
       this.opts.log.warn({ zone: cred.zone, token: cred.tokenId }, 'zone token revoked: ending its KDS stream');

@@ -3,6 +3,7 @@
  * has already checked the signature and expiry when these run.
  */
 import { AuthError } from '../../lib/errors';
+import type { Resource } from '../../api/resource';
 import type { TokenClaims } from './types';
 
 /** Token kinds. */
@@ -91,4 +92,15 @@ export function checkExpectation(claims: TokenClaims & { scope?: string[] }, exp
 /** The token ids in a revocation list (newline- or comma-separated, blanks ignored). */
 export function parseRevocations(text: string): Set<string> {
   return new Set(text.split(/[\s,]+/).filter((s) => s !== ''));
+}
+
+/** The text a token secret holds (`spec.data`, base64); '' when it has none. */
+export function secretText(r: Resource | undefined): string {
+  const data = r?.spec?.data;
+  return typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '';
+}
+
+/** The token ids a revocation-list secret names (empty when there is none). */
+export function revokedIds(r: Resource | undefined): Set<string> {
+  return parseRevocations(secretText(r));
 }

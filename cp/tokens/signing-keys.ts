@@ -11,6 +11,7 @@ import { AuthError, ConflictError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import type { Resource, ResourceType } from '../../api/resource';
 import type { ResourceStore } from '../store/store';
+import { secretText } from './claims';
 
 /** JWS algorithm of every token (RFC 7518 3.3). */
 export const TOKEN_ALG = 'RS256';
@@ -26,11 +27,6 @@ export interface KeyRef {
 }
 
 type Key = Awaited<ReturnType<typeof importSPKI>>;
-
-function secretText(r: Resource): string {
-  const data = r.spec?.data;
-  return typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '';
-}
 
 /** Loads, caches and lazily creates signing keys. */
 export class SigningKeys {

@@ -7,10 +7,9 @@
  */
 import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 import { AuthError } from '../../lib/errors';
-import type { Resource } from '../../api/resource';
 import { silentLogger, type Logger } from '../../lib/logger';
 import type { ResourceStore } from '../store/store';
-import { checkExpectation, parseRevocations, readClaims, type TokenExpectation } from './claims';
+import { checkExpectation, readClaims, revokedIds, type TokenExpectation } from './claims';
 import { dataplanePublicKeyName, isDataplanePublicKeyName, revocationListOf, ZONE_PUBLIC_KEY } from './names';
 import { SigningKeys, TOKEN_ALG } from './signing-keys';
 import type { TokenClaims, TokenVerifier } from './types';
@@ -22,11 +21,6 @@ export const MAX_TOKEN_LENGTH = 16 * 1024;
 export interface StoreTokenVerifierOptions {
   log?: Logger;
   now?: () => Date;
-}
-
-function revocationText(r: Resource | undefined): string {
-  const data = r?.spec?.data;
-  return typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '';
 }
 
 /** TokenVerifier over the store's public-key and revocation secrets. */
@@ -87,7 +81,7 @@ export class StoreTokenVerifier implements TokenVerifier {
     const claims = readClaims(payload);
     const list = revocationListOf(claims);
     const revocations = await this.store.get(list.type, { mesh: list.mesh, name: list.name });
-    if (revocations && parseRevocations(revocationText(revocations)).has(claims.id)) {
+    if (revocations && revokedIds(revocations).has(claims.id)) {
       throw new AuthError(`token ${claims.id} has been revoked (listed in ${revocations.meta.name})`);
     }
     checkExpectation(claims, expect);

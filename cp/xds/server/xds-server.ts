@@ -9,7 +9,7 @@ import type { Logger } from '../../../lib/logger';
 import type { ResourceStore } from '../../store/store';
 import type { CaManager } from '../../ca/types';
 import type { TokenVerifier } from '../../tokens/types';
-import { parseRevocations } from '../../tokens/claims';
+import { revokedIds } from '../../tokens/claims';
 import { dataplaneRevocationsName, revocationListKey, ZONE_REVOCATIONS } from '../../tokens/names';
 import type { StoreEvent } from '../../store/store';
 import type { VipAllocator } from '../../vips/types';
@@ -99,8 +99,7 @@ export class XdsServer implements Component {
       // Dataplane and ingress tokens are listed in their mesh's Secret; zone tokens an
       // ingress connects with (scope ingress) in the GlobalSecret. Each stream knows which.
       const key = revocationListKey({ type: r.meta.type, mesh, name: r.meta.name });
-      const data = r.spec?.data;
-      const revoked = parseRevocations(typeof data === 'string' ? Buffer.from(data, 'base64').toString('utf8') : '');
+      const revoked = revokedIds(r);
       const n = this.ads.endStreams(
         (s) => s.revocationList === key && s.tokenId !== undefined && revoked.has(s.tokenId),
         grpc.status.UNAUTHENTICATED,
