@@ -9,7 +9,7 @@ import http from 'node:http';
 import type { Logger } from '../../../../lib/logger';
 import type { HttpModel, RouteConfigModel } from '../config/model';
 import type { ListenerStats } from '../admin/stats';
-import type { ClusterManager } from '../clusters/cluster-manager';
+import type { ClusterManager, ClusterRuntime } from '../clusters/cluster-manager';
 import { chooseCluster, matchRoute } from './route-match';
 import { h1ToH2 } from './http2-proxy';
 
@@ -74,24 +74,38 @@ export function createHttpProxyServer(d: HttpProxyDeps): http.Server {
   return server;
 }
 
-function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerResponse): void {
+/** Where one request goes: its cluster and route timeout, or the local answer when it goes nowhere. */
+export type UpstreamChoice = { cluster: ClusterRuntime; timeoutMs: number } | { status: number; body: string };
+
+/**
+ * The routing step both proxies share: counts the request, matches the route, picks
+ * the weighted cluster; 404 without a route, 503 for a cluster not configured (Envoy's answers).
+ */
+export function selectUpstream(d: HttpProxyDeps, method: string, url: string, host: string, headers: http.IncomingHttpHeaders): UpstreamChoice {
   d.stats.downstream_rq_total++;
   const rc = d.routes();
-  const url = req.url ?? '/';
   const q = url.indexOf('?');
-  const route = rc && matchRoute(rc, { method: req.method ?? 'GET', path: q < 0 ? url : url.slice(0, q), host: req.headers.host ?? '', headers: req.headers });
+  const route = rc && matchRoute(rc, { method, path: q < 0 ? url : url.slice(0, q), host, headers });
   if (!route) {
     d.stats.route_not_found++;
-    return reply(res, 404, 'no route matched\n');
+    return { status: 404, body: 'no route matched\n' };
   }
   const clusterName = chooseCluster(route.target, Math.random());
   const cluster = d.clusters.get(clusterName);
-  if (!cluster) return reply(res, 503, `no healthy upstream: cluster "${clusterName}" not configured\n`);
+  if (!cluster) return { status: 503, body: `no healthy upstream: cluster "${clusterName}" not configured\n` };
+  return { cluster, timeoutMs: route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS };
+}
+
+function handle(d: HttpProxyDeps, req: http.IncomingMessage, res: http.ServerResponse): void {
+  const url = req.url ?? '/';
+  const choice = selectUpstream(d, req.method ?? 'GET', url, req.headers.host ?? '', req.headers);
+  if ('status' in choice) return reply(res, choice.status, choice.body);
+  const { cluster, timeoutMs } = choice;
+  const clusterName = cluster.model.name;
   if (cluster.model.http2) {
     cluster.stats.upstream_rq_total++;
-    return h1ToH2(d, req, res, cluster, route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS, (status, body) => reply(res, status, body));
+    return h1ToH2(d, req, res, cluster, timeoutMs, (status, body) => reply(res, status, body));
   }
-  const timeoutMs = route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
   const withBody = requestHasBody(req.headers);
   let timer: NodeJS.Timeout | undefined;
   /** Set once the downstream got (or started to get) its answer: nothing else may answer. */

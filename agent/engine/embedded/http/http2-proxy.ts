@@ -7,8 +7,7 @@
 import http from 'node:http';
 import http2 from 'node:http2';
 import type { ClusterRuntime } from '../clusters/cluster-manager';
-import { DEFAULT_ROUTE_TIMEOUT_MS, type HttpProxyDeps } from './http-proxy';
-import { chooseCluster, matchRoute } from './route-match';
+import { selectUpstream, type HttpProxyDeps } from './http-proxy';
 
 const { NGHTTP2_CANCEL, NGHTTP2_INTERNAL_ERROR, NGHTTP2_FLAG_END_STREAM } = http2.constants;
 // RFC 9113 §8.2.2: connection-specific fields must not appear in HTTP/2.
@@ -31,21 +30,11 @@ export function createHttp2ProxyServer(d: HttpProxyDeps): http2.Http2Server {
 }
 
 function handleStream(d: HttpProxyDeps, stream: http2.ServerHttp2Stream, headers: http2.IncomingHttpHeaders): void {
-  d.stats.downstream_rq_total++;
   stream.on('error', () => undefined);
-  const url = String(headers[':path'] ?? '/');
-  const q = url.indexOf('?');
-  const rc = d.routes();
-  const route = rc && matchRoute(rc, { method: String(headers[':method'] ?? 'GET'), path: q < 0 ? url : url.slice(0, q), host: String(headers[':authority'] ?? ''), headers });
-  if (!route) {
-    d.stats.route_not_found++;
-    return h2Respond(stream, 404, 'no route matched\n');
-  }
-  const name = chooseCluster(route.target, Math.random());
-  const cluster = d.clusters.get(name);
-  if (!cluster) return h2Respond(stream, 503, `no healthy upstream: cluster "${name}" not configured\n`);
+  const choice = selectUpstream(d, String(headers[':method'] ?? 'GET'), String(headers[':path'] ?? '/'), String(headers[':authority'] ?? ''), headers);
+  if ('status' in choice) return h2Respond(stream, choice.status, choice.body);
+  const { cluster, timeoutMs } = choice;
   cluster.stats.upstream_rq_total++;
-  const timeoutMs = route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
   const timer = timeoutMs > 0 ? setTimeout(() => h2Respond(stream, 504, 'upstream request timeout\n'), timeoutMs) : undefined;
   stream.on('close', () => clearTimeout(timer));
   if (!cluster.model.http2) return h2ToH1(d, stream, headers, cluster);
