@@ -79,12 +79,13 @@ export class ClusterRuntime {
   /**
    * Passive health checking: the HTTP proxy reports the status of every upstream answer
    * (a locally made 503 when the upstream reset or could not be reached) with the pool or
-   * session it used. Without outlier_detection on the cluster this only keeps counters.
+   * session it used. Without outlier_detection on the cluster it does nothing.
    */
   observe(handle: object, status: number): void {
     const od = this.model.outlier;
+    if (!od) return;
     const ep = this.endpointOf.get(handle);
-    if (!od || !ep) return;
+    if (!ep) return;
     if (this.lb.observe(ep, status, this.mgr.now(), od)) {
       this.stats.outlier_detection_ejections_total++;
       this.stats.outlier_detection_ejections_enforced_consecutive_5xx++;
