@@ -9,10 +9,10 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import t from 'tap';
+import { WRITER } from './writer-process';
 import { PostgresStore, type PostgresStoreConfig } from '../../../cp/store/postgres-store';
 import { startPostgres } from './postgres-server';
 
-const WRITER = path.join(__dirname, 'store-writer.js');
 
 /**
  * Runs the writer for `ms` after it is ready, then `kill` (default: SIGKILL the writer),

@@ -4,13 +4,13 @@
  * connection lost and re-opened, server down and back, bad credentials, schema
  * versioning, replicas migrating at once, configuration keys and the store factory.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
 import pino from 'pino';
 import t from 'tap';
+import { racer, raceRounds } from './writer-process';
 import type { Resource } from '../../../api/resource';
 import { loadConfig, unknownConfigKeys } from '../../../cp/config/config';
 import { createStore } from '../../../cp/store/index';
@@ -18,7 +18,6 @@ import { POSTGRES_APP_NAME, POSTGRES_SCHEMA_VERSION, PostgresStore, postgresClie
 import type { StoreEvent } from '../../../cp/store/store';
 import { PG_PASSWORD, postgresBinDir, startPostgres } from './postgres-server';
 
-const WRITER = path.join(__dirname, 'store-writer.js');
 type Teardown = { teardown(fn: () => unknown): void };
 
 /** A pino logger whose lines land in `lines` (parsed). */
@@ -43,36 +42,6 @@ async function until(what: string, cond: () => boolean, ms = 10_000): Promise<vo
 
 const summary = (evs: StoreEvent[]) => evs.map((e) => `${e.kind} ${e.resource.meta.type} ${e.resource.meta.name} ${e.resource.meta.version}`);
 
-/** A `race` writer process with a line-oriented request/response helper. */
-async function racer(t: Teardown, config: object) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, 'postgres', 'race', JSON.stringify(config)]);
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const lines: string[] = [];
-  let buf = '';
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  const next = async (): Promise<string> => {
-    const deadline = Date.now() + 10_000;
-    while (lines.length === 0) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`racer gave no answer: ${err}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    return lines.shift()!;
-  };
-  if ((await next()) !== 'ready') throw new Error('racer not ready');
-  return { child, next, send: (line: string) => child.stdin.write(`${line}\n`) };
-}
-
 t.test('postgres store', async (t) => {
   const pg = await startPostgres(t);
   const open = async (t: Teardown, db: string, extra: Partial<Parameters<typeof PostgresStore.open>[0]> = {}) => {
@@ -84,24 +53,8 @@ t.test('postgres store', async (t) => {
   t.test('two processes updating with the same expectedVersion: exactly one wins, every time', async (t) => {
     const db = await pg.createDb();
     const store = await open(t, db);
-    const [a, b] = await Promise.all([racer(t, pg.config(db)), racer(t, pg.config(db))]);
-    const wins = { a: 0, b: 0 };
-    for (let round = 0; round < 25; round++) {
-      const base = await store.upsert({ type: 'Config', name: 'contended', spec: { config: `base-${round}` } });
-      a.send(`contended ${base.meta.version} a-${round}`);
-      b.send(`contended ${base.meta.version} b-${round}`);
-      const [ra, rb] = await Promise.all([a.next(), b.next()]);
-      const outcome = [ra.split(' ')[0], rb.split(' ')[0]].sort();
-      t.same(outcome, ['conflict', 'ok'], `round ${round}: ${ra} / ${rb}`);
-      const winner = ra.startsWith('ok') ? 'a' : 'b';
-      wins[winner]++;
-      const stored = await store.get('Config', { name: 'contended' });
-      t.equal(stored!.spec.config, `${winner}-${round}`, "the stored value is the winner's");
-      t.equal(stored!.meta.version, (winner === 'a' ? ra : rb).split(' ')[1], "with the winner's version");
-    }
-    t.comment(`wins: a=${wins.a} b=${wins.b}`);
-    a.child.stdin.end();
-    b.child.stdin.end();
+    const [a, b] = await Promise.all([racer(t, 'postgres', JSON.stringify(pg.config(db))), racer(t, 'postgres', JSON.stringify(pg.config(db)))]);
+    await raceRounds(t, store, a, b, 25);
   });
 
   t.test('a write on one instance reaches the watchers of another (LISTEN/NOTIFY)', async (t) => {

@@ -11,9 +11,9 @@ import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { WRITER } from './writer-process';
 import { SQLITE_FILE_NAME, SqliteStore } from '../../../cp/store/sqlite-store';
 
-const WRITER = path.join(__dirname, 'store-writer.js');
 
 function tempDir(t: { teardown(fn: () => unknown): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-crash-'));

@@ -2,17 +2,16 @@
  * SQLite-specific behaviour: several processes on one file, corrupt or foreign files,
  * schema versioning, file permissions, and the store factory.
  */
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import t from 'tap';
+import { racer, raceRounds } from './writer-process';
 import { createStore } from '../../../cp/store/index';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { SQLITE_FILE_NAME, SQLITE_SCHEMA_VERSION, SqliteStore } from '../../../cp/store/sqlite-store';
 
-const WRITER = path.join(__dirname, 'store-writer.js');
 
 function tempDir(t: { teardown(fn: () => unknown): void }): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kuma-sqlite-'));
@@ -20,58 +19,12 @@ function tempDir(t: { teardown(fn: () => unknown): void }): string {
   return dir;
 }
 
-/** A `race` writer process with a line-oriented request/response helper. */
-async function racer(t: { teardown(fn: () => unknown): void }, dir: string) {
-  const child: ChildProcessWithoutNullStreams = spawn(process.execPath, [WRITER, 'sqlite', 'race', dir]);
-  t.teardown(() => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-  });
-  const lines: string[] = [];
-  let buf = '';
-  let err = '';
-  child.stderr.setEncoding('utf8').on('data', (d: string) => (err += d));
-  child.stdout.setEncoding('utf8').on('data', (d: string) => {
-    buf += d;
-    let i: number;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      lines.push(buf.slice(0, i));
-      buf = buf.slice(i + 1);
-    }
-  });
-  const next = async (): Promise<string> => {
-    const deadline = Date.now() + 10_000;
-    while (lines.length === 0) {
-      if (Date.now() > deadline || child.exitCode !== null) throw new Error(`racer gave no answer: ${err}`);
-      await new Promise((r) => setTimeout(r, 2));
-    }
-    return lines.shift()!;
-  };
-  if ((await next()) !== 'ready') throw new Error('racer not ready');
-  return { child, next, send: (line: string) => child.stdin.write(`${line}\n`) };
-}
-
 t.test('two processes updating with the same expectedVersion: exactly one wins, every time', async (t) => {
   const dir = tempDir(t);
   const store = new SqliteStore({ dir });
   t.teardown(() => store.close());
-  const [a, b] = await Promise.all([racer(t, dir), racer(t, dir)]);
-  const wins = { a: 0, b: 0 };
-  for (let round = 0; round < 30; round++) {
-    const base = await store.upsert({ type: 'Config', name: 'contended', spec: { config: `base-${round}` } });
-    a.send(`contended ${base.meta.version} a-${round}`);
-    b.send(`contended ${base.meta.version} b-${round}`);
-    const [ra, rb] = await Promise.all([a.next(), b.next()]);
-    const outcome = [ra.split(' ')[0], rb.split(' ')[0]].sort();
-    t.same(outcome, ['conflict', 'ok'], `round ${round}: ${ra} / ${rb}`);
-    const winner = ra.startsWith('ok') ? 'a' : 'b';
-    wins[winner]++;
-    const stored = await store.get('Config', { name: 'contended' });
-    t.equal(stored!.spec.config, `${winner}-${round}`, 'the stored value is the winner\'s');
-    t.equal(stored!.meta.version, (winner === 'a' ? ra : rb).split(' ')[1], 'with the winner\'s version');
-  }
-  t.comment(`wins: a=${wins.a} b=${wins.b}`);
-  a.child.stdin.end();
-  b.child.stdin.end();
+  const [a, b] = await Promise.all([racer(t, 'sqlite', dir), racer(t, 'sqlite', dir)]);
+  await raceRounds(t, store, a, b, 30);
 });
 
 t.test('watchers are called after COMMIT: another connection already sees the write', async (t) => {
