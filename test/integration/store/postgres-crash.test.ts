@@ -7,7 +7,6 @@
  * drops, and the write lock it held is released, so the next writer is not blocked.
  */
 import { spawn } from 'node:child_process';
-import path from 'node:path';
 import t from 'tap';
 import { WRITER } from './writer-process';
 import { PostgresStore, type PostgresStoreConfig } from '../../../cp/store/postgres-store';
