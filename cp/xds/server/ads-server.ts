@@ -76,21 +76,30 @@ export const FIRST_REQUEST_TIMEOUT_MS = 30_000;
 // LDS and CDS are wildcard types: an empty name list means "everything" (xDS protocol, "How the client specifies what resources to return").
 const WILDCARD_TYPES = new Set<string>([TypeUrl.Listener, TypeUrl.Cluster]);
 
-/** google.protobuf.Struct as proto-loader delivers it (oneofs: true) to plain JSON. */
+/**
+ * google.protobuf.Struct as proto-loader delivers it (oneofs: true) to plain JSON. The
+ * bundle's well-known types have camelCase field names (`stringValue`, kind
+ * "stringValue"); snake_case is accepted too.
+ */
 export function structToJson(s: any): Record<string, unknown> {
   const value = (v: any): unknown => {
     if (!v) return null;
     switch (v.kind) {
+      case 'stringValue':
       case 'string_value':
-        return v.string_value;
+        return v.stringValue ?? v.string_value;
+      case 'numberValue':
       case 'number_value':
-        return v.number_value;
+        return v.numberValue ?? v.number_value;
+      case 'boolValue':
       case 'bool_value':
-        return v.bool_value;
+        return v.boolValue ?? v.bool_value;
+      case 'structValue':
       case 'struct_value':
-        return structToJson(v.struct_value);
+        return structToJson(v.structValue ?? v.struct_value);
+      case 'listValue':
       case 'list_value':
-        return (v.list_value?.values ?? []).map(value);
+        return ((v.listValue ?? v.list_value)?.values ?? []).map(value);
       default:
         return null;
     }

@@ -25,6 +25,8 @@ import {
   useEnvoyBundle,
 } from '../../../proto/index';
 import { encodeProtoJson } from '../../../proto/json';
+import { jsonToStruct } from '../../../agent/engine/embedded/config/bootstrap';
+import { structToJson } from '../../../cp/xds/server/ads-server';
 import { pruneBundle, reachableNames } from '../../../proto/prune-bundle';
 
 // Before anything loads a root, as kuma-dp's run does.
@@ -155,9 +157,11 @@ t.test('grpcServiceDefinition converts ADS messages exactly as proto-loader does
   const wire = theirs[m].responseSerialize(resp);
   t.same(ours[m].responseSerialize(resp), wire, 'same bytes');
   t.same(ours[m].responseDeserialize(wire), theirs[m].responseDeserialize(wire), 'same object (Any kept as type_url + value)');
-  const req = { version_info: '', response_nonce: '', type_url: TypeUrl.Cluster, resource_names: [], node: { id: 'x', metadata: { fields: { a: { string_value: 'b' } } } }, error_detail: { code: 3, message: 'no' } };
+  const req = { version_info: '', response_nonce: '', type_url: TypeUrl.Cluster, resource_names: [], node: { id: 'x', metadata: jsonToStruct({ a: 'b', n: 2, nested: { on: true } }) }, error_detail: { code: 3, message: 'no' } };
   t.same(ours[m].requestSerialize(req), theirs[m].requestSerialize(req), 'request bytes');
   t.same(ours[m].requestDeserialize(ours[m].requestSerialize(req)), theirs[m].requestDeserialize(theirs[m].requestSerialize(req)), 'request object');
+  // What kuma-dp's embedded engine puts in node.metadata is what the CP reads from it.
+  t.same(structToJson(theirs[m].requestDeserialize(ours[m].requestSerialize(req)).node.metadata), { a: 'b', n: 2, nested: { on: true } }, 'node metadata survives the wire');
   t.throws(() => ours[m].requestSerialize([]), /expected object/);
   t.throws(() => grpcServiceDefinition('envoy.nope.Svc'), /unknown gRPC service/);
 });

@@ -69,15 +69,19 @@ export function parseBootstrap(b: Record<string, any>, fallback: { caPem?: strin
   };
 }
 
-/** google.protobuf.Struct in the proto-loader form (snake_case kinds) from plain JSON. */
+/**
+ * google.protobuf.Struct from plain JSON, as protobufjs's fromObject reads it: the
+ * bundle's well-known types keep protobufjs's camelCase field names (`stringValue`),
+ * and a snake_case key would be dropped, sending the CP an empty value.
+ */
 export function jsonToStruct(obj: Record<string, unknown>): { fields: Record<string, unknown> } {
   const value = (x: unknown): Record<string, unknown> => {
-    if (x === null || x === undefined) return { null_value: 'NULL_VALUE' };
-    if (typeof x === 'number') return { number_value: x };
-    if (typeof x === 'string') return { string_value: x };
-    if (typeof x === 'boolean') return { bool_value: x };
-    if (Array.isArray(x)) return { list_value: { values: x.map(value) } };
-    return { struct_value: jsonToStruct(x as Record<string, unknown>) };
+    if (x === null || x === undefined) return { nullValue: 'NULL_VALUE' };
+    if (typeof x === 'number') return { numberValue: x };
+    if (typeof x === 'string') return { stringValue: x };
+    if (typeof x === 'boolean') return { boolValue: x };
+    if (Array.isArray(x)) return { listValue: { values: x.map(value) } };
+    return { structValue: jsonToStruct(x as Record<string, unknown>) };
   };
   const fields: Record<string, unknown> = {};
   for (const k of Object.keys(obj).sort()) fields[k] = value(obj[k]);
