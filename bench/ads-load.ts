@@ -17,12 +17,15 @@
  *
  * Usage: node dist/bench/ads-load.js [--dataplanes=1000] [--services=500]
  *        [--outbounds=3] [--workers=2] [--rate=250] [--harness=0|1] [--cpu-prof=0|1]
- *        [--changes=3]
+ *        [--changes=3] [--fresh=1]
  * With --cpu-prof=1 the CP runs under `node --cpu-prof` and the results list its top
  * functions by self time, for the whole run and for each change alone (--cpu-prof=2:
  * one client worker's too, to see which side sets the pace; profiling slows
  * it down: use for diagnosis, not for numbers). --changes: how many mesh-wide changes
- * to time after one connect phase (alternately to the v2 split and back).
+ * to time after one connect phase. --fresh=1 (default): change k splits route-all 90/10
+ * to the `shard: s<k>` subset, so every change brings clusters, CLAs and listeners the
+ * CP has never built or encoded; --fresh=0: alternately to the `version: v2` split and
+ * back (changes 2, 3... can reuse encodings cached by content from earlier ones).
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -45,7 +48,7 @@ import { summary, round } from './harness/stats';
 import { runContext } from './harness/run-context';
 import { printTable, writeResults, type Table } from './harness/results';
 import { parseArgs } from './harness/args';
-import { busyShare, monotonicMicros, newestProfile, topSelfTime, type ProfileWindow } from './harness/cpu-profile';
+import { busyShare, monotonicMicros, newestProfile, topSelfTime, topTotalTime, type ProfileWindow } from './harness/cpu-profile';
 import type { ChangeOutcome, ConnectOutcome, SimNode } from './harness/ads-clients';
 
 const CP_CORE = 1;
@@ -101,8 +104,12 @@ function api(port: number, method: string, p: string, body?: unknown): Promise<{
   });
 }
 
-/** The Dataplane of simulated proxy i: one inbound of service svc-(i % S), `outbounds` explicit outbounds. */
+/**
+ * The Dataplane of simulated proxy i: one inbound of service svc-(i % S), `outbounds`
+ * explicit outbounds. Instance j = floor(i / S) of a service carries `shard: s<j>`.
+ */
 function dataplane(i: number, services: number, outbounds: number): ResourceInput {
+  const shard = `s${Math.floor(i / services)}`;
   return {
     type: 'Dataplane',
     mesh: 'default',
@@ -110,7 +117,7 @@ function dataplane(i: number, services: number, outbounds: number): ResourceInpu
     spec: {
       networking: {
         address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-        inbound: [{ port: 8080, servicePort: 18080, tags: { 'kuma.io/service': `svc-${i % services}`, version: i % 10 === 0 ? 'v2' : 'v1' } }],
+        inbound: [{ port: 8080, servicePort: 18080, tags: { 'kuma.io/service': `svc-${i % services}`, version: i % 10 === 0 ? 'v2' : 'v1', shard } }],
         outbound: Array.from({ length: outbounds }, (_, k) => ({ port: 30001 + k, tags: { 'kuma.io/service': `svc-${(i + 1 + k * 7) % services}` } })),
       },
     },
@@ -121,8 +128,13 @@ function kumaForm(r: ResourceInput): Record<string, unknown> {
   return { type: r.type, mesh: r.mesh, name: r.name, ...r.spec };
 }
 
-/** The mesh-wide change: route-all split 90/10 between the service and its `version: v2` subset. */
-function changedRouteAll(): ResourceInput {
+/** Tags of the subset a change splits 10% to: `version: v2`, or `shard: s<k>` for fresh change k. */
+function changeSubset(fresh: boolean, k: number): Record<string, string> {
+  return fresh ? { shard: `s${k}` } : { version: 'v2' };
+}
+
+/** The mesh-wide change: route-all split 90/10 between the service and one of its subsets. */
+function changedRouteAll(subset: Record<string, string>): ResourceInput {
   const base = defaultPolicies('default').find((p) => p.type === 'TrafficRoute')!;
   return {
     ...base,
@@ -131,7 +143,7 @@ function changedRouteAll(): ResourceInput {
       conf: {
         split: [
           { weight: 90, destination: { 'kuma.io/service': '*' } },
-          { weight: 10, destination: { 'kuma.io/service': '*', version: 'v2' } },
+          { weight: 10, destination: { 'kuma.io/service': '*', ...subset } },
         ],
       },
     },
@@ -146,6 +158,8 @@ function defaultRouteAll(): ResourceInput {
 /** One timed mesh-wide change. */
 interface ChangeRun {
   present: boolean;
+  /** What the change did, for the tables. */
+  label: string;
   markerLatency: ReturnType<typeof summary>;
   lastAckLatency: ReturnType<typeof summary>;
   cpuChange: number;
@@ -245,7 +259,7 @@ async function generationTime(resources: ResourceInput[]): Promise<{ meshSnapsho
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { dataplanes: 1000, services: 500, outbounds: 3, workers: 2, rate: 250, harness: 0, 'cpu-prof': 0, changes: 3 });
+  const args = parseArgs(process.argv.slice(2), { dataplanes: 1000, services: 500, outbounds: 3, workers: 2, rate: 250, harness: 0, 'cpu-prof': 0, changes: 3, fresh: 1 });
   if (!Number.isInteger(args.changes) || args.changes < 1 || args.changes > 20) throw new Error(`--changes must be an integer from 1 to 20, got ${args.changes}`);
   const N = args.dataplanes;
   stopChildrenOnSignal();
@@ -350,10 +364,13 @@ async function main(): Promise<void> {
     // 4. The mesh-wide change, `changes` times: route-all split to the v2 subset, back to
     // the default, split again... Each change is timed on its own; the verdict uses the
     // median of their p99s (one connect phase, several samples of the number that matters).
-    const marker = subsetClusterName('svc-0', { 'kuma.io/service': 'svc-0', version: 'v2' }).slice('svc-0'.length);
+    const fresh = args.fresh !== 0;
+    const markerOf = (k: number) => subsetClusterName('svc-0', { 'kuma.io/service': 'svc-0', ...changeSubset(fresh, k) }).slice('svc-0'.length);
     const changeRuns: ChangeRun[] = [];
     for (let k = 0; k < args.changes; k++) {
-      const present = k % 2 === 0;
+      const present = fresh || k % 2 === 0;
+      const marker = markerOf(fresh ? k : 0);
+      const label = fresh ? `split to shard s${k}, new content` : present ? 'split to v2' : 'back to default';
       for (const w of workers) w.proc.send({ cmd: 'mark', marker, present });
       await sleep(200);
       const cpuBeforeChange = cpuMicros(cpPid)!;
@@ -362,7 +379,7 @@ async function main(): Promise<void> {
       const regenLine = cp!.nextLine(new RegExp(`"proxies":${N},.*xDS regeneration done`), 120_000).catch(() => undefined);
       const t0 = nowMs();
       const mono0 = monotonicMicros();
-      const route = present ? changedRouteAll() : defaultRouteAll();
+      const route = present ? changedRouteAll(changeSubset(fresh, k)) : defaultRouteAll();
       const put = await api(apiPort, 'PUT', `/meshes/default/traffic-routes/${route.name}`, kumaForm(route));
       if (put.status !== 200 && put.status !== 201) throw new Error(`PUT route: ${put.status} ${put.text}`);
       // Two quiet seconds normally mean the change is done; on a loaded machine the CP can
@@ -387,9 +404,9 @@ async function main(): Promise<void> {
       const responsesPerDp = change.reduce((a, c) => a + c.responsesAfterMark, 0) / N;
       // The window ends at the last response, not after the 2 s of quiet that proves it was the last.
       const regenMs = regeneration ? { queuedMs: regeneration.queuedMs, ms: regeneration.ms, slices: regeneration.slices } : undefined;
-      changeRuns.push({ present, markerLatency, lastAckLatency, cpuChange, clientCpu, responsesPerDp, missing, regeneration: regenMs, window: { fromUs: mono0, toUs: mono0 + (last - t0) * 1000 } });
+      changeRuns.push({ present, label, markerLatency, lastAckLatency, cpuChange, clientCpu, responsesPerDp, missing, regeneration: regenMs, window: { fromUs: mono0, toUs: mono0 + (last - t0) * 1000 } });
       console.log(
-        `change ${k + 1} (${present ? 'split to v2' : 'back to default'}): ${N - missing}/${N} ACKed the new CDS; p50 ${round(markerLatency.p50)} ms p99 ${round(markerLatency.p99)} ms; CP CPU ${round(cpuChange / 1000)} ms, clients CPU ${round(clientCpu / 1000)} ms; CP regeneration ${regenMs ? `${regenMs.ms} ms in ${regenMs.slices} slices` : '(not logged)'}`,
+        `change ${k + 1} (${label}): ${N - missing}/${N} ACKed the new CDS; p50 ${round(markerLatency.p50)} ms p99 ${round(markerLatency.p99)} ms; CP CPU ${round(cpuChange / 1000)} ms, clients CPU ${round(clientCpu / 1000)} ms; CP regeneration ${regenMs ? `${regenMs.ms} ms in ${regenMs.slices} slices` : '(not logged)'}`,
       );
     }
     const p99s = changeRuns.map((c) => c.markerLatency.p99);
@@ -414,6 +431,9 @@ async function main(): Promise<void> {
           const busy = busyShare(f, c.window);
           changeProfiles.push(`change ${k + 1}: CP busy ${busy === undefined ? '?' : Math.round(busy * 100)}% of the window; ${top.join('; ')}`);
           console.log(`CP CPU profile, change ${k + 1} only (busy ${busy === undefined ? '?' : Math.round(busy * 100)}%):\n  ${top.join('\n  ')}`);
+          const total = topTotalTime(f, 40, c.window);
+          changeProfiles.push(`change ${k + 1}, total time (function and callees): ${total.join('; ')}`);
+          console.log(`CP CPU profile, change ${k + 1} only, total time:\n  ${total.join('\n  ')}`);
         }
       }
       if (workerProfDir) {
@@ -438,7 +458,7 @@ async function main(): Promise<void> {
         rows: [
           ['connect -> first config ACKed (ms)', round(connectLatency.p50), round(connectLatency.p90), round(connectLatency.p99), round(connectLatency.max), '–'],
           ...changeRuns.flatMap((c, k) => [
-            [`change ${k + 1} (${c.present ? 'split to v2' : 'back to default'}) -> new CDS ACKed (ms)`, round(c.markerLatency.p50), round(c.markerLatency.p90), round(c.markerLatency.p99), round(c.markerLatency.max), 'p99 ≤ 2000 at 5,000'],
+            [`change ${k + 1} (${c.label}) -> new CDS ACKed (ms)`, round(c.markerLatency.p50), round(c.markerLatency.p90), round(c.markerLatency.p99), round(c.markerLatency.max), 'p99 ≤ 2000 at 5,000'],
             [`change ${k + 1} -> last follow-up ACK (ms)`, round(c.lastAckLatency.p50), round(c.lastAckLatency.p90), round(c.lastAckLatency.p99), round(c.lastAckLatency.max), '–'],
             [`change ${k + 1}: CP regenerating all N (ms, from its log)`, '', '', '', c.regeneration ? c.regeneration.ms : '–', '–'],
           ]),
@@ -474,7 +494,7 @@ async function main(): Promise<void> {
     for (const v of verdicts) console.log(v);
     const files = writeResults({
       bench: args['cpu-prof'] ? 'ads-load-profile' : 'ads-load',
-      params: { dataplanes: N, services: args.services, outbounds: args.outbounds, workers: workers.length, connectRatePerSec: args.rate, cp: cpKind, cpCore: CP_CORE, clientCore: CLIENT_CORE },
+      params: { dataplanes: N, services: args.services, outbounds: args.outbounds, fresh, workers: workers.length, connectRatePerSec: args.rate, cp: cpKind, cpCore: CP_CORE, clientCore: CLIENT_CORE },
       data: { registerMs, allConfiguredMs, connectLatency, markerLatency, lastAckLatency, medianP99, changes: changeRuns, rss: { idle: rssIdle, registered: rssRegistered, connected: rssConnected }, cpuConnectMicros: cpuConnect, cpuChangeMicros: cpuChange, clientCpuChangeMicros: clientCpuChange, generation: gen, responsesPerDp, clientRss, missing },
       tables,
       verdicts,
@@ -482,11 +502,11 @@ async function main(): Promise<void> {
         `CP: ${cpKind}, memory store, log level info, pinned with taskset -c ${CP_CORE}. Clients: ${workers.length} worker process(es) and this process pinned to core ${CLIENT_CORE}.`,
         'Each simulated dataplane: its own gRPC channel and HTTP/2 connection (local subchannel pool), SotW ADS, node id default.dp-i, Envoy-like: CDS+LDS wildcard, EDS subscription to the EDS clusters received, every response ACKed with version and nonce. TCP services, mTLS off (no SDS): the cost measured is xDS generation and delivery.',
         'ADS over the plaintext DP server port with KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none (no TLS handshakes, no token checks).',
-        'The change is route-all-default rewritten to split 90/10 between each service and its version=v2 subset, which adds one subset cluster per outbound (CDS), its CLA (EDS) and weighted tcp_proxy clusters (LDS). "New CDS ACKed" is when a client ACKs the first CDS containing the subset cluster; "last follow-up ACK" is its last ACK before the system went quiet for 2 s.',
+        `The change is route-all-default rewritten to split 90/10 between each service and ${fresh ? 'its shard=s<k> subset (change k; every change is content the CP has not built before)' : 'its version=v2 subset'}, which adds one subset cluster per outbound (CDS), its CLA (EDS) and weighted tcp_proxy clusters (LDS). "New CDS ACKed" is when a client ACKs the first CDS containing the subset cluster; "last follow-up ACK" is its last ACK before the system went quiet for 2 s.`,
         'Generation per dataplane is timed in this process with the same generators on the same resources (buildProxyContext + generateResources + Snapshot.fromResourceSet), apart from the mesh snapshot built once per regeneration.',
         ...(profile.length ? [`CPU PROFILE RUN (numbers inflated by the profiler). CP self time, whole run: ${profile.join('; ')}`] : []),
         ...changeProfiles.map((p) => `CP self time, ${p}`),
-        `Changes alternate: odd ones split route-all 90/10 to the version=v2 subset (the new CDS is the first with the subset cluster), even ones restore the default route (the first CDS without it). The client workers share core ${CLIENT_CORE}; their CPU per change shows whether they, not the CP, set the pace.`,
+        fresh ? `Every change is new: change k replaces the previous split with one to the shard=s<k> subset (instance k of each service carries that tag). The client workers share core ${CLIENT_CORE}; their CPU per change shows whether they, not the CP, set the pace.` : `Changes alternate: odd ones split route-all 90/10 to the version=v2 subset (the new CDS is the first with the subset cluster), even ones restore the default route (the first CDS without it). The client workers share core ${CLIENT_CORE}; their CPU per change shows whether they, not the CP, set the pace.`,
         'RSS is VmRSS sampled after 1-2 s of quiet (no forced GC), so per-dataplane numbers carry GC noise of a few MiB / N.',
       ],
       context: { before, after: runContext() },

@@ -8,6 +8,11 @@ import path from 'node:path';
 interface ProfileNode {
   id: number;
   callFrame: { functionName: string; url: string; lineNumber: number };
+  children?: number[];
+}
+
+function frameKey(cf: ProfileNode['callFrame']): string {
+  return `${cf.functionName || '(anonymous)'} (${path.basename(cf.url) || 'native'}${cf.lineNumber >= 0 ? `:${cf.lineNumber + 1}` : ''})`;
 }
 
 /**
@@ -41,7 +46,7 @@ export function topSelfTime(file: string, limit = 15, window?: ProfileWindow): s
     const cf = byId.get(id)!.callFrame;
     if (cf.functionName === '(idle)') return;
     const dt = p.timeDeltas[i] ?? 0;
-    const key = `${cf.functionName || '(anonymous)'} (${path.basename(cf.url) || 'native'}${cf.lineNumber >= 0 ? `:${cf.lineNumber + 1}` : ''})`;
+    const key = frameKey(cf);
     self.set(key, (self.get(key) ?? 0) + dt);
     total += dt;
   });
@@ -50,6 +55,40 @@ export function topSelfTime(file: string, limit = 15, window?: ProfileWindow): s
     .sort((a, b) => b[1] - a[1])
     .slice(0, limit)
     .map(([k, v]) => `${((v / total) * 100).toFixed(1)}% ${k}`);
+}
+
+/**
+ * Top functions by total time (the function and everything it called; a recursive
+ * function counts once per sample), as "pct% name (file:line)" of the non-idle samples.
+ * Shows which phase (generation, pushing, reading requests) a window's time went to.
+ */
+export function topTotalTime(file: string, limit = 15, window?: ProfileWindow): string[] {
+  const p = JSON.parse(fs.readFileSync(file, 'utf8')) as { nodes: ProfileNode[]; samples: number[]; timeDeltas: number[]; startTime: number };
+  const byId = new Map(p.nodes.map((n) => [n.id, n]));
+  const parent = new Map<number, number>();
+  for (const n of p.nodes) for (const c of n.children ?? []) parent.set(c, n.id);
+  const totals = new Map<string, number>();
+  let all = 0;
+  let t = p.startTime;
+  p.samples.forEach((id, i) => {
+    const dt = p.timeDeltas[i] ?? 0;
+    t += dt;
+    if (window && (t < window.fromUs || t > window.toUs)) return;
+    if (byId.get(id)!.callFrame.functionName === '(idle)') return;
+    all += dt;
+    const seen = new Set<string>();
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) {
+      const key = frameKey(byId.get(cur)!.callFrame);
+      if (key.startsWith('(root)') || seen.has(key)) continue;
+      seen.add(key);
+      totals.set(key, (totals.get(key) ?? 0) + dt);
+    }
+  });
+  if (all === 0) return [window ? '(no samples in the window)' : '(no samples)'];
+  return [...totals.entries()]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, limit)
+    .map(([k, v]) => `${((v / all) * 100).toFixed(1)}% ${k}`);
 }
 
 /** The newest .cpuprofile in a directory, or undefined. */
