@@ -19,6 +19,7 @@ import { TypeUrl } from '../../../proto/index';
 import type { SnapshotCache } from '../cache/snapshot-cache';
 import type { Snapshot, SnapshotResource } from '../cache/snapshot';
 import { PUSH_ORDER } from '../generators/types';
+import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire';
 
 /** The ADS node, decoded: what the server and the authenticator read. */
 export interface NodeInfo {
@@ -391,7 +392,7 @@ class AdsStream {
     st.sentVersion = version;
     st.sentNonce = nonce;
     st.sentNamesKey = namesKey;
-    this.call.write({ version_info: version, resources: resources.map((r) => r.any), type_url: type, nonce });
+    this.call.write(encodeDiscoveryResponse({ version_info: version, resources, type_url: type, nonce }));
     if (type === TypeUrl.Cluster) {
       // An updated cluster warms until it sees its ClusterLoadAssignment, and Envoy asks
       // for it again with unchanged names and version: the next EDS request must be
@@ -420,13 +421,7 @@ class AdsStream {
     const version = snap.version(type);
     st.sentVersion = version;
     st.sentNonce = nonce;
-    this.call.write({
-      system_version_info: version,
-      type_url: type,
-      nonce,
-      resources: resources.map((r) => ({ name: r.name, version: r.version, resource: r.any })),
-      removed_resources: removed,
-    });
+    this.call.write(encodeDeltaDiscoveryResponse({ system_version_info: version, resources, type_url: type, removed_resources: removed, nonce }));
     this.opts.onEvent?.({ kind: 'send', nodeId: this.session!.nodeId, streamId: this.id, typeUrl: type, version, count: resources.length });
   }
 }
@@ -478,10 +473,20 @@ export class AdsServer {
   }
 }
 
-/** The service definition of envoy.service.discovery.v3.AggregatedDiscoveryService from the project's proto bundle. */
+/**
+ * The service definition of envoy.service.discovery.v3.AggregatedDiscoveryService from
+ * the project's proto bundle. Responses the streams wrote as wire bytes (./wire) pass
+ * through as they are; anything else is encoded from its object form.
+ */
 export function adsServiceDefinition(): grpc.ServiceDefinition {
   // Imported lazily so that pure users of this module do not load every proto.
   const { grpcPackageDefinition } = require('../../../proto/index') as typeof import('../../../proto/index');
   const pkg = grpc.loadPackageDefinition(grpcPackageDefinition()) as any;
-  return pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service;
+  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service as grpc.ServiceDefinition;
+  const out: Record<string, grpc.MethodDefinition<any, any>> = {};
+  for (const [name, m] of Object.entries(service)) {
+    const encode = m.responseSerialize;
+    out[name] = { ...m, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : encode(value)) };
+  }
+  return out;
 }
