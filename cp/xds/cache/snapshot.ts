@@ -25,19 +25,88 @@ function hash(parts: (string | Uint8Array)[]): string {
   return h.digest('hex').slice(0, 16);
 }
 
-/**
- * The version of a type: a hash of its names and their content versions, the same value
- * hash() gives for those parts, in one call (every proxy of a mesh-wide change hashes
- * five of these; the incremental API cost more than the hashing).
- */
-function typeVersion(m: ReadonlyMap<string, SnapshotResource>): string {
-  let s = '';
-  for (const r of m.values()) s += `${r.name}\u0000${r.version}\u0000`;
-  return crypto.hash('sha256', s, 'hex').slice(0, 16);
+/** Two 32-bit multiply-xorshift lanes over a string's UTF-16 code units. */
+function hashPair(s: string): [number, number] {
+  let h1 = 0xdeadbeef ^ s.length;
+  let h2 = 0x41c6ce57 ^ s.length;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    h1 = Math.imul(h1 ^ c, 2654435761);
+    h2 = Math.imul(h2 ^ c, 1597334677);
+  }
+  return [h1, h2];
 }
 
-/** Encodings by content (`type + JSON`), shared by the snapshots of one regeneration. */
-export type EncodeCache = Map<string, { value: Uint8Array; version: string }>;
+// Per resource (name and content version), computed once: shared resources are the same
+// objects for every proxy that uses them.
+const resourceHashes = new WeakMap<SnapshotResource, [number, number]>();
+
+function resourceHash(r: SnapshotResource): [number, number] {
+  let h = resourceHashes.get(r);
+  if (!h) resourceHashes.set(r, (h = hashPair(`${r.name}\u0000${r.version}`)));
+  return h;
+}
+
+/**
+ * The version of a type: 64 bits (16 hex digits) mixed from each resource's name and
+ * content version, in name order. Not cryptographic; it only has to tell one proxy's
+ * successive contents of a type apart (go-control-plane hashes with 64-bit FNV for the
+ * same job). sha256 over the names and versions cost ~2 us a call through node:crypto,
+ * and every proxy of a mesh-wide change computes five of these.
+ */
+function typeVersion(m: ReadonlyMap<string, SnapshotResource>): string {
+  let h1 = 0x9e3779b9 ^ m.size;
+  let h2 = 0x85ebca6b ^ m.size;
+  for (const r of m.values()) {
+    const [a, b] = resourceHash(r);
+    h1 = Math.imul(h1 ^ a, 2654435761) ^ (h2 >>> 15);
+    h2 = Math.imul(h2 ^ b, 1597334677) ^ (h1 >>> 13);
+  }
+  h1 = Math.imul(h1 ^ (h1 >>> 16), 2246822507) ^ Math.imul(h2 ^ (h2 >>> 13), 3266489909);
+  h2 = Math.imul(h2 ^ (h2 >>> 16), 2246822507) ^ Math.imul(h1 ^ (h1 >>> 13), 3266489909);
+  return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
+}
+
+/** What fromResourceSet needs of an encoding cache: encodings by content (`type + JSON`). */
+export interface EncodeCache {
+  get(key: string): { value: Uint8Array; version: string } | undefined;
+  set(key: string, value: { value: Uint8Array; version: string }): unknown;
+}
+
+/**
+ * An encoding cache that keeps what recent regenerations used. Two generations: entries
+ * go into the young one; when it holds `limit` entries it becomes the old one and the
+ * previous old one is dropped; a hit in the old one moves the entry back to the young
+ * one. Unlike clearing everything at a bound, the resources every regeneration meets
+ * (each proxy's own inbound listener, say) are never all re-encoded at once.
+ */
+export class GenerationalEncodeCache implements EncodeCache {
+  private young = new Map<string, { value: Uint8Array; version: string }>();
+  private old = new Map<string, { value: Uint8Array; version: string }>();
+
+  constructor(public limit: number) {}
+
+  get size(): number {
+    return this.young.size + this.old.size;
+  }
+
+  get(key: string): { value: Uint8Array; version: string } | undefined {
+    const v = this.young.get(key);
+    if (v) return v;
+    const o = this.old.get(key);
+    if (o) this.set(key, o);
+    return o;
+  }
+
+  set(key: string, value: { value: Uint8Array; version: string }): this {
+    if (this.young.size >= this.limit) {
+      this.old = this.young;
+      this.young = new Map();
+    }
+    this.young.set(key, value);
+    return this;
+  }
+}
 
 // Encodings of shared (deep-frozen) resources by identity: the generators hand the same
 // cluster/CLA/route object to every proxy of a mesh that calls the service, so neither
@@ -84,7 +153,14 @@ export class Snapshot {
         if (isSharedResource(json)) {
           let r = byIdentity.get(json);
           if (!r || r.any.type_url !== type || r.name !== name) {
-            const enc = encode(type, name, json);
+            // A new object, maybe with old content: a mesh-wide change rebuilds every
+            // destination of the mesh, and most of them come out as they were.
+            const key = cache ? `${type}\u0000${JSON.stringify(json)}` : '';
+            let enc = cache?.get(key);
+            if (!enc) {
+              enc = encode(type, name, json);
+              cache?.set(key, enc);
+            }
             r = { name, json, any: { type_url: type, value: enc.value }, version: enc.version };
             byIdentity.set(json, r);
           }

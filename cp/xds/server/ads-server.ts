@@ -133,6 +133,8 @@ interface TypeState {
   /** Subscribed names; `wildcard` for everything. */
   wildcard: boolean;
   names: Set<string>;
+  /** SotW: the subscription as one string ('*' or the sorted names), set with `names`. */
+  namesKey: string;
   /** Last response: version, nonce and the subscription it answered. */
   sentVersion?: string;
   sentNonce?: string;
@@ -281,7 +283,7 @@ class AdsStream {
     let st = this.types.get(type);
     if (!st) {
       const b = this.opts.nackBackoff ?? { initialMs: 1000, maxMs: 30_000 };
-      st = { wildcard: false, names: new Set(), held: new Map(), backoff: new Backoff(b), blockedUntil: 0 };
+      st = { wildcard: false, names: new Set(), namesKey: '', held: new Map(), backoff: new Backoff(b), blockedUntil: 0 };
       this.types.set(type, st);
     }
     return st;
@@ -317,6 +319,7 @@ class AdsStream {
     const names: string[] = (req.resource_names ?? []).map(String);
     st.wildcard = WILDCARD_TYPES.has(type) && (names.length === 0 || names.includes('*'));
     st.names = new Set(names.filter((n) => n !== '*'));
+    st.namesKey = st.wildcard ? '*' : [...st.names].sort().join('\u0000');
     this.push(type, true);
   }
 
@@ -366,7 +369,7 @@ class AdsStream {
   private pushSotw(type: string, st: TypeState, request: boolean): void {
     const snap = this.snapshot!;
     const version = snap.version(type);
-    const namesKey = st.wildcard ? '*' : [...st.names].sort().join('\u0000');
+    const namesKey = st.namesKey;
     const force = request && st.answerNextRequest === true;
     if (!force && version === st.sentVersion && namesKey === st.sentNamesKey) return;
     if (!st.wildcard && st.names.size === 0 && st.sentNamesKey === undefined) return; // nothing asked for yet

@@ -22,7 +22,7 @@ import { buildProxyContext } from '../generators/proxy-context';
 import { generateResources } from '../generators/profiles';
 import { inboundTags } from '../generators/endpoints';
 import type { CpSettings, IdentityMaterial, MeshSnapshot, ResourceSet } from '../generators/types';
-import { Snapshot, consistent, type EncodeCache } from '../cache/snapshot';
+import { Snapshot, consistent, GenerationalEncodeCache } from '../cache/snapshot';
 import type { SnapshotCache } from '../cache/snapshot-cache';
 import type { ParsedProxyId } from './proxy-id';
 
@@ -56,7 +56,7 @@ const ISSUE_CONCURRENCY = 8;
  */
 const SLICE_MS = 40;
 
-/** Bound of the reconciler's encoding cache, in entries per connected proxy. */
+/** Size of each generation of the reconciler's encoding cache, in entries per connected proxy (plus 1024). */
 const ENCODE_CACHE_PER_PROXY = 4;
 
 /** Regenerations of at least this many proxies are logged with their timing. */
@@ -92,7 +92,7 @@ export class XdsReconciler implements Component {
   private cached?: { epoch: number; contents: StoreContents; meshes: Map<string, MeshSnapshot>; index: ProxyIndex };
   private epoch = 0;
   private stopped = false;
-  private readonly encodeCache: EncodeCache = new Map();
+  private readonly encodeCache = new GenerationalEncodeCache(1024);
   /** How many regenerations ran (for tests and metrics). */
   generations = 0;
 
@@ -257,9 +257,9 @@ export class XdsReconciler implements Component {
       this.cached = epoch === this.epoch ? { epoch, contents, meshes, index } : undefined;
     }
     // Encodings by content live across regenerations: a route change leaves most of a
-    // proxy's own resources (its inbound listener, say) as they were. Bounded: dropped
-    // whole when it outgrows a few entries per connected proxy.
-    if (this.encodeCache.size > ENCODE_CACHE_PER_PROXY * this.connected.size + 1024) this.encodeCache.clear();
+    // proxy's own resources (its inbound listener, say) and most destinations as they
+    // were. Bounded by the number of connected proxies; least recently used go first.
+    this.encodeCache.limit = ENCODE_CACHE_PER_PROXY * this.connected.size + 1024;
     const encodeCache = this.encodeCache;
     const plans: { nodeId: string; p: ParsedProxyId; resource?: Resource; meshSnap?: MeshSnapshot; log: () => Logger }[] = [];
     for (const nodeId of [...nodeIds].sort()) {

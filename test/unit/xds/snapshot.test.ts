@@ -1,6 +1,7 @@
 /** Snapshots: content versions per type, the consistency check, and the cache's watch semantics. */
 import t from 'tap';
-import { Snapshot, consistent } from '../../../cp/xds/cache/snapshot';
+import { GenerationalEncodeCache, Snapshot, consistent } from '../../../cp/xds/cache/snapshot';
+import { sharedResource } from '../../../cp/xds/generators/types';
 import { SnapshotCache } from '../../../cp/xds/cache/snapshot-cache';
 import { addResource, emptyResourceSet } from '../../../cp/xds/generators/types';
 import { ExtensionTypeUrl, TypeUrl } from '../../../proto/index';
@@ -30,6 +31,47 @@ t.test('versions are content hashes per type', async (t) => {
   t.not(a.version(TypeUrl.ClusterLoadAssignment), c.version(TypeUrl.ClusterLoadAssignment), 'changed type gets a new version');
   t.equal(a.version(TypeUrl.Cluster), c.version(TypeUrl.Cluster), 'unchanged types keep theirs');
   t.same(consistent(a), []);
+});
+
+t.test('type versions follow names and contents, order included', async (t) => {
+  const one = (names: string[], port = 80) => {
+    const s = emptyResourceSet();
+    for (const n of names) addResource(s, TypeUrl.ClusterLoadAssignment, cla(n, port));
+    return Snapshot.fromResourceSet(s).version(TypeUrl.ClusterLoadAssignment);
+  };
+  t.match(one(['a']), /^[0-9a-f]{16}$/);
+  t.equal(one(['a', 'b']), one(['b', 'a']), 'names are sorted first');
+  t.not(one(['a', 'b']), one(['a']), 'a removed resource changes the version');
+  t.not(one(['a', 'b']), one(['a', 'c']), 'a renamed resource changes it');
+  t.not(one(['a', 'b']), one(['a', 'b'], 81), 'changed content changes it');
+  t.not(one([]), one(['a']));
+  const seen = new Set<string>();
+  for (let i = 0; i < 2000; i++) seen.add(one([`c${i}`]));
+  t.equal(seen.size, 2000, 'no collisions over 2000 single-resource types');
+});
+
+t.test('encoding cache: shared resources with known content are not encoded again; old entries age out', async (t) => {
+  const cache = new GenerationalEncodeCache(4);
+  const sharedSet = () => {
+    const s = emptyResourceSet();
+    addResource(s, TypeUrl.ClusterLoadAssignment, sharedResource(cla('a')));
+    return s;
+  };
+  const first = Snapshot.fromResourceSet(sharedSet(), cache).of(TypeUrl.ClusterLoadAssignment).get('a')!;
+  const second = Snapshot.fromResourceSet(sharedSet(), cache).of(TypeUrl.ClusterLoadAssignment).get('a')!;
+  t.not(first, second, 'a new shared object gets its own resource');
+  t.equal(second.any.value, first.any.value, 'with the encoding of the same content, taken from the cache');
+  t.equal(second.version, first.version);
+  const enc = (i: number) => ({ value: new Uint8Array([i]), version: String(i) });
+  const c = new GenerationalEncodeCache(2);
+  c.set('k0', enc(0));
+  c.set('k1', enc(1));
+  c.set('k2', enc(2)); // k0, k1 become the old generation
+  t.equal(c.get('k0')?.version, '0', 'an old entry is still found, and moved back');
+  c.set('k3', enc(3)); // young {k2, k0} -> old; k1 is dropped
+  t.equal(c.get('k1'), undefined, 'the entry nobody used is gone');
+  t.equal(c.get('k0')?.version, '0');
+  t.ok(c.size <= 4);
 });
 
 t.test('consistent() names every dangling reference', async (t) => {
