@@ -67,6 +67,24 @@ function typeVersion(m: ReadonlyMap<string, SnapshotResource>): string {
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
 
+/** Types already built in one regeneration, by sharedKey (see fromResourceSet). */
+export type TypeCache = Map<string, { resources: ReadonlyMap<string, SnapshotResource>; version: string }>;
+
+const objectIds = new WeakMap<object, number>();
+let nextObjectId = 1;
+
+/** The identities of a type's resources when every one is shared, else undefined. */
+function sharedKey(type: string, src: ReadonlyMap<string, Record<string, any>>): string | undefined {
+  let key = type;
+  for (const [name, json] of src) {
+    if (!isSharedResource(json)) return undefined;
+    let id = objectIds.get(json);
+    if (id === undefined) objectIds.set(json, (id = nextObjectId++));
+    key += `\u0000${name}\u0000${id}`;
+  }
+  return key;
+}
+
 /** What fromResourceSet needs of an encoding cache: encodings by content (`type + JSON`). */
 export interface EncodeCache {
   get(key: string): { value: Uint8Array; version: string } | undefined;
@@ -142,12 +160,21 @@ export class Snapshot {
    * for every proxy that calls them, and encoding dominates generation cost. Resources
    * marked by sharedResource are cached by identity across regenerations instead.
    */
-  static fromResourceSet(set: ResourceSet, cache?: EncodeCache): Snapshot {
-    const resources = new Map<XdsTypeUrl, Map<string, SnapshotResource>>();
+  static fromResourceSet(set: ResourceSet, cache?: EncodeCache, types?: TypeCache): Snapshot {
+    const resources = new Map<XdsTypeUrl, ReadonlyMap<string, SnapshotResource>>();
     const versions = new Map<XdsTypeUrl, string>();
     for (const type of PUSH_ORDER) {
+      const src = set.get(type) ?? new Map<string, Record<string, any>>();
+      // A type made only of shared resources (replicas' clusters, say) is the same for
+      // every proxy that has the same ones: build its map and version once.
+      const key = types && src.size > 0 ? sharedKey(type, src) : undefined;
+      const known = key === undefined ? undefined : types!.get(key);
+      if (known) {
+        resources.set(type, known.resources);
+        versions.set(type, known.version);
+        continue;
+      }
       const m = new Map<string, SnapshotResource>();
-      const src = set.get(type) ?? new Map();
       for (const name of [...src.keys()].sort()) {
         const json = src.get(name)!;
         if (isSharedResource(json)) {
@@ -175,8 +202,10 @@ export class Snapshot {
         }
         m.set(name, { name, json, any: { type_url: type, value: enc.value }, version: enc.version });
       }
+      const version = typeVersion(m);
       resources.set(type, m);
-      versions.set(type, typeVersion(m));
+      versions.set(type, version);
+      if (key !== undefined) types!.set(key, { resources: m, version });
     }
     return new Snapshot(resources, versions);
   }

@@ -134,12 +134,55 @@ export function wantsVipListeners(ctx: ProxyContext): boolean {
   return ctx.dnsEnabled || !!ctx.dataplane?.networking?.transparentProxying;
 }
 
-/** Outbound listeners, clusters, endpoints and routes of a dataplane. */
+// Per mesh snapshot, like `destinations`: a dataplane's outbound resources depend on the
+// mesh, this CP's settings and a few fields of its own (explicit outbounds, transparent
+// proxying, DNS, the tags it calls from), never on its name or address. Replicas of a
+// workload agree on all of these, so their outbound sets are built once and shared: a
+// mesh-wide change then builds one set per kind of workload, not one per proxy. The
+// sets are read-only (profiles merge them into each proxy's own set).
+const outboundSets = new WeakMap<MeshSnapshot, Map<string, ResourceSet>>();
+
+// The tag keys the mesh's TrafficRoutes select sources by. A route matches a source
+// tag set by these keys alone (policy-match rankSelector), so two proxies whose tags
+// agree on them get the same routes: the outbound set is keyed by that projection
+// (replicas differing in a pod-specific tag still share).
+const routeSourceKeys = new WeakMap<MeshSnapshot, string[]>();
+
+function sourceKeysOf(mesh: MeshSnapshot): string[] {
+  let keys = routeSourceKeys.get(mesh);
+  if (!keys) {
+    const all = new Set<string>();
+    for (const r of mesh.trafficRoutes) for (const sel of r.spec.sources ?? []) for (const k of Object.keys(sel?.match ?? {})) all.add(k);
+    routeSourceKeys.set(mesh, (keys = [...all].sort()));
+  }
+  return keys;
+}
+
+/** Each tag set reduced to the keys routes select by (absent keys stay absent). */
+function projectSources(sources: Record<string, string>[], keys: string[]): Record<string, string>[] {
+  return sources.map((tags) => {
+    const out: Record<string, string> = {};
+    for (const k of keys) if (tags[k] !== undefined) out[k] = tags[k];
+    return out;
+  });
+}
+
+/** Outbound listeners, clusters, endpoints and routes of a dataplane (a shared, read-only set). */
 export function generateOutbound(ctx: ProxyContext): ResourceSet {
-  const set = emptyResourceSet();
   const mesh = ctx.meshSnapshot;
   const net = ctx.dataplane?.networking;
-  if (!mesh || !net) return set;
+  if (!mesh || !net) return emptyResourceSet();
+  const sources = sourceTagSets(ctx);
+  const key = JSON.stringify([net.outbound ?? null, net.transparentProxying ?? null, ctx.dnsEnabled, projectSources(sources, sourceKeysOf(mesh)), ctx.cp.zone, ctx.cp.vipPort]);
+  let memo = outboundSets.get(mesh);
+  if (!memo) outboundSets.set(mesh, (memo = new Map()));
+  let set = memo.get(key);
+  if (!set) memo.set(key, (set = buildOutbound(ctx, mesh, net, sources)));
+  return set;
+}
+
+function buildOutbound(ctx: ProxyContext, mesh: MeshSnapshot, net: Record<string, any>, sources: Record<string, string>[]): ResourceSet {
+  const set = emptyResourceSet();
   const targets: { address: string; port: number; service: string }[] = [];
   for (const o of net.outbound ?? []) {
     const service: string | undefined = o.tags?.[SERVICE_TAG] ?? o.service;
@@ -155,7 +198,6 @@ export function generateOutbound(ctx: ProxyContext): ResourceSet {
     }
   }
   const seen = new Set<string>();
-  const sources = sourceTagSets(ctx);
   const byService = new Map<string, BuiltDestination>();
   const bind = !usesTransparentProxy(ctx);
   for (const t of targets) {

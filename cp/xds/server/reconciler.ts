@@ -22,7 +22,7 @@ import { buildProxyContext } from '../generators/proxy-context';
 import { generateResources } from '../generators/profiles';
 import { inboundTags } from '../generators/endpoints';
 import type { CpSettings, IdentityMaterial, MeshSnapshot, ResourceSet } from '../generators/types';
-import { Snapshot, consistent, GenerationalEncodeCache } from '../cache/snapshot';
+import { Snapshot, consistent, GenerationalEncodeCache, type TypeCache } from '../cache/snapshot';
 import type { SnapshotCache } from '../cache/snapshot-cache';
 import type { ParsedProxyId } from './proxy-id';
 
@@ -261,6 +261,8 @@ export class XdsReconciler implements Component {
     // were. Bounded by the number of connected proxies; least recently used go first.
     this.encodeCache.limit = ENCODE_CACHE_PER_PROXY * this.connected.size + 1024;
     const encodeCache = this.encodeCache;
+    // Types made of shared resources only, built once per regeneration (replicas agree on them).
+    const typeCache: TypeCache = new Map();
     const plans: { nodeId: string; p: ParsedProxyId; resource?: Resource; meshSnap?: MeshSnapshot; log: () => Logger }[] = [];
     for (const nodeId of [...nodeIds].sort()) {
       const c = this.connected.get(nodeId);
@@ -308,7 +310,7 @@ export class XdsReconciler implements Component {
         let set = generateResources(ctx);
         // The hook gets its own copy: generated resources are shared between proxies and frozen.
         if (this.opts.transform) set = this.opts.transform(nodeId, copyResourceSet(set));
-        const snap = Snapshot.fromResourceSet(set, encodeCache);
+        const snap = Snapshot.fromResourceSet(set, encodeCache, typeCache);
         const problems = consistent(snap);
         if (problems.length) {
           log().error({ problems }, 'generated snapshot is inconsistent; keeping the last good one');

@@ -9,7 +9,7 @@ import type { Resource, ResourceType } from '../../../api/resource';
 import { buildMeshSnapshots, type StoreContents } from '../../../cp/xds/generators/mesh-snapshot';
 import { buildProxyContext } from '../../../cp/xds/generators/proxy-context';
 import { generateResources } from '../../../cp/xds/generators/profiles';
-import { Snapshot, consistent } from '../../../cp/xds/cache/snapshot';
+import { Snapshot, consistent, type TypeCache } from '../../../cp/xds/cache/snapshot';
 import { validateAny } from '../../../proto/validate';
 
 function rng(seed: number) {
@@ -51,7 +51,8 @@ function randomWorld(seed: number): { contents: StoreContents; zone: string } {
       const inbound: Record<string, any>[] = [{ port: 8000 + i, servicePort: r() < 0.5 ? 9000 + i : undefined, tags }];
       if (r() < 0.2) inbound.push({ port: 8500 + i, tags: { 'kuma.io/service': pick(services) }, health: { ready: r() < 0.5 } });
       const networking: Record<string, any> = { address: `10.0.0.${ip++}`, inbound };
-      if (r() < 0.5) networking.outbound = [{ port: 10000 + i, tags: { 'kuma.io/service': pick(services) } }];
+      // Ports repeat across dataplanes, so replicas with the same outbounds (one shared outbound set) occur.
+      if (r() < 0.5) networking.outbound = [{ port: 10000 + (i % 2), tags: { 'kuma.io/service': pick(services) } }];
       if (r() < 0.3) networking.transparentProxying = { redirectPortInbound: 15006, redirectPortOutbound: 15001, reachableServices: r() < 0.5 ? [pick(services)] : [] };
       dataplanes.push(res('Dataplane', `dp-${i}`, networking && { networking }, m.meta.name));
     }
@@ -65,7 +66,7 @@ function randomWorld(seed: number): { contents: StoreContents; zone: string } {
       const conf: Record<string, any> = { split };
       if (r() < 0.4) conf.http = [{ match: { path: pick([{ prefix: '/api' }, { exact: '/x' }, { regex: '^/r.*' }]), method: { exact: 'GET' }, headers: { 'x-a': { prefix: 'b' } } }, destination: { 'kuma.io/service': dst === '*' ? '*' : dst, version: 'v2' } }];
       if (r() < 0.3) conf.loadBalancer = pick([{ leastRequest: { choiceCount: 2 } }, { random: {} }, { roundRobin: {} }]);
-      trafficRoutes.push(res('TrafficRoute', `tr-${i}`, { sources: [{ match: { 'kuma.io/service': pick([...services, '*']) } }], destinations: [{ match: { 'kuma.io/service': dst } }], conf }, m.meta.name));
+      trafficRoutes.push(res('TrafficRoute', `tr-${i}`, { sources: [{ match: { 'kuma.io/service': pick([...services, '*']), ...(r() < 0.4 ? { version: pick(['v1', 'v2', '*']) } : {}) } }], destinations: [{ match: { 'kuma.io/service': dst } }], conf }, m.meta.name));
       trafficPermissions.push(res('TrafficPermission', `tp-${i}`, { sources: [{ match: { 'kuma.io/service': pick([...services, '*']), ...(r() < 0.3 ? { version: 'v1' } : {}) } }], destinations: [{ match: { 'kuma.io/service': pick([...services, '*']) } }] }, m.meta.name));
     }
   }
@@ -120,10 +121,12 @@ t.test('random worlds', async (t) => {
   t.ok(resources > 2000, `${resources} resources encoded and validated`);
 });
 
-// Destinations are built once per mesh snapshot and shared by every proxy that calls them
-// (outbound.ts). If the memo key missed an input (the route a proxy's own tags select,
-// the zone, TLS for proxyless), a proxy would get another proxy's config: compare each
-// proxy's output from the warm, shared snapshot with its output from a fresh one.
+// Destinations, and whole outbound sets, are built once per mesh snapshot and shared by
+// every proxy that calls them (outbound.ts); whole types of shared resources are built
+// once per regeneration (snapshot.ts). If a memo key missed an input (the route a proxy's
+// own tags select, the zone, TLS for proxyless, the tags routes select sources by), a
+// proxy would get another proxy's config: compare each proxy's output from the warm,
+// shared snapshot with its output from a fresh one.
 t.test('shared destinations equal per-proxy generation', async (t) => {
   let compared = 0;
   for (let seed = 1; seed <= 25; seed++) {
@@ -135,9 +138,11 @@ t.test('shared destinations equal per-proxy generation', async (t) => {
       ...contents.meshes.map((m) => ({ kind: 'proxyless' as const, mesh: m.meta.name, name: 'client', resource: undefined, dnsEnabled: false })),
     ];
     // Warm the shared memo in reverse order, so the first proxy compared reuses others' entries.
-    for (const p of [...targets].reverse()) generateResources(buildProxyContext(shared, p, cp, identity));
+    // Types made of shared resources only are taken from one cache, as in a regeneration.
+    const types: TypeCache = new Map();
+    for (const p of [...targets].reverse()) Snapshot.fromResourceSet(generateResources(buildProxyContext(shared, p, cp, identity)), undefined, types);
     for (const p of targets) {
-      const warm = Snapshot.fromResourceSet(generateResources(buildProxyContext(shared, p, cp, identity)));
+      const warm = Snapshot.fromResourceSet(generateResources(buildProxyContext(shared, p, cp, identity)), undefined, types);
       const fresh = Snapshot.fromResourceSet(generateResources(buildProxyContext(buildMeshSnapshots(contents, zone), p, cp, identity)));
       for (const [type, m] of fresh.resources) {
         const w = warm.of(type);
