@@ -17,7 +17,7 @@
  *
  * Usage: node dist/bench/ads-load.js [--dataplanes=1000] [--services=500]
  *        [--outbounds=3] [--workers=2] [--rate=250] [--harness=0|1] [--cpu-prof=0|1]
- *        [--changes=3] [--fresh=1]
+ *        [--changes=3] [--fresh=1] [--grpc-clients=0]
  * With --cpu-prof=1 the CP runs under `node --cpu-prof` and the results list its top
  * functions by self time, for the whole run and for each change alone (--cpu-prof=2:
  * one client worker's too, to see which side sets the pace; profiling slows
@@ -26,6 +26,8 @@
  * to the `shard: s<k>` subset, so every change brings clusters, CLAs and listeners the
  * CP has never built or encoded; --fresh=0: alternately to the `version: v2` split and
  * back (changes 2, 3... can reuse encodings cached by content from earlier ones).
+ * --grpc-clients=1: the simulated proxies use @grpc/grpc-js instead of node:http2 (see
+ * harness/ads-clients: on one shared core they cost as much CPU as the CP).
  */
 import { fork, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
@@ -259,7 +261,8 @@ async function generationTime(resources: ResourceInput[]): Promise<{ meshSnapsho
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { dataplanes: 1000, services: 500, outbounds: 3, workers: 2, rate: 250, harness: 0, 'cpu-prof': 0, changes: 3, fresh: 1 });
+  const args = parseArgs(process.argv.slice(2), { dataplanes: 1000, services: 500, outbounds: 3, workers: 2, rate: 250, harness: 0, 'cpu-prof': 0, changes: 3, fresh: 1, 'grpc-clients': 0 });
+  const clientTransport = args['grpc-clients'] ? 'grpc' : 'h2';
   if (!Number.isInteger(args.changes) || args.changes < 1 || args.changes > 20) throw new Error(`--changes must be an integer from 1 to 20, got ${args.changes}`);
   const N = args.dataplanes;
   stopChildrenOnSignal();
@@ -340,7 +343,7 @@ async function main(): Promise<void> {
     const connectStart = nowMs();
     const configured: ConnectOutcome[] = (
       await Promise.all(
-        workers.map((w) => ask(w, { cmd: 'connect', address: `127.0.0.1:${plainPort}`, nodes: w.nodes, ratePerSec: args.rate / workers.length }, 'configured', connectTimeout)),
+        workers.map((w) => ask(w, { cmd: 'connect', address: `127.0.0.1:${plainPort}`, nodes: w.nodes, ratePerSec: args.rate / workers.length, transport: clientTransport }, 'configured', connectTimeout)),
       )
     ).flatMap((m) => m.clients);
     const allConfiguredMs = Math.max(...configured.map((c) => c.configuredAt ?? Infinity)) - connectStart;
@@ -500,13 +503,13 @@ async function main(): Promise<void> {
     for (const v of verdicts) console.log(v);
     const files = writeResults({
       bench: args['cpu-prof'] ? 'ads-load-profile' : 'ads-load',
-      params: { dataplanes: N, services: args.services, outbounds: args.outbounds, fresh, workers: workers.length, connectRatePerSec: args.rate, cp: cpKind, cpCore: CP_CORE, clientCore: CLIENT_CORE },
+      params: { dataplanes: N, services: args.services, outbounds: args.outbounds, fresh, clientTransport, workers: workers.length, connectRatePerSec: args.rate, cp: cpKind, cpCore: CP_CORE, clientCore: CLIENT_CORE },
       data: { registerMs, allConfiguredMs, connectLatency, markerLatency, lastAckLatency, medianP99, medianFullP99, worstFullP99, changes: changeRuns, rss: { idle: rssIdle, registered: rssRegistered, connected: rssConnected }, cpuConnectMicros: cpuConnect, cpuChangeMicros: cpuChange, clientCpuChangeMicros: clientCpuChange, generation: gen, responsesPerDp, clientRss, missing },
       tables,
       verdicts,
       notes: [
         `CP: ${cpKind}, memory store, log level info, pinned with taskset -c ${CP_CORE}. Clients: ${workers.length} worker process(es) and this process pinned to core ${CLIENT_CORE}.`,
-        'Each simulated dataplane: its own gRPC channel and HTTP/2 connection (local subchannel pool), SotW ADS, node id default.dp-i, Envoy-like: CDS+LDS wildcard, EDS subscription to the EDS clusters received, every response ACKed with version and nonce. TCP services, mTLS off (no SDS): the cost measured is xDS generation and delivery.',
+        `Each simulated dataplane: its own HTTP/2 connection and gRPC stream (${clientTransport === 'h2' ? 'node:http2 with gRPC framing, responses read from the wire and checked against protobufjs on the first 50' : '@grpc/grpc-js channel, local subchannel pool'}), SotW ADS, node id default.dp-i, Envoy-like: CDS+LDS wildcard, EDS subscription to the EDS clusters received, every response ACKed with version and nonce. TCP services, mTLS off (no SDS): the cost measured is xDS generation and delivery.`,
         'ADS over the plaintext DP server port with KUMA_DP_SERVER_AUTHN_DP_PROXY_TYPE=none (no TLS handshakes, no token checks).',
         `The change is route-all-default rewritten to split 90/10 between each service and ${fresh ? 'its shard=s<k> subset (change k; every change is content the CP has not built before)' : 'its version=v2 subset'}, which adds one subset cluster per outbound (CDS), its CLA (EDS) and weighted tcp_proxy clusters (LDS). "New CDS ACKed" is when a client ACKs the first CDS containing the subset cluster; "last follow-up ACK" is its last ACK before the system went quiet for 2 s.`,
         'Generation per dataplane is timed in this process with the same generators on the same resources (buildProxyContext + generateResources + Snapshot.fromResourceSet), apart from the mesh snapshot built once per regeneration.',

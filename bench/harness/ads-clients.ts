@@ -1,12 +1,18 @@
 /**
- * A worker process holding many simulated dataplanes, each one real SotW ADS stream
- * over @grpc/grpc-js on its own HTTP/2 connection (a local subchannel pool per
- * channel, as N Envoys would have). Each client behaves like Envoy on a TCP-only
- * dataplane: it asks for CDS and LDS (wildcard), subscribes to the EDS names of the
- * EDS clusters it receives, and ACKs every response with its version and nonce.
+ * A worker process holding many simulated dataplanes, each one real SotW ADS stream on
+ * its own HTTP/2 connection, as N Envoys would have. Each client behaves like Envoy on a
+ * TCP-only dataplane: it asks for CDS and LDS (wildcard), subscribes to the EDS names of
+ * the EDS clusters it receives, and ACKs every response with its version and nonce.
+ *
+ * Two transports: `h2` (default) speaks gRPC over node:http2 directly (length-prefixed
+ * messages, grpc-status in the trailers) and reads responses from the wire; `grpc` uses
+ * @grpc/grpc-js channels (a local subchannel pool each). Thousands of simulated proxies
+ * share one core here, where real Envoys would each have their own: with grpc-js the
+ * clients needed as much CPU per change as the CP and their queueing showed up in the
+ * latencies. Both send the same requests in the same order.
  *
  * The parent talks to it over IPC (child_process.fork):
- *   -> {cmd:'connect', address, nodes, ratePerSec}  <- {ev:'configured', clients:[...]}
+ *   -> {cmd:'connect', address, nodes, ratePerSec, transport}  <- {ev:'configured', clients:[...]}
  *   -> {cmd:'mark', marker, present}                 (start watching for a change: the first
  *                                                     CDS where some cluster name contains
  *                                                     `marker` (present) or none does (!present))
@@ -16,9 +22,10 @@
  * Times are wall-clock milliseconds (performance.timeOrigin + now) so that several
  * processes on one machine share a clock.
  */
+import http2 from 'node:http2';
 import { performance } from 'node:perf_hooks';
 import * as grpc from '@grpc/grpc-js';
-import { decode, grpcPackageDefinition, TypeUrl } from '../../proto/index';
+import { decode, encode, grpcPackageDefinition, lookupType, TypeUrl } from '../../proto/index';
 
 /** Wall-clock ms with sub-ms resolution, comparable across processes on one host. */
 export function nowMs(): number {
@@ -132,9 +139,126 @@ function checkBrief(value: Uint8Array, brief: ClusterBrief): void {
 
 let Ctor: any;
 
+/** A DiscoveryResponse as the client reads it: what it ACKs and the resources' bytes. */
+interface Response {
+  version_info: string;
+  nonce: string;
+  type_url: string;
+  resources: { value: Uint8Array }[];
+}
+
+/** One ADS stream: writes DiscoveryRequests, delivers DiscoveryResponses. */
+interface AdsTransport {
+  write(req: Record<string, unknown>): void;
+  close(): void;
+}
+
+const ADS_PATH = '/envoy.service.discovery.v3.AggregatedDiscoveryService/StreamAggregatedResources';
+const REQUEST = 'envoy.service.discovery.v3.DiscoveryRequest';
+
+/** DiscoveryResponse fields 1 (version_info), 2 (resources: Any, value = 2), 4 (type_url), 5 (nonce) from the wire. */
+function readResponse(b: Uint8Array): Response {
+  const utf8 = (x: Uint8Array) => Buffer.from(x.buffer, x.byteOffset, x.byteLength).toString('utf8');
+  const out: Response = { version_info: '', nonce: '', type_url: '', resources: [] };
+  fields(b, (field, _v, bytes) => {
+    if (!bytes) return;
+    if (field === 1) out.version_info = utf8(bytes);
+    else if (field === 4) out.type_url = utf8(bytes);
+    else if (field === 5) out.nonce = utf8(bytes);
+    else if (field === 2) {
+      let value: Uint8Array = new Uint8Array(0);
+      fields(bytes, (f2, _v2, b2) => {
+        if (f2 === 2 && b2) value = b2;
+      });
+      out.resources.push({ value });
+    }
+  });
+  return out;
+}
+
+let responseChecksLeft = 50;
+
+/** Compares readResponse with protobufjs on the first responses; a mismatch ends the worker. */
+function checkResponse(frame: Uint8Array, r: Response): void {
+  if (responseChecksLeft <= 0) return;
+  responseChecksLeft--;
+  const d = lookupType('envoy.service.discovery.v3.DiscoveryResponse').decode(frame) as any;
+  const same =
+    (d.version_info ?? '') === r.version_info &&
+    (d.nonce ?? '') === r.nonce &&
+    (d.type_url ?? '') === r.type_url &&
+    (d.resources ?? []).length === r.resources.length &&
+    (d.resources ?? []).every((a: any, i: number) => Buffer.from(a.value ?? []).equals(Buffer.from(r.resources[i].value)));
+  if (!same) {
+    process.stderr.write('ads-clients: readResponse disagrees with protobufjs\n');
+    process.exit(70);
+  }
+}
+
+/** gRPC over node:http2: one connection and one stream per simulated proxy. */
+function h2Transport(address: string, onResponse: (r: Response) => void, onError: (msg: string) => void): AdsTransport {
+  const session = http2.connect(`http://${address}`);
+  session.on('error', (e) => onError(`connection error: ${e.message}`));
+  const stream = session.request({ ':method': 'POST', ':path': ADS_PATH, 'content-type': 'application/grpc', te: 'trailers' });
+  let buf: Buffer = Buffer.alloc(0);
+  stream.on('data', (chunk: Buffer) => {
+    buf = buf.length ? Buffer.concat([buf, chunk]) : chunk;
+    while (buf.length >= 5) {
+      if (buf[0] !== 0) return onError('compressed gRPC message');
+      const len = buf.readUInt32BE(1);
+      if (buf.length < 5 + len) break;
+      const frame = buf.subarray(5, 5 + len);
+      buf = buf.subarray(5 + len);
+      const r = readResponse(frame);
+      checkResponse(frame, r);
+      onResponse(r);
+    }
+  });
+  stream.on('trailers', (t) => {
+    const code = Number(t['grpc-status'] ?? 0);
+    if (code !== grpc.status.OK && code !== grpc.status.CANCELLED) onError(`stream ended: ${code} ${t['grpc-message'] ?? ''}`);
+  });
+  stream.on('error', (e) => onError(`stream error: ${e.message}`));
+  return {
+    write(req) {
+      const body = encode(REQUEST, req);
+      const frame = Buffer.allocUnsafe(5 + body.length);
+      frame[0] = 0;
+      frame.writeUInt32BE(body.length, 1);
+      frame.set(body, 5);
+      stream.write(frame);
+    },
+    close() {
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+      session.destroy();
+    },
+  };
+}
+
+/** The same stream through @grpc/grpc-js. */
+function grpcTransport(address: string, onResponse: (r: Response) => void, onError: (msg: string) => void): AdsTransport {
+  const client: grpc.Client = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
+  const call: grpc.ClientDuplexStream<any, any> = (client as any).StreamAggregatedResources(new grpc.Metadata());
+  call.on('data', (res: any) => onResponse({ version_info: res.version_info, nonce: res.nonce, type_url: res.type_url, resources: res.resources ?? [] }));
+  call.on('error', (e: grpc.ServiceError) => onError(`stream error: ${e.code} ${e.details}`));
+  call.on('status', (st: grpc.StatusObject) => {
+    if (st.code !== grpc.status.OK && st.code !== grpc.status.CANCELLED) onError(`stream ended: ${st.code} ${st.details}`);
+  });
+  return {
+    write: (req) => call.write(req),
+    close() {
+      try {
+        call.cancel();
+      } catch {
+        // already closed
+      }
+      client.close();
+    },
+  };
+}
+
 class SimClient {
-  private readonly call: grpc.ClientDuplexStream<any, any>;
-  private readonly client: grpc.Client;
+  private readonly call: AdsTransport;
   readonly startedAt = nowMs();
   configuredAt?: number;
   error?: string;
@@ -156,20 +280,16 @@ class SimClient {
     private readonly node: SimNode,
     private readonly onConfigured: (c: SimClient) => void,
     private readonly onResponse: () => void,
+    transport: 'h2' | 'grpc',
   ) {
-    this.client = new Ctor(address, grpc.credentials.createInsecure(), { 'grpc.use_local_subchannel_pool': 1 });
-    this.call = (this.client as any).StreamAggregatedResources(new grpc.Metadata());
-    this.call.on('data', (res: any) => this.onData(res));
-    this.call.on('error', (e: grpc.ServiceError) => this.fail(`stream error: ${e.code} ${e.details}`));
-    this.call.on('status', (s: grpc.StatusObject) => {
-      if (s.code !== grpc.status.OK && s.code !== grpc.status.CANCELLED) this.fail(`stream ended: ${s.code} ${s.details}`);
-    });
+    const open = transport === 'grpc' ? grpcTransport : h2Transport;
+    this.call = open(address, (res) => this.onData(res), (msg) => this.fail(msg));
     const nodeMsg = {
       id: node.id,
       cluster: node.name,
       user_agent_name: 'envoy',
       user_agent_version: '1.22.0',
-      metadata: { fields: { 'dataplane.proxyType': { string_value: 'dataplane' } } },
+      metadata: { fields: { 'dataplane.proxyType': { stringValue: 'dataplane' } } },
     };
     // Envoy's first requests on an ADS stream: CDS then LDS, both wildcard, node on the first.
     this.call.write({ node: nodeMsg, type_url: TypeUrl.Cluster, resource_names: [] });
@@ -194,7 +314,7 @@ class SimClient {
     this.onConfigured(this);
   }
 
-  private onData(res: any): void {
+  private onData(res: Response): void {
     this.onResponse();
     const type: string = res.type_url;
     if (this.marker !== undefined) this.responsesAfterMark++;
@@ -202,7 +322,7 @@ class SimClient {
     if (type === TypeUrl.Cluster) {
       const names: string[] = [];
       const all: string[] = [];
-      for (const a of res.resources ?? []) {
+      for (const a of res.resources) {
         const c = clusterBrief(a.value);
         checkBrief(a.value, c);
         all.push(c.name);
@@ -225,13 +345,13 @@ class SimClient {
       this.ack(type, res, this.edsNames);
       this.edsAckedKey = this.edsNamesKey;
     } else {
-      if (type === TypeUrl.Listener) this.listeners = (res.resources ?? []).length;
+      if (type === TypeUrl.Listener) this.listeners = res.resources.length;
       this.ack(type, res, []);
     }
     this.checkConfigured();
   }
 
-  private ack(type: string, res: any, names: string[]): void {
+  private ack(type: string, res: Response, names: string[]): void {
     this.acked.set(type, { version: res.version_info, nonce: res.nonce });
     this.call.write({ type_url: type, resource_names: names, version_info: res.version_info, response_nonce: res.nonce });
     const at = nowMs();
@@ -247,12 +367,7 @@ class SimClient {
   }
 
   close(): void {
-    try {
-      this.call.cancel();
-    } catch {
-      // already closed
-    }
-    this.client.close();
+    this.call.close();
   }
 }
 
@@ -283,7 +398,7 @@ function main(): void {
         // Connections are opened at ratePerSec in 10 ms ticks (a rolling restart, not one thundering herd).
         const tick = setInterval(() => {
           for (let k = 0; k < perTick && i < nodes.length; k++, i++) {
-            clients.push(new SimClient(msg.address, nodes[i], onConfigured, () => (lastResponseAt = nowMs())));
+            clients.push(new SimClient(msg.address, nodes[i], onConfigured, () => (lastResponseAt = nowMs()), msg.transport === 'grpc' ? 'grpc' : 'h2'));
           }
           if (i >= nodes.length) clearInterval(tick);
         }, 10);
