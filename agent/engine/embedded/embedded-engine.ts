@@ -9,12 +9,12 @@ import { EventEmitter } from 'node:events';
 import http from 'node:http';
 import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../lib/logger';
-import { TypeUrl } from '../../../proto/index';
+import { toStruct, TypeUrl } from '../../../proto/index';
 import type { EngineOptions, ProxyEngine } from '../engine';
 import { createAdminServer } from './admin/admin-server';
 import { Stats } from './admin/stats';
 import { ClusterManager } from './clusters/cluster-manager';
-import { jsonToStruct, parseBootstrap, type BootstrapInfo } from './config/bootstrap';
+import { parseBootstrap, type BootstrapInfo } from './config/bootstrap';
 import { emptyConfig, type ConfigModel } from './config/model';
 import { referencedNames, validate, type RawResources } from './config/validate';
 import { ListenerManager } from './listeners/listener-manager';
@@ -95,7 +95,7 @@ export class EmbeddedEngine extends EventEmitter implements ProxyEngine {
       node: {
         id: this.boot.node.id,
         cluster: this.boot.node.cluster,
-        metadata: jsonToStruct(this.boot.node.metadata),
+        metadata: toStruct(this.boot.node.metadata),
         user_agent_name: 'kuma-dp-embedded',
       },
       log: this.log,

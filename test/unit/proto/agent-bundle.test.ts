@@ -22,10 +22,10 @@ import {
   TO_OBJECT,
   TypeUrl,
   unpackAny,
+  toStruct,
   useEnvoyBundle,
 } from '../../../proto/index';
 import { encodeProtoJson } from '../../../proto/json';
-import { jsonToStruct } from '../../../agent/engine/embedded/config/bootstrap';
 import { structToJson } from '../../../cp/xds/server/ads-server';
 import { pruneBundle, reachableNames } from '../../../proto/prune-bundle';
 
@@ -157,7 +157,7 @@ t.test('grpcServiceDefinition converts ADS messages exactly as proto-loader does
   const wire = theirs[m].responseSerialize(resp);
   t.same(ours[m].responseSerialize(resp), wire, 'same bytes');
   t.same(ours[m].responseDeserialize(wire), theirs[m].responseDeserialize(wire), 'same object (Any kept as type_url + value)');
-  const req = { version_info: '', response_nonce: '', type_url: TypeUrl.Cluster, resource_names: [], node: { id: 'x', metadata: jsonToStruct({ a: 'b', n: 2, nested: { on: true } }) }, error_detail: { code: 3, message: 'no' } };
+  const req = { version_info: '', response_nonce: '', type_url: TypeUrl.Cluster, resource_names: [], node: { id: 'x', metadata: toStruct({ a: 'b', n: 2, nested: { on: true } }) }, error_detail: { code: 3, message: 'no' } };
   t.same(ours[m].requestSerialize(req), theirs[m].requestSerialize(req), 'request bytes');
   t.same(ours[m].requestDeserialize(ours[m].requestSerialize(req)), theirs[m].requestDeserialize(theirs[m].requestSerialize(req)), 'request object');
   // What kuma-dp's embedded engine puts in node.metadata is what the CP reads from it.

@@ -69,23 +69,4 @@ export function parseBootstrap(b: Record<string, any>, fallback: { caPem?: strin
   };
 }
 
-/**
- * google.protobuf.Struct from plain JSON, as protobufjs's fromObject reads it: the
- * bundle's well-known types keep protobufjs's camelCase field names (`stringValue`),
- * and a snake_case key would be dropped, sending the CP an empty value.
- */
-export function jsonToStruct(obj: Record<string, unknown>): { fields: Record<string, unknown> } {
-  const value = (x: unknown): Record<string, unknown> => {
-    if (x === null || x === undefined) return { nullValue: 'NULL_VALUE' };
-    if (typeof x === 'number') return { numberValue: x };
-    if (typeof x === 'string') return { stringValue: x };
-    if (typeof x === 'boolean') return { boolValue: x };
-    if (Array.isArray(x)) return { listValue: { values: x.map(value) } };
-    return { structValue: jsonToStruct(x as Record<string, unknown>) };
-  };
-  const fields: Record<string, unknown> = {};
-  for (const k of Object.keys(obj).sort()) fields[k] = value(obj[k]);
-  return { fields };
-}
-
 export { ValidationError };
