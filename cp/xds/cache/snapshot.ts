@@ -133,6 +133,18 @@ export class GenerationalEncodeCache implements EncodeCache {
 // The whole SnapshotResource is shared too, which keeps per-proxy snapshots small.
 const byIdentity = new WeakMap<object, SnapshotResource>();
 
+/** The encoding of `json`, from `cache` when the same content was encoded before. */
+function encodeCached(type: XdsTypeUrl, name: string, json: Record<string, any>, cache: EncodeCache | undefined): { value: Uint8Array; version: string } {
+  if (!cache) return encode(type, name, json);
+  const key = `${type}\u0000${JSON.stringify(json)}`;
+  let enc = cache.get(key);
+  if (!enc) {
+    enc = encode(type, name, json);
+    cache.set(key, enc);
+  }
+  return enc;
+}
+
 function encode(type: XdsTypeUrl, name: string, json: Record<string, any>): { value: Uint8Array; version: string } {
   let value: Uint8Array;
   try {
@@ -158,7 +170,8 @@ export class Snapshot {
    * naming the resource and field). `cache` memoizes encodings by content across the
    * proxies of one regeneration: most clusters and endpoints of a mesh are identical
    * for every proxy that calls them, and encoding dominates generation cost. Resources
-   * marked by sharedResource are cached by identity across regenerations instead.
+   * marked by sharedResource are also cached by identity (a SnapshotResource per object),
+   * and `types` (one per regeneration) holds whole types made only of shared resources.
    */
   static fromResourceSet(set: ResourceSet, cache?: EncodeCache, types?: TypeCache): Snapshot {
     const resources = new Map<XdsTypeUrl, ReadonlyMap<string, SnapshotResource>>();
@@ -177,30 +190,20 @@ export class Snapshot {
       const m = new Map<string, SnapshotResource>();
       for (const name of [...src.keys()].sort()) {
         const json = src.get(name)!;
-        if (isSharedResource(json)) {
-          let r = byIdentity.get(json);
-          if (!r || r.any.type_url !== type || r.name !== name) {
-            // A new object, maybe with old content: a mesh-wide change rebuilds every
-            // destination of the mesh, and most of them come out as they were.
-            const key = cache ? `${type}\u0000${JSON.stringify(json)}` : '';
-            let enc = cache?.get(key);
-            if (!enc) {
-              enc = encode(type, name, json);
-              cache?.set(key, enc);
-            }
-            r = { name, json, any: { type_url: type, value: enc.value }, version: enc.version };
-            byIdentity.set(json, r);
-          }
-          m.set(name, r);
+        if (!isSharedResource(json)) {
+          const enc = encodeCached(type, name, json, cache);
+          m.set(name, { name, json, any: { type_url: type, value: enc.value }, version: enc.version });
           continue;
         }
-        const key = cache ? `${type}\u0000${JSON.stringify(json)}` : '';
-        let enc = cache?.get(key);
-        if (!enc) {
-          enc = encode(type, name, json);
-          cache?.set(key, enc);
+        let r = byIdentity.get(json);
+        if (!r || r.any.type_url !== type || r.name !== name) {
+          // A new object, maybe with old content: a mesh-wide change rebuilds every
+          // destination of the mesh, and most of them come out as they were.
+          const enc = encodeCached(type, name, json, cache);
+          r = { name, json, any: { type_url: type, value: enc.value }, version: enc.version };
+          byIdentity.set(json, r);
         }
-        m.set(name, { name, json, any: { type_url: type, value: enc.value }, version: enc.version });
+        m.set(name, r);
       }
       const version = typeVersion(m);
       resources.set(type, m);
