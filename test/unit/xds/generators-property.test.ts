@@ -7,7 +7,7 @@
 import t from 'tap';
 import type { Resource, ResourceType } from '../../../api/resource';
 import { buildMeshSnapshots, type StoreContents } from '../../../cp/xds/generators/mesh-snapshot';
-import { buildProxyContext } from '../../../cp/xds/generators/proxy-context';
+import { buildProxyContext, type ProxyIdentity } from '../../../cp/xds/generators/proxy-context';
 import { generateResources } from '../../../cp/xds/generators/profiles';
 import { Snapshot, consistent, type TypeCache } from '../../../cp/xds/cache/snapshot';
 import { validateAny } from '../../../proto/validate';
@@ -83,6 +83,15 @@ function randomWorld(seed: number): { contents: StoreContents; zone: string } {
 
 const identity = { certPem: '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n', keyPem: '-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n', caPem: '-----BEGIN CERTIFICATE-----\nC\n-----END CERTIFICATE-----\n' };
 
+/** Every proxy of a world: its dataplanes (DNS on or off), a proxyless client per mesh, and optionally its ingresses. */
+function proxiesOf(contents: StoreContents, dnsEnabled: boolean, ingresses: boolean): ProxyIdentity[] {
+  return [
+    ...contents.dataplanes.map((d) => ({ kind: 'dataplane' as const, mesh: d.meta.mesh!, name: d.meta.name, resource: d, dnsEnabled })),
+    ...contents.meshes.map((m) => ({ kind: 'proxyless' as const, mesh: m.meta.name, name: 'client', resource: undefined, dnsEnabled: false })),
+    ...(ingresses ? contents.zoneIngresses.map((i) => ({ kind: 'ingress' as const, mesh: '', name: i.meta.name, resource: i, dnsEnabled: false })) : []),
+  ];
+}
+
 t.test('random worlds', async (t) => {
   let proxies = 0;
   let resources = 0;
@@ -90,11 +99,7 @@ t.test('random worlds', async (t) => {
     const { contents, zone } = randomWorld(seed);
     const meshes = buildMeshSnapshots(contents, zone);
     const cp = { zone, vipPort: 80 };
-    const targets = [
-      ...contents.dataplanes.map((d) => ({ kind: 'dataplane' as const, mesh: d.meta.mesh!, name: d.meta.name, resource: d, dnsEnabled: seed % 2 === 0 })),
-      ...contents.meshes.map((m) => ({ kind: 'proxyless' as const, mesh: m.meta.name, name: 'client', resource: undefined, dnsEnabled: false })),
-      ...contents.zoneIngresses.map((i) => ({ kind: 'ingress' as const, mesh: '', name: i.meta.name, resource: i, dnsEnabled: false })),
-    ];
+    const targets = proxiesOf(contents, seed % 2 === 0, true);
     for (const p of targets) {
       const ctx = buildProxyContext(meshes, p, cp, identity);
       const snap = Snapshot.fromResourceSet(generateResources(ctx));
@@ -133,10 +138,7 @@ t.test('shared destinations equal per-proxy generation', async (t) => {
     const { contents, zone } = randomWorld(seed);
     const shared = buildMeshSnapshots(contents, zone);
     const cp = { zone, vipPort: 80 };
-    const targets = [
-      ...contents.dataplanes.map((d) => ({ kind: 'dataplane' as const, mesh: d.meta.mesh!, name: d.meta.name, resource: d, dnsEnabled: seed % 2 === 1 })),
-      ...contents.meshes.map((m) => ({ kind: 'proxyless' as const, mesh: m.meta.name, name: 'client', resource: undefined, dnsEnabled: false })),
-    ];
+    const targets = proxiesOf(contents, seed % 2 === 1, false);
     // Warm the shared memo in reverse order, so the first proxy compared reuses others' entries.
     // Types made of shared resources only are taken from one cache, as in a regeneration.
     const types: TypeCache = new Map();
