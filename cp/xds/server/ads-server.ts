@@ -15,7 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { Backoff } from '../../../lib/backoff';
 import { KumaError, AuthError, NotFoundError, ValidationError } from '../../../lib/errors';
 import type { Logger } from '../../../lib/logger';
-import { TypeUrl } from '../../../proto/index';
+import { fromStruct, TypeUrl } from '../../../proto/index';
 import type { SnapshotCache } from '../cache/snapshot-cache';
 import type { Snapshot, SnapshotResource } from '../cache/snapshot';
 import { PUSH_ORDER } from '../generators/types';
@@ -77,46 +77,13 @@ export const FIRST_REQUEST_TIMEOUT_MS = 30_000;
 // LDS and CDS are wildcard types: an empty name list means "everything" (xDS protocol, "How the client specifies what resources to return").
 const WILDCARD_TYPES = new Set<string>([TypeUrl.Listener, TypeUrl.Cluster]);
 
-/**
- * google.protobuf.Struct as proto-loader delivers it (oneofs: true) to plain JSON. The
- * bundle's well-known types have camelCase field names (`stringValue`, kind
- * "stringValue"); snake_case is accepted too.
- */
-export function structToJson(s: any): Record<string, unknown> {
-  const value = (v: any): unknown => {
-    if (!v) return null;
-    switch (v.kind) {
-      case 'stringValue':
-      case 'string_value':
-        return v.stringValue ?? v.string_value;
-      case 'numberValue':
-      case 'number_value':
-        return v.numberValue ?? v.number_value;
-      case 'boolValue':
-      case 'bool_value':
-        return v.boolValue ?? v.bool_value;
-      case 'structValue':
-      case 'struct_value':
-        return structToJson(v.structValue ?? v.struct_value);
-      case 'listValue':
-      case 'list_value':
-        return ((v.listValue ?? v.list_value)?.values ?? []).map(value);
-      default:
-        return null;
-    }
-  };
-  const out: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(s?.fields ?? {})) out[k] = value(v);
-  return out;
-}
-
 function nodeInfo(n: any): NodeInfo {
   return {
     id: String(n?.id ?? ''),
     cluster: String(n?.cluster ?? ''),
     userAgentName: String(n?.user_agent_name ?? ''),
     userAgentVersion: String(n?.user_agent_version ?? ''),
-    metadata: structToJson(n?.metadata),
+    metadata: fromStruct(n?.metadata),
   };
 }
 
