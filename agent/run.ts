@@ -139,6 +139,7 @@ class Runner {
       const dns = new DnsServer({
         address: '127.0.0.1',
         port: cfg.dns.port,
+        fastPath: cfg.dns.fastPath,
         upstreams: cfg.dns.upstreams ?? readResolvConf(this.log),
         metrics: this.metrics,
         log: this.log.child({ component: 'dns' }),

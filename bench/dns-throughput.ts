@@ -127,15 +127,17 @@ async function main(): Promise<void> {
 
   const hostJs = path.resolve(__dirname, 'harness/dns-host.js');
   const servers: { name: string; start: () => Promise<{ child: Child; port: number }> }[] = [
-    {
-      name: 'kuma-dp DNS (agent/dns)',
+    ...(['native', 'js'] as const).map((fastPath) => ({
+      name: `kuma-dp DNS (agent/dns, ${fastPath} fast path)`,
       start: async () => {
         const prof = args['cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${path.join(dir, 'profiles')}`] : [];
-        const child = startChild('kuma-dp-dns', process.execPath, [...prof, hostJs, path.join(dir, 'vips.json')], { core: SERVER_CORE });
+        const child = startChild(`kuma-dp-dns-${fastPath}`, process.execPath, [...prof, hostJs, path.join(dir, 'vips.json'), '0', fastPath], { core: SERVER_CORE });
         const line = await child.waitForLine(/"msg":"ready"/);
-        return { child, port: JSON.parse(line).port as number };
+        const ready = JSON.parse(line) as { port: number; fastPath: string };
+        if (ready.fastPath !== fastPath) throw new Error(`dns-host answers with the ${ready.fastPath} fast path, not ${fastPath}`);
+        return { child, port: ready.port };
       },
-    },
+    })),
     ...(cp
       ? [
           {
@@ -219,7 +221,7 @@ async function main(): Promise<void> {
           console.log(`round ${round} ${s.name}: ${Math.round(r.qps)} q/s, lost ${r.lost}, fixed-rate p50 ${round3(percentile(lat, 50))} ms p99 ${round3(percentile(lat, 99))} ms`);
         } finally {
           await stopChild(child);
-          if (args['cpu-prof'] && child.name === 'kuma-dp-dns') {
+          if (args['cpu-prof'] && child.name === 'kuma-dp-dns-js') {
             const f = newestProfile(path.join(dir, 'profiles'));
             if (f) profile = topSelfTime(f, 15);
           }
@@ -248,6 +250,7 @@ async function main(): Promise<void> {
     };
   });
   const kuma = agg[0];
+  const kumaJs = agg[1];
   const full = agg.find((a) => a.server.startsWith('kuma-dp run'));
   const dnsmasq = agg.find((a) => a.server === 'dnsmasq')!;
   const floor = agg.find((a) => a.server === FLOOR)!;
@@ -259,10 +262,11 @@ async function main(): Promise<void> {
   };
   printTable(table);
   const verdicts = [
-    `queries/s ratio kuma-dp DNS component / dnsmasq = ${round(ratio)}× (target ≥ 1.0×): ${ratio >= 1 ? 'met' : 'NOT met'}`,
+    `queries/s ratio kuma-dp DNS component (native fast path, the default where built) / dnsmasq = ${round(ratio)}× (target ≥ 1.0×): ${ratio >= 1 ? 'met' : 'NOT met'}`,
+    `queries/s ratio kuma-dp DNS component with --dns-fast-path=js / dnsmasq = ${round(kumaJs.qps / dnsmasq.qps)}× (the fallback where the addon is not built)`,
     ...(full ? [`queries/s ratio whole kuma-dp process / dnsmasq = ${round(full.qps / dnsmasq.qps)}× (target ≥ 1.0×): ${full.qps >= dnsmasq.qps ? 'met' : 'NOT met'}`] : []),
-    `ceiling of any node:dgram server on one core: floor / dnsmasq = ${round(floor.qps / dnsmasq.qps)}×; kuma-dp DNS reaches ${round(kuma.qps / floor.qps)}× of the floor`,
-    `CPU per query: kuma-dp ${round(kuma.cpuUsPerQuery)} µs vs dnsmasq ${round(dnsmasq.cpuUsPerQuery)} µs (${round(kuma.cpuUsPerQuery / dnsmasq.cpuUsPerQuery)}×); dgram floor ${round(floor.cpuUsPerQuery)} µs`,
+    `ceiling of any node:dgram server on one core: floor / dnsmasq = ${round(floor.qps / dnsmasq.qps)}×; kuma-dp's JS fast path reaches ${round(kumaJs.qps / floor.qps)}× of the floor, the native one ${round(kuma.qps / floor.qps)}×`,
+    `CPU per query (whole process, every thread): kuma-dp native ${round(kuma.cpuUsPerQuery)} µs, JS ${round(kumaJs.cpuUsPerQuery)} µs vs dnsmasq ${round(dnsmasq.cpuUsPerQuery)} µs (${round(kuma.cpuUsPerQuery / dnsmasq.cpuUsPerQuery)}×); dgram floor ${round(floor.cpuUsPerQuery)} µs`,
     `fixed-rate p50 latency: kuma-dp ${round3(kuma.p50Ms)} ms vs dnsmasq ${round3(dnsmasq.p50Ms)} ms; p99 ${round3(kuma.p99Ms)} vs ${round3(dnsmasq.p99Ms)} ms`,
   ];
   for (const v of verdicts) console.log(v);
@@ -276,7 +280,7 @@ async function main(): Promise<void> {
     notes: [
       `Servers pinned with taskset -c ${SERVER_CORE}, dnsperf (udp, 1 client, up to 100 queries outstanding) with taskset -c ${CLIENT_CORE}; one server runs at a time; rounds alternate the order.`,
       ...(full ? ['The whole kuma-dp process: `kuma-dp run --engine=embedded --dns-enabled` bootstrapped by `kuma-cp run` standalone (core 0, memory store, authn none), which also allocated the VIPs all three servers answer with; it binds one VIP listener per service besides serving DNS.'] : []),
-      'kuma-dp DNS is agent/dns/DnsServer run alone in a Node process (bench/harness/dns-host.ts) with the VIP table built by VipTable.build; no upstreams, so only .mesh names are asked.',
+      'kuma-dp DNS is agent/dns/DnsServer run alone in a Node process (bench/harness/dns-host.ts) with the VIP table built by VipTable.build; no upstreams, so only .mesh names are asked. "native fast path": the default where the addon is built (native/kuma_dns.c: a worker thread answering table names with recvmmsg/sendmmsg batches of up to 64; the rest goes to the JS server); "js fast path": --dns-fast-path=js, every datagram through node:dgram and agent/dns/fast-path.ts. The process, both threads, is pinned to the one server core.',
       `${FLOOR}: bench/harness/dgram-floor.ts answers every datagram with the query turned into a response plus one fixed A record, through the public dgram API with no parsing, lookup or metrics. It is what Node's UDP path costs per query (receive buffer allocation, the rinfo object, the JS callback, SendWrap, two syscalls), so floor / dnsmasq bounds what any single-process node:dgram DNS server can reach on one core.`,
       'dnsmasq 2.x serves the same names from an --addn-hosts file with --local=/mesh/ (authoritative-like: no forwarding), cache 1000.',
       'Latency percentiles come from dnsperf -v per-query times at a fixed rate (-Q), which measure client-observed round trips on loopback; saturated average latency is queueing-dominated.',

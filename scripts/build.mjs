@@ -42,6 +42,31 @@ const { AGENT_ENVOY_ROOTS } = require(path.join(root, 'dist/proto/index.js'));
 fs.writeFileSync(path.join(out, 'envoy-agent.json'), JSON.stringify(pruneBundle(envoyBundle, AGENT_ENVOY_ROOTS)));
 fs.writeFileSync(path.join(out, 'kuma.json'), JSON.stringify(load(manifest.kuma, false).toJSON()));
 
+// kuma-dp's native DNS fast path (native/kuma_dns.c, N-API): compiled with the system C
+// compiler against the headers of the Node that runs this build. Optional: without a
+// compiler or headers kuma-dp answers DNS in JavaScript (agent/dns/native.ts says so at
+// start-up), so the build goes on; KUMA_REQUIRE_NATIVE=1 makes a failure fatal.
+const nativeOut = path.join(root, 'dist/native/kuma_dns.node');
+const nativeSrc = path.join(root, 'native/kuma_dns.c');
+let nativeFailure = '';
+const nodeInclude = [process.env.KUMA_NODE_INCLUDE, path.resolve(path.dirname(process.execPath), '..', 'include', 'node')].find(
+  (d) => d && fs.existsSync(path.join(d, 'node_api.h')),
+);
+if (process.platform !== 'linux') nativeFailure = `native DNS fast path is Linux-only (this is ${process.platform})`;
+else if (!nodeInclude) nativeFailure = "Node's C headers (node_api.h) not found next to this Node; set KUMA_NODE_INCLUDE to their folder";
+else {
+  fs.mkdirSync(path.dirname(nativeOut), { recursive: true });
+  const cc = process.env.CC || 'cc';
+  const args = ['-O2', '-std=c11', '-Wall', '-Wextra', '-fPIC', '-shared', '-pthread', '-fvisibility=hidden', `-I${nodeInclude}`, '-o', nativeOut, nativeSrc];
+  const r = spawnSync(cc, args, { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.error || r.status !== 0) nativeFailure = `${cc} failed (${r.error ? r.error.message : `exit ${r.status}`})`;
+}
+if (nativeFailure) {
+  fs.rmSync(nativeOut, { force: true });
+  console.error(`build: ${nativeFailure}; kuma-dp will answer DNS in JavaScript`);
+  if (process.env.KUMA_REQUIRE_NATIVE === '1') process.exit(1);
+}
+
 // The bins are run directly; tsc does not keep the executable bit. npm links a
 // package's bins for its dependents, never for the package itself, so `npx kuma-cp`
 // in this checkout would go to the registry: link them into node_modules/.bin too.

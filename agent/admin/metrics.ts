@@ -14,6 +14,16 @@ interface Family {
 /** A tiny registry: inc / set by name and labels, render all. */
 export class MetricsRegistry {
   private readonly families = new Map<string, Family>();
+  private readonly collectors = new Set<() => void>();
+
+  /**
+   * Runs `fn` before every read (render, get), for counts kept elsewhere (the native DNS
+   * fast path counts on its own thread). Returns the removal.
+   */
+  collect(fn: () => void): () => void {
+    this.collectors.add(fn);
+    return () => this.collectors.delete(fn);
+  }
 
   /** Declares a metric so it renders (at 0) before its first change. */
   declare(name: string, type: Family['type'], help: string): this {
@@ -34,11 +44,13 @@ export class MetricsRegistry {
 
   /** The current value (0 when never touched). */
   get(name: string, labels: Labels = {}): number {
+    this.runCollectors();
     return this.families.get(name)?.values.get(labelKey(labels))?.value ?? 0;
   }
 
   /** Prometheus text, families and series sorted. */
   render(): string {
+    this.runCollectors();
     const out: string[] = [];
     for (const name of [...this.families.keys()].sort()) {
       const f = this.families.get(name)!;
@@ -48,6 +60,10 @@ export class MetricsRegistry {
       for (const [key, s] of series) out.push(`${name}${key} ${formatNumber(s.value)}`);
     }
     return out.join('\n') + '\n';
+  }
+
+  private runCollectors(): void {
+    for (const fn of this.collectors) fn();
   }
 
   private slot(name: string, labels: Labels): { labels: Labels; value: number } {
@@ -94,6 +110,7 @@ export const AgentMetric = {
   dnsForwarded: 'kuma_dp_dns_forwarded_total',
   dnsUpstreamTimeouts: 'kuma_dp_dns_upstream_timeouts_total',
   dnsMalformed: 'kuma_dp_dns_malformed_total',
+  dnsDropped: 'kuma_dp_dns_dropped_total',
   dnsVipsRefresh: 'kuma_dp_dns_vips_refresh_total',
   dnsVipsEntries: 'kuma_dp_dns_vips_entries',
   processRss: 'process_resident_memory_bytes',
@@ -109,6 +126,7 @@ export function agentMetrics(): MetricsRegistry {
     .declare(AgentMetric.dnsForwarded, 'counter', 'DNS queries forwarded to an upstream resolver.')
     .declare(AgentMetric.dnsUpstreamTimeouts, 'counter', 'Forwarded DNS queries the upstream did not answer in time.')
     .declare(AgentMetric.dnsMalformed, 'counter', 'DNS packets dropped or refused as malformed.')
+    .declare(AgentMetric.dnsDropped, 'counter', 'DNS queries dropped unanswered because the server was overloaded.')
     .declare(AgentMetric.dnsVipsRefresh, 'counter', 'VIP table fetches from the CP, by outcome.')
     .declare(AgentMetric.dnsVipsEntries, 'gauge', 'Names in the DNS VIP table.')
     .declare(AgentMetric.processRss, 'gauge', 'Resident memory of the kuma-dp process.')

@@ -37,6 +37,7 @@ export const Env = {
   restartPolicy: 'KUMA_DATAPLANE_RUNTIME_RESTART_POLICY',
   shutdownTimeout: 'KUMA_DATAPLANE_RUNTIME_SHUTDOWN_TIMEOUT',
   dnsUpstream: 'KUMA_DNS_UPSTREAM',
+  dnsFastPath: 'KUMA_DNS_FAST_PATH',
   readinessAddress: 'KUMA_READINESS_ADDRESS',
   logLevel: 'KUMA_LOG_LEVEL',
   // func-e's layout for finding Envoy (func-e CONFIG.md).

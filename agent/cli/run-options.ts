@@ -20,6 +20,8 @@ export const PROXY_TYPES = ['dataplane', 'ingress'] as const;
 export const ENGINES = ['auto', 'envoy', 'embedded'] as const;
 /** What happens when the engine exits on its own. */
 export const RESTART_POLICIES = ['never', 'on-failure'] as const;
+/** Who answers the DNS fast path: agent/dns/dns-server.ts, DnsFastPath. */
+export const DNS_FAST_PATHS = ['auto', 'native', 'js'] as const;
 /** Envoy's --log-level values (Envoy CLI docs). */
 export const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
 /** kuma-dp's own log levels (pino's, plus `off`). */
@@ -58,7 +60,7 @@ export interface RunConfig {
   readinessAddress: string;
   workDir?: string;
   cpRetry: { backoffMs: number; maxDurationMs: number };
-  dns: { enabled: boolean; port: number; upstreams?: DnsUpstream[]; refreshIntervalMs: number };
+  dns: { enabled: boolean; port: number; upstreams?: DnsUpstream[]; refreshIntervalMs: number; fastPath: (typeof DNS_FAST_PATHS)[number] };
   extraArgs: string[];
 }
 
@@ -89,6 +91,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { name: 'dns-enabled', kind: 'bool', help: `Serve DNS for <service>.mesh and forward the rest (env ${Env.dnsEnabled}; default false)` },
   { name: 'dns-proxy-port', aliases: ['dns-coredns-port'], kind: 'string', valueName: 'port', help: `DNS port, UDP and TCP on 127.0.0.1 (env ${Env.dnsPort}; default 15053)` },
   { name: 'dns-upstream', kind: 'string', valueName: 'ip:port', help: `Upstream resolvers, comma separated; default: /etc/resolv.conf (env ${Env.dnsUpstream})` },
+  { name: 'dns-fast-path', kind: 'string', valueName: 'mode', help: `Who answers <service>.mesh over UDP: native (a batching worker thread; fails without it), js, or auto = native when built (env ${Env.dnsFastPath}; default auto)` },
   { name: 'dns-refresh-interval', kind: 'string', valueName: 'duration', help: `How often the VIP table is fetched from the CP (env ${Env.refreshInterval}; default 10s)` },
 ];
 
@@ -114,7 +117,7 @@ export function resolveRunConfig(argv: readonly string[], deps: ResolveDeps = de
     ['envoy-log-level', Env.envoyLogLevel], ['log-level', Env.logLevel], ['admin-port', Env.adminPort],
     ['readiness-port', Env.readinessPort], ['readiness-address', Env.readinessAddress], ['config-dir', Env.configDir],
     ['dns-enabled', Env.dnsEnabled], ['dns-proxy-port', Env.dnsPort], ['dns-upstream', Env.dnsUpstream],
-    ['dns-refresh-interval', Env.refreshInterval], ['restart-policy', Env.restartPolicy], ['shutdown-timeout', Env.shutdownTimeout],
+    ['dns-refresh-interval', Env.refreshInterval], ['dns-fast-path', Env.dnsFastPath], ['restart-policy', Env.restartPolicy], ['shutdown-timeout', Env.shutdownTimeout],
   ]);
   /** The value and how to name its source in messages. */
   const get = (flag: string): { value: string; src: string } | undefined => {
@@ -178,6 +181,7 @@ export function resolveRunConfig(argv: readonly string[], deps: ResolveDeps = de
   const upstreamRaw = get('dns-upstream');
   const upstreams = upstreamRaw ? parseUpstreams(upstreamRaw.src, upstreamRaw.value) : undefined;
 
+  const dnsFastPath = oneOf('dns-fast-path', DNS_FAST_PATHS, 'auto');
   const restartPolicy = oneOf('restart-policy', RESTART_POLICIES, 'never');
   const drainTimeMs = duration('drain-time', 30_000);
   const shutdownTimeoutMs = duration('shutdown-timeout', 10_000);
@@ -271,7 +275,7 @@ export function resolveRunConfig(argv: readonly string[], deps: ResolveDeps = de
       backoffMs: envDuration(deps.env, Env.cpRetryBackoff, 3000),
       maxDurationMs: envDuration(deps.env, Env.cpRetryMaxDuration, 5 * 60_000),
     },
-    dns: { enabled: dnsEnabled, port: dnsPort, upstreams, refreshIntervalMs },
+    dns: { enabled: dnsEnabled, port: dnsPort, upstreams, refreshIntervalMs, fastPath: dnsFastPath },
     extraArgs: [...parsed.passthrough],
   };
 }

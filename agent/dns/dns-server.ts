@@ -11,10 +11,11 @@ import type { Component } from '../../lib/component';
 import { KumaError } from '../../lib/errors';
 import type { Logger } from '../../lib/logger';
 import { AgentMetric, type MetricsRegistry } from '../admin/metrics';
-import type { DnsUpstream } from '../cli/run-options';
+import type { DNS_FAST_PATHS, DnsUpstream } from '../cli/run-options';
 import { decide } from './answer';
 import { fastAnswer } from './fast-path';
 import { UdpForwarder } from './forwarder';
+import { loadNativeDns, serializeFastIndex, type NativeDnsBinding, type NativeServer } from './native';
 import { VipTable } from './vip-table';
 import { rcodeName } from './wire';
 
@@ -43,8 +44,17 @@ function literalFirstLookup(hostname: string, options: number | dns.LookupOneOpt
   dns.lookup(hostname, typeof options === 'number' ? { family: options } : options, callback);
 }
 
+/**
+ * Who answers the fast-path queries on UDP: `native`, the addon's worker thread
+ * (native.ts; start fails without it), `js`, this process's event loop, or `auto`, native
+ * when the addon is built and the address is an IP literal, else JavaScript (logged).
+ */
+export type DnsFastPath = (typeof DNS_FAST_PATHS)[number];
+
 /** Options of the DNS server. */
 export interface DnsServerOptions {
+  /** Default `auto`. */
+  fastPath?: DnsFastPath;
   address: string;
   /** 0 picks a free port (the same for UDP and TCP). */
   port: number;
@@ -62,6 +72,7 @@ export class DnsServer implements Component {
   readonly name = 'dns';
   private table = VipTable.empty();
   private udp?: dgram.Socket;
+  private native?: { binding: NativeDnsBinding; server: NativeServer; collect: () => void; uncollect: () => void };
   private tcp?: net.Server;
   private readonly conns = new Set<net.Socket>();
   private readonly forwarder: UdpForwarder;
@@ -83,36 +94,99 @@ export class DnsServer implements Component {
   /** Replaces the VIP table (answers change from the next query on). */
   setTable(table: VipTable): void {
     this.table = table;
+    if (this.native) this.native.binding.setTable(this.native.server, serializeFastIndex(table.fast));
     this.o.metrics.set(AgentMetric.dnsVipsEntries, table.names.size);
   }
 
   /** The bound port (after start). */
   get port(): number {
+    if (this.native) return this.native.binding.port(this.native.server);
     return (this.udp?.address() as net.AddressInfo | undefined)?.port ?? 0;
   }
 
+  /** `native` or `js`: who answers the fast path (after start). */
+  get fastPath(): 'native' | 'js' {
+    return this.native ? 'native' : 'js';
+  }
+
   async start(): Promise<void> {
+    const { binding, why } = this.chooseFastPath();
     await this.forwarder.start();
     // With port 0 the kernel picks a UDP port; TCP must then get the same one, which can
     // be taken: retry a few times with a fresh UDP port.
     for (let attempt = 0; ; attempt++) {
-      const udp = await this.bindUdp(this.o.port).catch((err) => {
+      const udp = await (binding ? this.bindNative(binding, this.o.port) : this.bindUdp(this.o.port)).catch((err) => {
         throw inUse(err, this.o.address, this.o.port);
       });
-      const port = (udp.address() as net.AddressInfo).port;
       try {
-        this.tcp = await this.bindTcp(port);
-        this.udp = udp;
+        this.tcp = await this.bindTcp(udp.port);
+        udp.keep();
         break;
       } catch (err) {
         udp.close();
-        if (this.o.port !== 0 || attempt >= 5) throw inUse(err, this.o.address, port);
+        if (this.o.port !== 0 || attempt >= 5) throw inUse(err, this.o.address, udp.port);
       }
     }
-    this.o.log.info({ address: this.o.address, port: this.port, upstreams: this.upstreams.map((u) => `${u.host}:${u.port}`) }, 'DNS server listening');
+    this.o.log.info(
+      { address: this.o.address, port: this.port, fastPath: this.fastPath, ...(why ? { why } : {}), upstreams: this.upstreams.map((u) => `${u.host}:${u.port}`) },
+      'DNS server listening',
+    );
   }
 
-  private bindUdp(port: number): Promise<dgram.Socket> {
+  /** The addon when it is to answer; `why` says why JavaScript answers in `auto`. */
+  private chooseFastPath(): { binding?: NativeDnsBinding; why?: string } {
+    const mode = this.o.fastPath ?? 'auto';
+    if (mode === 'js') return {};
+    const { binding, reason } = loadNativeDns();
+    const problem = !binding ? reason : net.isIP(this.o.address) === 0 ? `the address ${this.o.address} is not an IP literal` : undefined;
+    if (problem === undefined) return { binding };
+    if (mode === 'native') throw new KumaError('ERR_DNS_NATIVE', `--dns-fast-path=native: ${problem}; use auto or js`);
+    return { why: problem };
+  }
+
+  /** A bound UDP socket not yet kept: `keep` makes it the server's, `close` drops it. */
+  private async bindUdp(port: number): Promise<{ port: number; keep(): void; close(): void }> {
+    const udp = await this.bindDgram(port);
+    return { port: (udp.address() as net.AddressInfo).port, keep: () => (this.udp = udp), close: () => udp.close() };
+  }
+
+  private async bindNative(binding: NativeDnsBinding, port: number): Promise<{ port: number; keep(): void; close(): void }> {
+    let server: NativeServer;
+    try {
+      server = binding.start(this.o.address, port, (msg, peer) => this.onNativeMiss(msg, peer));
+    } catch (err) {
+      const e = err as NodeJS.ErrnoException;
+      throw Object.assign(new Error(`DNS UDP bind ${this.o.address}:${port}: ${e.message}`), { code: e.code });
+    }
+    binding.setTable(server, serializeFastIndex(this.table.fast));
+    return {
+      port: binding.port(server),
+      keep: () => {
+        // The worker counts its answers; the registry reads the counts when it is read.
+        const seen = { answered: 0, dropped: 0, truncated: 0 };
+        const collect = () => {
+          const [, answered, , dropped, , truncated] = binding.stats(server);
+          if (answered > seen.answered) this.o.metrics.inc(AgentMetric.dnsQueries, NOERROR_LABELS, answered - seen.answered);
+          if (dropped > seen.dropped) this.o.metrics.inc(AgentMetric.dnsDropped, {}, dropped - seen.dropped);
+          if (truncated > seen.truncated) this.o.metrics.inc(AgentMetric.dnsMalformed, {}, truncated - seen.truncated);
+          Object.assign(seen, { answered, dropped, truncated });
+        };
+        this.native = { binding, server, collect, uncollect: this.o.metrics.collect(collect) };
+      },
+      close: () => binding.close(server),
+    };
+  }
+
+  /** A datagram the native worker did not answer: the general path, replying on its socket. */
+  private onNativeMiss(msg: Buffer, peer: Buffer): void {
+    const native = this.native;
+    if (!native) return;
+    this.slowPath(msg, (bytes) => {
+      native.binding.reply(native.server, peer, bytes);
+    });
+  }
+
+  private bindDgram(port: number): Promise<dgram.Socket> {
     return new Promise((resolve, reject) => {
       const s = dgram.createSocket({ type: net.isIPv6(this.o.address) ? 'udp6' : 'udp4', lookup: literalFirstLookup as never });
       s.once('error', reject);
@@ -228,10 +302,20 @@ export class DnsServer implements Component {
     this.forwarder.close();
     this.udp?.close();
     this.udp = undefined;
+    this.closeNative();
     const tcp = this.tcp;
     this.tcp = undefined;
     for (const c of this.conns) c.end();
     if (tcp) await new Promise<void>((r) => tcp.close(() => r()));
+  }
+
+  /** Stops the native worker (joins its thread) and closes its socket; idempotent. */
+  private closeNative(): void {
+    const native = this.native;
+    if (!native) return;
+    native.binding.close(native.server);
+    native.collect(); // the last counts
+    native.uncollect();
   }
 
   destroy(): void {
@@ -241,6 +325,7 @@ export class DnsServer implements Component {
     } catch {
       // already closed
     }
+    this.closeNative();
     for (const c of this.conns) c.destroy();
     this.tcp?.close();
   }

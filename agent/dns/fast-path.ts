@@ -12,7 +12,7 @@
 import { buildReply, CLASS_IN, QType, Rcode, type ParsedQuery } from './wire';
 
 /** One name's precomputed replies, by slot: A, A+EDNS, AAAA, AAAA+EDNS (ID 0, RD clear). */
-interface FastEntry {
+export interface FastEntry {
   /** The name in wire form, lower case, root label included. */
   readonly wire: Buffer;
   readonly replies: readonly [Buffer, Buffer, Buffer, Buffer];

@@ -38,7 +38,7 @@ t.test('a full dataplane command line', async (t) => {
   const c = run(['--cp-address=https://cp:5678', '-d', '/dp.yaml', '--dataplane-var', 'name=dp-1', '-v', 'address=127.0.0.1',
     '--dataplane-token-file', '/token', '--ca-cert-file=/ca.pem', '--engine', 'envoy', '--binary-path=/opt/envoy',
     '--drain-time=1m30s', '--concurrency', '2', '--admin-port', '9901', '--readiness-port=9902', '--dns-enabled',
-    '--dns-proxy-port', '15054', '--restart-policy=on-failure', '--config-dir', '/var/lib/kuma-dp', '--', '--component-log-level', 'upstream:debug']);
+    '--dns-proxy-port', '15054', '--dns-fast-path=js', '--restart-policy=on-failure', '--config-dir', '/var/lib/kuma-dp', '--', '--component-log-level', 'upstream:debug']);
   t.equal(c.cpAddress.href, 'https://cp:5678/');
   t.equal(c.name, 'dp-1');
   t.equal(c.mesh, 'default');
@@ -51,7 +51,7 @@ t.test('a full dataplane command line', async (t) => {
   t.equal(c.concurrency, 2);
   t.equal(c.adminPort, 9901);
   t.equal(c.readinessPort, 9902);
-  t.same(c.dns, { enabled: true, port: 15054, upstreams: undefined, refreshIntervalMs: 10_000 });
+  t.same(c.dns, { enabled: true, port: 15054, upstreams: undefined, refreshIntervalMs: 10_000, fastPath: 'js' });
   t.equal(c.restartPolicy, 'on-failure');
   t.equal(c.workDir, '/var/lib/kuma-dp');
   t.same(c.extraArgs, ['--component-log-level', 'upstream:debug']);
@@ -84,6 +84,7 @@ t.test('usage errors name the flag, the value and what is valid', async (t) => {
   usage(t, ['--engine=v8', '--name=a', '--mesh=m'], /--engine: invalid value "v8"; valid: auto, envoy, embedded/);
   usage(t, ['--proxy-type=egress', '--name=a'], /--proxy-type: invalid value "egress"; valid: dataplane, ingress/);
   usage(t, ['--restart-policy=always', '--name=a', '--mesh=m'], /valid: never, on-failure/);
+  usage(t, ['--dns-fast-path=c', '--name=a', '--mesh=m'], /--dns-fast-path.*"c".*auto, native, js/);
   usage(t, ['--drain-time=30', '--name=a', '--mesh=m'], /--drain-time: invalid duration "30"; expected a number with a unit/);
   usage(t, ['--concurrency=-1', '--name=a', '--mesh=m'], /--concurrency: invalid value "-1"; valid: an integer in 1..1024/);
   usage(t, ['--readiness-port=70000', '--name=a', '--mesh=m'], /--readiness-port: invalid value "70000"; valid: an integer in 0..65535/);
