@@ -12,7 +12,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { DnsServer } from '../../../agent/dns/dns-server';
+import { DnsServer, type DnsFastPath } from '../../../agent/dns/dns-server';
 import { VipPoller, VIPS_CACHE_FILE } from '../../../agent/dns/vip-poller';
 import { VipTable } from '../../../agent/dns/vip-table';
 import { agentMetrics, AgentMetric } from '../../../agent/admin/metrics';
@@ -61,99 +61,105 @@ async function startDnsmasq(t: any): Promise<number> {
 
 const TABLE = VipTable.build({ mesh: 'default', ttl: 30, vips: { backend: '240.0.0.1', backend_default_svc_80: '240.0.0.2' } }).table;
 
-async function startServer(t: any, upstreams: { host: string; port: number }[], timeoutMs = 2000) {
+/** Both fast paths: the native worker (the default where built) and JavaScript alone. */
+const FAST_PATHS = ['native', 'js'] as const;
+
+async function startServer(t: any, fastPath: DnsFastPath, upstreams: { host: string; port: number }[], timeoutMs = 2000) {
   const metrics = agentMetrics();
-  const server = new DnsServer({ address: '127.0.0.1', port: 0, upstreams, upstreamTimeoutMs: timeoutMs, metrics, log: silentLogger() });
+  const server = new DnsServer({ address: '127.0.0.1', port: 0, upstreams, upstreamTimeoutMs: timeoutMs, metrics, log: silentLogger(), fastPath });
   await server.start();
+  t.equal(server.fastPath, fastPath, `the ${fastPath} fast path answers`);
   t.teardown(() => server.close());
   server.setTable(TABLE);
   return { server, metrics, port: server.port };
 }
 
-t.test('answers, NXDOMAIN, forwarding, TCP, garbage', async (t) => {
-  const upstream = await startDnsmasq(t);
-  const { port, metrics } = await startServer(t, [{ host: '127.0.0.1', port: upstream }]);
+for (const fastPath of FAST_PATHS) {
+  t.test(`answers, NXDOMAIN, forwarding, TCP, garbage (${fastPath} fast path)`, async (t) => {
+    const upstream = await startDnsmasq(t);
+    const { port, metrics } = await startServer(t, fastPath, [{ host: '127.0.0.1', port: upstream }]);
 
-  t.equal((await dig(port, '+short', 'backend.mesh', 'A')).trim(), '240.0.0.1', 'VIP answer');
-  const full = await dig(port, 'backend.mesh', 'A');
-  t.match(full, /status: NOERROR/);
-  t.match(full, /flags: qr aa rd ra/);
-  t.match(full, /backend\.mesh\.\s+30\s+IN\s+A\s+240\.0\.0\.1/, 'TTL from the CP');
-  t.equal((await dig(port, '+short', 'backend.default.svc.80.mesh')).trim(), '240.0.0.2', "Kuma's dotted form");
-  t.equal((await dig(port, '+short', 'BACKEND.MESH')).trim(), '240.0.0.1', 'case-insensitive');
+    t.equal((await dig(port, '+short', 'backend.mesh', 'A')).trim(), '240.0.0.1', 'VIP answer');
+    const full = await dig(port, 'backend.mesh', 'A');
+    t.match(full, /status: NOERROR/);
+    t.match(full, /flags: qr aa rd ra/);
+    t.match(full, /backend\.mesh\.\s+30\s+IN\s+A\s+240\.0\.0\.1/, 'TTL from the CP');
+    t.equal((await dig(port, '+short', 'backend.default.svc.80.mesh')).trim(), '240.0.0.2', "Kuma's dotted form");
+    t.equal((await dig(port, '+short', 'BACKEND.MESH')).trim(), '240.0.0.1', 'case-insensitive');
 
-  const aaaa = await dig(port, 'backend.mesh', 'AAAA');
-  t.match(aaaa, /status: NOERROR/);
-  t.match(aaaa, /ANSWER: 0/);
+    const aaaa = await dig(port, 'backend.mesh', 'AAAA');
+    t.match(aaaa, /status: NOERROR/);
+    t.match(aaaa, /ANSWER: 0/);
 
-  t.match(await dig(port, 'unknown.mesh', 'A'), /status: NXDOMAIN/, 'unknown .mesh is NXDOMAIN');
+    t.match(await dig(port, 'unknown.mesh', 'A'), /status: NXDOMAIN/, 'unknown .mesh is NXDOMAIN');
 
-  const fwd = await dig(port, 'www.example.test', 'A');
-  t.match(fwd, /status: NOERROR/);
-  t.match(fwd, /www\.example\.test\.\s+\d+\s+IN\s+A\s+127\.0\.0\.9/, 'forwarded to dnsmasq');
-  t.match(await dig(port, 'nothing.invalid', 'A'), /status: (NXDOMAIN|REFUSED)/, "upstream's verdict passed through");
+    const fwd = await dig(port, 'www.example.test', 'A');
+    t.match(fwd, /status: NOERROR/);
+    t.match(fwd, /www\.example\.test\.\s+\d+\s+IN\s+A\s+127\.0\.0\.9/, 'forwarded to dnsmasq');
+    t.match(await dig(port, 'nothing.invalid', 'A'), /status: (NXDOMAIN|REFUSED)/, "upstream's verdict passed through");
 
-  // TCP, with both dig and kdig
-  t.equal((await dig(port, '+tcp', '+short', 'backend.mesh')).trim(), '240.0.0.1', 'dig +tcp');
-  const { stdout: k } = await run('kdig', ['@127.0.0.1', '-p', String(port), '+tcp', '+timeout=2', 'backend.mesh', 'A'], { timeout: 10_000 });
-  t.match(k, /NOERROR/);
-  t.match(k, /240\.0\.0\.1/);
-  const { stdout: k2 } = await run('kdig', ['@127.0.0.1', '-p', String(port), '+tcp', '+timeout=2', 'www.example.test', 'A'], { timeout: 10_000 });
-  t.match(k2, /127\.0\.0\.9/, 'a TCP query is forwarded too');
+    // TCP, with both dig and kdig
+    t.equal((await dig(port, '+tcp', '+short', 'backend.mesh')).trim(), '240.0.0.1', 'dig +tcp');
+    const { stdout: k } = await run('kdig', ['@127.0.0.1', '-p', String(port), '+tcp', '+timeout=2', 'backend.mesh', 'A'], { timeout: 10_000 });
+    t.match(k, /NOERROR/);
+    t.match(k, /240\.0\.0\.1/);
+    const { stdout: k2 } = await run('kdig', ['@127.0.0.1', '-p', String(port), '+tcp', '+timeout=2', 'www.example.test', 'A'], { timeout: 10_000 });
+    t.match(k2, /127\.0\.0\.9/, 'a TCP query is forwarded too');
 
-  // garbage, then a valid query is still answered
-  const sock = dgram.createSocket('udp4');
-  t.teardown(() => sock.close());
-  const sent: Promise<unknown>[] = [];
-  for (let i = 0; i < 500; i++) {
-    const len = [0, 1, 11, 12, 13, 40, 512, 1400][i % 8];
-    const b = Buffer.alloc(len);
-    for (let j = 0; j < len; j++) b[j] = (i * 31 + j * 17) & 0xff;
-    sent.push(new Promise((r) => sock.send(b, port, '127.0.0.1', r)));
-  }
-  await Promise.all(sent);
-  // TCP garbage: a length prefix that lies, a tiny frame, a stalled half frame
-  const liar = net.connect(port, '127.0.0.1');
-  liar.on('error', () => undefined);
-  liar.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
-  const tiny = net.connect(port, '127.0.0.1');
-  tiny.on('error', () => undefined);
-  tiny.write(Buffer.from([0, 3, 1, 2, 3]));
-  t.teardown(() => {
-    liar.destroy();
-    tiny.destroy();
+    // garbage, then a valid query is still answered
+    const sock = dgram.createSocket('udp4');
+    t.teardown(() => sock.close());
+    const sent: Promise<unknown>[] = [];
+    for (let i = 0; i < 500; i++) {
+      const len = [0, 1, 11, 12, 13, 40, 512, 1400][i % 8];
+      const b = Buffer.alloc(len);
+      for (let j = 0; j < len; j++) b[j] = (i * 31 + j * 17) & 0xff;
+      sent.push(new Promise((r) => sock.send(b, port, '127.0.0.1', r)));
+    }
+    await Promise.all(sent);
+    // TCP garbage: a length prefix that lies, a tiny frame, a stalled half frame
+    const liar = net.connect(port, '127.0.0.1');
+    liar.on('error', () => undefined);
+    liar.write(Buffer.from([0xff, 0xff, 1, 2, 3]));
+    const tiny = net.connect(port, '127.0.0.1');
+    tiny.on('error', () => undefined);
+    tiny.write(Buffer.from([0, 3, 1, 2, 3]));
+    t.teardown(() => {
+      liar.destroy();
+      tiny.destroy();
+    });
+    // The flood can overflow the socket's receive buffer on a loaded machine, so dig's first
+    // try may be dropped by the kernel (dig prints a timeout line, retries): the answer is the last line.
+    t.equal((await dig(port, '+short', 'backend.mesh')).trim().split('\n').pop(), '240.0.0.1', 'answered after 500 garbage packets');
+    t.equal((await dig(port, '+tcp', '+short', 'backend.mesh')).trim(), '240.0.0.1', 'TCP answered while a stalled connection is open');
+    t.ok(metrics.get(AgentMetric.dnsMalformed) > 0, 'garbage counted');
+    t.ok(metrics.get(AgentMetric.dnsQueries, { rcode: 'NXDOMAIN' }) >= 1);
+    t.ok(metrics.get(AgentMetric.dnsQueries, { rcode: 'NOERROR' }) >= 5);
+    t.ok(metrics.get(AgentMetric.dnsForwarded) >= 3);
   });
-  // The flood can overflow the socket's receive buffer on a loaded machine, so dig's first
-  // try may be dropped by the kernel (dig prints a timeout line, retries): the answer is the last line.
-  t.equal((await dig(port, '+short', 'backend.mesh')).trim().split('\n').pop(), '240.0.0.1', 'answered after 500 garbage packets');
-  t.equal((await dig(port, '+tcp', '+short', 'backend.mesh')).trim(), '240.0.0.1', 'TCP answered while a stalled connection is open');
-  t.ok(metrics.get(AgentMetric.dnsMalformed) > 0, 'garbage counted');
-  t.ok(metrics.get(AgentMetric.dnsQueries, { rcode: 'NXDOMAIN' }) >= 1);
-  t.ok(metrics.get(AgentMetric.dnsQueries, { rcode: 'NOERROR' }) >= 5);
-  t.ok(metrics.get(AgentMetric.dnsForwarded) >= 3);
-});
 
-t.test('an upstream that never answers: SERVFAIL after the timeout, counted', async (t) => {
-  const black = dgram.createSocket('udp4');
-  await new Promise<void>((r) => black.bind(0, '127.0.0.1', () => r()));
-  t.teardown(() => black.close());
-  const { port, metrics } = await startServer(t, [{ host: '127.0.0.1', port: black.address().port }], 300);
-  const t0 = Date.now();
-  t.match(await dig(port, 'slow.example.test'), /status: SERVFAIL/);
-  t.ok(Date.now() - t0 >= 250);
-  t.equal(metrics.get(AgentMetric.dnsUpstreamTimeouts), 1);
-  t.equal((await dig(port, '+short', 'backend.mesh')).trim(), '240.0.0.1', 'mesh names unaffected');
-});
+  t.test(`an upstream that never answers: SERVFAIL after the timeout, counted (${fastPath} fast path)`, async (t) => {
+    const black = dgram.createSocket('udp4');
+    await new Promise<void>((r) => black.bind(0, '127.0.0.1', () => r()));
+    t.teardown(() => black.close());
+    const { port, metrics } = await startServer(t, fastPath, [{ host: '127.0.0.1', port: black.address().port }], 300);
+    const t0 = Date.now();
+    t.match(await dig(port, 'slow.example.test'), /status: SERVFAIL/);
+    t.ok(Date.now() - t0 >= 250);
+    t.equal(metrics.get(AgentMetric.dnsUpstreamTimeouts), 1);
+    t.equal((await dig(port, '+short', 'backend.mesh')).trim(), '240.0.0.1', 'mesh names unaffected');
+  });
 
-t.test('an upstream that is this server itself is ignored (no forwarding loop)', async (t) => {
-  const port = await freeUdpPort();
-  const metrics = agentMetrics();
-  const server = new DnsServer({ address: '127.0.0.1', port, upstreams: [{ host: '127.0.0.1', port }], metrics, log: silentLogger() });
-  await server.start();
-  t.teardown(() => server.close());
-  t.match(await dig(port, 'loop.example.test'), /status: SERVFAIL/);
-  t.equal(metrics.get(AgentMetric.dnsQueries, { rcode: 'SERVFAIL' }), 1, 'answered once, not bounced');
-});
+  t.test(`an upstream that is this server itself is ignored (no forwarding loop) (${fastPath} fast path)`, async (t) => {
+    const port = await freeUdpPort();
+    const metrics = agentMetrics();
+    const server = new DnsServer({ address: '127.0.0.1', port, upstreams: [{ host: '127.0.0.1', port }], metrics, log: silentLogger() });
+    await server.start();
+    t.teardown(() => server.close());
+    t.match(await dig(port, 'loop.example.test'), /status: SERVFAIL/);
+    t.equal(metrics.get(AgentMetric.dnsQueries, { rcode: 'SERVFAIL' }), 1, 'answered once, not bounced');
+  });
+}
 
 t.test('VIP table from the CP, cached for when the CP is gone', async (t) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdp-vips-'));
