@@ -8,10 +8,10 @@
 import http from 'node:http';
 import type net from 'node:net';
 import tls from 'node:tls';
-import * as grpc from '@grpc/grpc-js';
 import type { Component } from '../../lib/component';
 import type { Logger } from '../../lib/logger';
 import type { XdsServer } from '../xds/server/xds-server';
+import { GrpcH2Server } from '../xds/server/grpc-h2';
 import { handleBootstrap, type BootstrapHandlerOptions, type HandlerResponse } from './bootstrap-handler';
 import { handleDnsVips, type VipsHandlerOptions } from './vips-handler';
 import type { DpServerTls } from './tls-material';
@@ -47,8 +47,7 @@ export function selectAlpn({ protocols }: { protocols: string[] }): string | und
 /** Bootstrap + ADS over one TLS port, ADS over an optional plaintext port. */
 export class DpServer implements Component {
   readonly name = 'dp-server';
-  private readonly grpcServer = new grpc.Server({ 'grpc.keepalive_time_ms': 60_000, 'grpc.max_receive_message_length': 16 * 1024 * 1024 });
-  private injector?: ReturnType<grpc.Server['createConnectionInjector']>;
+  private grpcServer?: GrpcH2Server;
   private tlsServer?: tls.Server;
   private readonly httpServer: http.Server;
   private boundPort = 0;
@@ -71,12 +70,12 @@ export class DpServer implements Component {
 
   async start(): Promise<void> {
     const host = this.o.host ?? '0.0.0.0';
-    this.o.xds.ads.addTo(this.grpcServer);
-    this.injector = this.grpcServer.createConnectionInjector(grpc.ServerCredentials.createInsecure());
+    const grpcServer = new GrpcH2Server({ methods: this.o.xds.ads.methods(), log: this.o.log, keepaliveTimeMs: 60_000, maxReceiveMessageBytes: 16 * 1024 * 1024 });
+    this.grpcServer = grpcServer;
     this.tlsServer = tls.createServer({ cert: this.o.tls.certPem, key: this.o.tls.keyPem, ALPNCallback: selectAlpn }, (sock) => {
       this.sockets.add(sock);
       sock.on('close', () => this.sockets.delete(sock));
-      if (sock.alpnProtocol === 'h2') this.injector!.injectConnection(sock);
+      if (sock.alpnProtocol === 'h2') grpcServer.injectConnection(sock);
       else this.httpServer.emit('connection', sock);
     });
     this.tlsServer.on('tlsClientError', (err) => this.o.log.debug({ err: err.message }, 'TLS handshake failed'));
@@ -89,10 +88,7 @@ export class DpServer implements Component {
     });
     this.boundPort = (this.tlsServer.address() as net.AddressInfo).port;
     if (this.o.plaintextPort !== undefined) {
-      const bindHost = host.includes(':') ? `[${host}]` : host;
-      this.boundPlaintext = await new Promise<number>((resolve, reject) =>
-        this.grpcServer.bindAsync(`${bindHost}:${this.o.plaintextPort}`, grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-      );
+      this.boundPlaintext = await grpcServer.listen(host, this.o.plaintextPort);
     }
     this.o.log.info({ port: this.boundPort, plaintextPort: this.boundPlaintext || undefined, caFile: this.o.tls.caFile, certFile: this.o.tls.certFile }, 'DP server listening');
   }
@@ -141,26 +137,14 @@ export class DpServer implements Component {
   async close(): Promise<void> {
     this.tlsServer?.close();
     this.httpServer.close();
-    this.injector?.drain(1000);
-    await new Promise<void>((resolve) => {
-      const t = setTimeout(() => {
-        this.grpcServer.forceShutdown();
-        resolve();
-      }, 2000);
-      this.grpcServer.tryShutdown(() => {
-        clearTimeout(t);
-        resolve();
-      });
-    });
-    this.injector?.destroy();
+    await this.grpcServer?.close(2000);
     for (const s of this.sockets) s.destroy();
   }
 
   destroy(): void {
     this.tlsServer?.close();
     this.httpServer.close();
-    this.grpcServer.forceShutdown();
-    this.injector?.destroy();
+    this.grpcServer?.destroy();
     for (const s of this.sockets) s.destroy();
   }
 }

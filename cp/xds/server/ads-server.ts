@@ -20,6 +20,7 @@ import type { SnapshotCache } from '../cache/snapshot-cache';
 import type { Snapshot, SnapshotResource } from '../cache/snapshot';
 import { PUSH_ORDER } from '../generators/types';
 import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from './wire';
+import type { ServerStreamCall, StreamMethod } from './grpc-h2';
 
 /** The ADS node, decoded: what the server and the authenticator read. */
 export interface NodeInfo {
@@ -136,7 +137,7 @@ class AdsStream {
   private authenticating = false;
 
   constructor(
-    private readonly call: grpc.ServerDuplexStream<any, any>,
+    private readonly call: ServerStreamCall,
     private readonly delta: boolean,
     private readonly opts: AdsServerOptions,
     private readonly onClosed: (s: AdsStream) => void = () => undefined,
@@ -147,8 +148,6 @@ class AdsStream {
     this.firstRequestTimer.unref();
     call.on('data', (req) => this.onRequest(req));
     call.on('end', () => this.close());
-    call.on('error', () => this.close());
-    call.on('cancelled', () => this.close());
     call.on('close', () => this.close());
   }
 
@@ -169,7 +168,7 @@ class AdsStream {
   private fail(code: grpc.status, details: string): void {
     if (this.closed) return;
     this.log.warn({ msg: 'ADS stream refused', node: this.node?.id, code: grpc.status[code], details }, 'ADS stream refused');
-    this.call.emit('error', { code, details });
+    this.call.end(code, details);
     this.close();
   }
 
@@ -362,7 +361,7 @@ class AdsStream {
     st.sentVersion = version;
     st.sentNonce = nonce;
     st.sentNamesKey = namesKey;
-    this.call.write(encodeDiscoveryResponse({ version_info: version, resources, type_url: type, nonce }));
+    this.call.writeFrame(encodeDiscoveryResponse({ version_info: version, resources, type_url: type, nonce }, true));
     if (type === TypeUrl.Cluster) {
       // An updated cluster warms until it sees its ClusterLoadAssignment, and Envoy asks
       // for it again with unchanged names and version: the next EDS request must be
@@ -391,7 +390,7 @@ class AdsStream {
     const version = snap.version(type);
     st.sentVersion = version;
     st.sentNonce = nonce;
-    this.call.write(encodeDeltaDiscoveryResponse({ system_version_info: version, resources, type_url: type, removed_resources: removed, nonce }));
+    this.call.writeFrame(encodeDeltaDiscoveryResponse({ system_version_info: version, resources, type_url: type, removed_resources: removed, nonce }, true));
     this.opts.onEvent?.({ kind: 'send', nodeId: this.session!.nodeId, streamId: this.id, typeUrl: type, version, count: resources.length });
   }
 }
@@ -406,22 +405,29 @@ function sameResources(resources: SnapshotResource[], last: Map<string, Snapshot
   return true;
 }
 
-/** The ADS service implementation; add it to a grpc.Server with `addTo`. */
+/** The ADS service implementation: its two methods, for a GrpcH2Server (`methods`). */
 export class AdsServer {
   private readonly streams = new Set<AdsStream>();
 
   constructor(private readonly opts: AdsServerOptions) {}
 
-  /** Handlers keyed by the method names of envoy.service.discovery.v3.AggregatedDiscoveryService. */
-  handlers(): grpc.UntypedServiceImplementation {
-    const open = (call: grpc.ServerDuplexStream<any, any>, delta: boolean) => {
-      const s = new AdsStream(call, delta, this.opts, (closed) => this.streams.delete(closed));
-      this.streams.add(s);
-    };
-    return {
-      StreamAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => open(call, false),
-      DeltaAggregatedResources: (call: grpc.ServerDuplexStream<any, any>) => open(call, true),
-    };
+  /** envoy.service.discovery.v3.AggregatedDiscoveryService's methods by path. */
+  methods(): Record<string, StreamMethod> {
+    // Imported lazily so that pure users of this module do not load every proto.
+    const { grpcServiceDefinition } = require('../../../proto/index') as typeof import('../../../proto/index');
+    const service = 'envoy.service.discovery.v3.AggregatedDiscoveryService';
+    const def = grpcServiceDefinition(service)[service] as Record<string, { path: string; requestDeserialize: (b: Buffer) => unknown }>;
+    const method = (name: string, delta: boolean): [string, StreamMethod] => [
+      def[name].path,
+      {
+        deserialize: def[name].requestDeserialize,
+        handler: (call) => {
+          const s = new AdsStream(call, delta, this.opts, (closed) => this.streams.delete(closed));
+          this.streams.add(s);
+        },
+      },
+    ];
+    return Object.fromEntries([method('StreamAggregatedResources', false), method('DeltaAggregatedResources', true)]);
   }
 
   /** Ends every authenticated stream whose session matches, with the given status; returns how many. */
@@ -436,27 +442,4 @@ export class AdsServer {
     }
     return n;
   }
-
-  /** Registers the ADS service on a gRPC server. */
-  addTo(server: grpc.Server): void {
-    server.addService(adsServiceDefinition(), this.handlers());
-  }
-}
-
-/**
- * The service definition of envoy.service.discovery.v3.AggregatedDiscoveryService from
- * the project's proto bundle. Responses the streams wrote as wire bytes (./wire) pass
- * through as they are; anything else is encoded from its object form.
- */
-export function adsServiceDefinition(): grpc.ServiceDefinition {
-  // Imported lazily so that pure users of this module do not load every proto.
-  const { grpcPackageDefinition } = require('../../../proto/index') as typeof import('../../../proto/index');
-  const pkg = grpc.loadPackageDefinition(grpcPackageDefinition()) as any;
-  const service = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService.service as grpc.ServiceDefinition;
-  const out: Record<string, grpc.MethodDefinition<any, any>> = {};
-  for (const [name, m] of Object.entries(service)) {
-    const encode = m.responseSerialize;
-    out[name] = { ...m, responseSerialize: (value: unknown) => (Buffer.isBuffer(value) ? value : encode(value)) };
-  }
-  return out;
 }

@@ -15,6 +15,9 @@
  *                          nonce=5 removed_resources=6
  *   Resource               version=1 resource=2(Any) name=3
  *   Any                    type_url=1 value=2
+ *
+ * With `framed`, the buffer starts with the 5-byte gRPC message prefix (uncompressed,
+ * length), so the ADS server sends it without another copy.
  */
 import type { SnapshotResource } from '../cache/snapshot';
 
@@ -67,6 +70,16 @@ class Out {
   }
 }
 
+/** A writer for a message of `size` bytes, after the gRPC prefix when `framed`. */
+function start(size: number, framed: boolean): Out {
+  if (!framed) return new Out(Buffer.allocUnsafe(size));
+  const out = new Out(Buffer.allocUnsafe(5 + size));
+  out.buf[0] = 0;
+  out.buf.writeUInt32BE(size, 1);
+  out.pos = 5;
+  return out;
+}
+
 /** google.protobuf.Any{type_url, value} as the body of field `field`, tag and length included. */
 function anyEntry(field: number, typeUrl: string, value: Uint8Array): Buffer {
   const urlLen = Buffer.byteLength(typeUrl);
@@ -109,14 +122,14 @@ function deltaEntry(r: SnapshotResource): Buffer {
 }
 
 /** A state-of-the-world DiscoveryResponse. */
-export function encodeDiscoveryResponse(m: { version_info: string; resources: readonly SnapshotResource[]; type_url: string; nonce: string }): Buffer {
+export function encodeDiscoveryResponse(m: { version_info: string; resources: readonly SnapshotResource[]; type_url: string; nonce: string }, framed = false): Buffer {
   const entries = m.resources.map(sotwEntry);
   const versionLen = Buffer.byteLength(m.version_info);
   const typeLen = Buffer.byteLength(m.type_url);
   const nonceLen = Buffer.byteLength(m.nonce);
   let size = fieldSize(versionLen) + fieldSize(typeLen) + fieldSize(nonceLen);
   for (const e of entries) size += e.length;
-  const out = new Out(Buffer.allocUnsafe(size));
+  const out = start(size, framed);
   out.string(1, m.version_info, versionLen);
   for (const e of entries) out.raw(e);
   out.string(4, m.type_url, typeLen);
@@ -131,7 +144,7 @@ export function encodeDeltaDiscoveryResponse(m: {
   type_url: string;
   removed_resources: readonly string[];
   nonce: string;
-}): Buffer {
+}, framed = false): Buffer {
   const entries = m.resources.map(deltaEntry);
   const versionLen = Buffer.byteLength(m.system_version_info);
   const typeLen = Buffer.byteLength(m.type_url);
@@ -140,7 +153,7 @@ export function encodeDeltaDiscoveryResponse(m: {
   let size = fieldSize(versionLen) + fieldSize(typeLen) + fieldSize(nonceLen);
   for (const e of entries) size += e.length;
   for (const len of removedLens) size += fieldSize(len);
-  const out = new Out(Buffer.allocUnsafe(size));
+  const out = start(size, framed);
   out.string(1, m.system_version_info, versionLen);
   for (const e of entries) out.raw(e);
   out.string(4, m.type_url, typeLen);

@@ -9,6 +9,8 @@ import pino from 'pino';
 import t, { type Test } from 'tap';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { XdsServer } from '../../../cp/xds/server/xds-server';
+import { GrpcH2Server } from '../../../cp/xds/server/grpc-h2';
+import { silentLogger } from '../../../lib/logger';
 import { TypeUrl } from '../../../proto/index';
 import { AdsTestClient } from './ads-test-client';
 
@@ -45,11 +47,8 @@ async function setup(t: Test) {
   const { log, lines } = logCapture();
   const xds = new XdsServer({ store, log, cp: { zone: 'zone-1', vipPort: 80 }, authn: 'none', debounceMs: 20, nackBackoff: { initialMs: 200, maxMs: 400 }, firstRequestTimeoutMs: 500 });
   await xds.start();
-  const server = new grpc.Server();
-  xds.ads.addTo(server);
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
+  const server = new GrpcH2Server({ methods: xds.ads.methods(), log: silentLogger() });
+  const port = await server.listen('127.0.0.1', 0);
   const clients: AdsTestClient[] = [];
   const open = (id: string, delta = false, extra: Record<string, any> = {}) => {
     const c = new AdsTestClient(`127.0.0.1:${port}`, { id, cluster: 'x', ...extra }, delta);
@@ -59,7 +58,7 @@ async function setup(t: Test) {
   t.teardown(async () => {
     for (const c of clients) c.close();
     await xds.close();
-    server.forceShutdown();
+    server.destroy();
   });
   return { store, xds, open, lines };
 }

@@ -15,6 +15,8 @@ import { Writable } from 'node:stream';
 import * as grpc from '@grpc/grpc-js';
 import pino from 'pino';
 import t from 'tap';
+import { GrpcH2Server } from '../../../cp/xds/server/grpc-h2';
+import { silentLogger } from '../../../lib/logger';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { XdsServer } from '../../../cp/xds/server/xds-server';
 import { TypeUrl } from '../../../proto/index';
@@ -62,12 +64,11 @@ t.test('grpc-js-xds client against the CP', async (t) => {
   };
   const xds = new XdsServer({ store, log, cp: { zone: '', vipPort: 80 }, authn: 'none', debounceMs: 20, transform, nackBackoff: { initialMs: 100, maxMs: 200 } });
   await xds.start();
-  const server = new grpc.Server();
-  xds.ads.addTo(server);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const server = new GrpcH2Server({ methods: xds.ads.methods(), log: silentLogger() });
+  const port = await server.listen('127.0.0.1', 0);
   t.teardown(async () => {
     await xds.close();
-    server.forceShutdown();
+    server.destroy();
   });
 
   const bootstrap = {

@@ -7,6 +7,7 @@
 import crypto from 'node:crypto';
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
+import { GrpcH2Server } from '../../../cp/xds/server/grpc-h2';
 import { silentLogger } from '../../../lib/logger';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { BuiltinCaManager } from '../../../cp/ca/builtin-ca-manager';
@@ -26,16 +27,15 @@ t.test('identity certificates over SDS', async (t) => {
   const ca = new BuiltinCaManager({ store });
   const xds = new XdsServer({ store, log: silentLogger(), cp: { zone: 'zone-1', vipPort: 80 }, authn: 'none', ca, debounceMs: 20 });
   await xds.start();
-  const server = new grpc.Server();
-  xds.ads.addTo(server);
-  const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (e, p) => (e ? reject(e) : resolve(p))));
+  const server = new GrpcH2Server({ methods: xds.ads.methods(), log: silentLogger() });
+  const port = await server.listen('127.0.0.1', 0);
   const a = new AdsTestClient(`127.0.0.1:${port}`, { id: 'secure.web-1' });
   const b = new AdsTestClient(`127.0.0.1:${port}`, { id: 'other.web-1' });
   t.teardown(async () => {
     a.close();
     b.close();
     await xds.close();
-    server.forceShutdown();
+    server.destroy();
   });
   a.request(TypeUrl.Secret, ['identity_cert', 'mesh_ca']);
   b.request(TypeUrl.Secret, ['identity_cert', 'mesh_ca']);
