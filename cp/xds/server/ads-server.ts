@@ -1,5 +1,5 @@
 /**
- * The Aggregated Discovery Service (xDS v3) over @grpc/grpc-js: state-of-the-world
+ * The Aggregated Discovery Service (xDS v3) over gRPC (./grpc-h2, node:http2): state-of-the-world
  * (StreamAggregatedResources) and incremental (DeltaAggregatedResources) streams.
  * The cache owns state, the server owns streams: each stream is one small state
  * machine with a fresh nonce per response and, per type, the last version sent and
