@@ -3,10 +3,11 @@
  * kuma-dp entry point: `run`, `version`, `help`. Usage errors print one line and exit
  * 64 (EX_USAGE); runtime failures exit 1; an engine that dies takes its status along.
  */
+// First: its holds must be in place before any other module loads.
+import { startHolds } from './start-hold';
 import { KumaError, UsageError } from '../lib/errors';
 import { rootHelp, runHelp } from './cli/help';
 import { productVersion as kumaDpVersion } from '../lib/version';
-import { holdYoungGenerationGrowth } from './heap-growth';
 
 async function main(argv: string[]): Promise<number> {
   const [cmd, ...rest] = argv;
@@ -27,12 +28,12 @@ async function main(argv: string[]): Promise<number> {
         process.stdout.write(runHelp());
         return 0;
       }
-      // Before the agent's modules load: start-up must not size the young generation
-      // for the idle proxy (agent/heap-growth.ts); released once the proxy is ready.
-      const releaseHeapGrowth = holdYoungGenerationGrowth();
+      // agent/start-hold.ts held the young generation's growth and the optimizing compiler
+      // from the first line on, so that start-up does not size the idle proxy; released
+      // (the compiler: watched for load) once the proxy is ready.
       // Loaded here so that `kuma-dp version` stays fast.
       const { runKumaDp } = await import('./run');
-      return runKumaDp(rest, { onStarted: releaseHeapGrowth });
+      return runKumaDp(rest, { onStarted: () => startHolds?.startupOver() });
     }
     default:
       throw new UsageError(`unknown command "${cmd}"; valid: run, version, help`);
