@@ -5,7 +5,8 @@
  * camelCase field names, but is stricter on numbers: quoted 32-bit integers are refused
  * so every consumer can rely on real numbers.
  */
-import * as protobuf from 'protobufjs';
+// light: the reflection classes only (this module needs no .proto parser).
+import * as protobuf from 'protobufjs/light';
 import type { ViolationCollector } from '../../lib/errors';
 import { kumaRoot } from '../../proto/index';
 import { checkBase64, fieldPath, indexPath, isRecord, keyPath, show } from './common';
