@@ -7,7 +7,6 @@
  */
 import { EventEmitter } from 'node:events';
 import http from 'node:http';
-import * as grpc from '@grpc/grpc-js';
 import type { Logger } from '../../../lib/logger';
 import { toStruct, TypeUrl } from '../../../proto/index';
 import type { EngineOptions, ProxyEngine } from '../engine';
@@ -80,17 +79,8 @@ export class EmbeddedEngine extends EventEmitter implements ProxyEngine {
       this.admin = admin;
     }
     const a = this.boot.ads;
-    const host = a.host.includes(':') ? `[${a.host}]` : a.host;
-    const channelOptions: grpc.ChannelOptions = {};
-    if (a.sni) {
-      channelOptions['grpc.ssl_target_name_override'] = a.sni;
-      channelOptions['grpc.default_authority'] = a.sni;
-    }
-    const credentials = a.tls ? grpc.credentials.createSsl(a.caPem ? Buffer.from(a.caPem) : null) : grpc.credentials.createInsecure();
     this.ads = new AdsClient({
-      target: `${host}:${a.port}`,
-      credentials,
-      channelOptions,
+      channel: { host: a.host, port: a.port, tls: a.tls ? { caPem: a.caPem } : undefined, serverName: a.sni },
       token: a.token,
       node: {
         id: this.boot.node.id,
@@ -103,7 +93,7 @@ export class EmbeddedEngine extends EventEmitter implements ProxyEngine {
       onUpdate: (t, r, v) => this.onUpdate(t, r, v),
     });
     this.ads.start();
-    this.log.info({ cp: `${host}:${a.port}`, admin: this.adminAddress() }, 'embedded engine started');
+    this.log.info({ cp: `${a.host.includes(':') ? `[${a.host}]` : a.host}:${a.port}`, admin: this.adminAddress() }, 'embedded engine started');
   }
 
   private async onUpdate(typeUrl: string, resources: Map<string, any>, version: string): Promise<string | undefined> {

@@ -7,11 +7,11 @@
  * is away the stream is retried with capped backoff and the last config keeps serving.
  * https://www.envoyproxy.io/docs/envoy/latest/api-docs/xds_protocol#ack-nack-and-resource-type-instance-version
  */
-import * as grpc from '@grpc/grpc-js';
 import { Backoff } from '../../../../lib/backoff';
 import type { Logger } from '../../../../lib/logger';
 import { ADS_SERVICE, grpcServiceDefinition, TypeUrl, unpackAny } from '../../../../proto/index';
 import type { ControlPlaneStats } from '../admin/stats';
+import { GrpcChannel, type ChannelOptions, type ClientStream, type GrpcStatusEvent } from './grpc-stream';
 
 /** The engine's verdict on an update: undefined to ACK, a message to NACK. */
 export type UpdateHandler = (typeUrl: string, resources: Map<string, any>, version: string) => Promise<string | undefined>;
@@ -23,9 +23,8 @@ const MAX_ERROR_DETAIL = 16 * 1024;
 
 /** Options of the client. */
 export interface AdsClientOptions {
-  target: string;
-  credentials: grpc.ChannelCredentials;
-  channelOptions?: grpc.ChannelOptions;
+  /** Where the CP is and how to reach it (TLS, server name, keepalive). */
+  channel: ChannelOptions;
   token?: string;
   node: Record<string, unknown>;
   log: Logger;
@@ -47,9 +46,10 @@ const ORDER = [TypeUrl.Cluster, TypeUrl.ClusterLoadAssignment, TypeUrl.Listener,
 /** A state-of-the-world ADS client. */
 export class AdsClient {
   private readonly subs = new Map<string, Subscription>();
-  private readonly client: grpc.Client & Record<string, any>;
+  private readonly channel: GrpcChannel;
+  private readonly method: { path: string; requestSerialize: (m: unknown) => Buffer; responseDeserialize: (b: Buffer) => unknown };
   private readonly backoff: Backoff;
-  private call?: grpc.ClientDuplexStream<any, any>;
+  private call?: ClientStream;
   private queue: Promise<void> = Promise.resolve();
   private stopped = false;
   private retryTimer?: NodeJS.Timeout;
@@ -57,9 +57,8 @@ export class AdsClient {
 
   constructor(private readonly o: AdsClientOptions) {
     // Only the ADS service, not the whole bundle through proto-loader (idle RSS, issue 4).
-    const pkg = grpc.loadPackageDefinition(grpcServiceDefinition(ADS_SERVICE)) as any;
-    const Ctor = pkg.envoy.service.discovery.v3.AggregatedDiscoveryService;
-    this.client = new Ctor(o.target, o.credentials, { 'grpc.keepalive_time_ms': 30_000, ...o.channelOptions });
+    this.method = (grpcServiceDefinition(ADS_SERVICE)[ADS_SERVICE] as Record<string, any>).StreamAggregatedResources;
+    this.channel = new GrpcChannel({ keepaliveTimeMs: 30_000, ...o.channel });
     this.backoff = o.backoff ?? new Backoff({ initialMs: 250, maxMs: 10_000 });
     this.subs.set(TypeUrl.Cluster, { wildcard: true, names: [], version: '', nonce: '' });
     this.subs.set(TypeUrl.Listener, { wildcard: true, names: [], version: '', nonce: '' });
@@ -92,9 +91,8 @@ export class AdsClient {
 
   private open(): void {
     if (this.stopped) return;
-    const md = new grpc.Metadata();
-    if (this.o.token) md.set('authorization', this.o.token);
-    const call = this.client.StreamAggregatedResources(md) as grpc.ClientDuplexStream<any, any>;
+    const md: Record<string, string> = this.o.token ? { authorization: this.o.token } : {};
+    const call = this.channel.openStream(this.method.path, md, this.method.requestSerialize, this.method.responseDeserialize);
     this.call = call;
     this.nodeSent = false;
     for (const s of this.subs.values()) s.nonce = '';
@@ -111,10 +109,8 @@ export class AdsClient {
       this.o.log.warn({ reason: why, retryInMs: delay }, 'ADS stream lost; serving the last config and retrying');
       this.retryTimer = setTimeout(() => this.open(), delay);
     };
-    call.on('error', (err: grpc.ServiceError) => onGone(`${err.code}: ${err.details || err.message}`));
-    call.on('end', () => onGone('stream ended by the server'));
-    // 'status' always ends a call (OK included), whatever happened to the read side.
-    call.on('status', (st: grpc.StatusObject) => onGone(`status ${st.code}: ${st.details}`));
+    // 'status' always ends a call (OK included): the server's, or the connection's loss.
+    call.on('status', (st: GrpcStatusEvent) => onGone(`status ${st.code}: ${st.details}`));
     for (const t of ORDER) if (this.subs.has(t)) this.send(t);
   }
 
@@ -136,7 +132,7 @@ export class AdsClient {
     call.write(req);
   }
 
-  private async onResponse(call: grpc.ClientDuplexStream<any, any>, resp: any): Promise<void> {
+  private async onResponse(call: ClientStream, resp: any): Promise<void> {
     if (call !== this.call) return;
     this.backoff.reset();
     this.o.stats.connected_state = 1;
@@ -195,6 +191,6 @@ export class AdsClient {
     const call = this.call;
     this.call = undefined;
     call?.cancel();
-    this.client.close();
+    this.channel.close();
   }
 }
