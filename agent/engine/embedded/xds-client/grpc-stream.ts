@@ -69,11 +69,16 @@ export class ClientStream extends EventEmitter {
       this.finish(trailers['grpc-status'] === undefined ? GrpcStatus.UNKNOWN : Number(trailers['grpc-status']), decodeGrpcMessage(trailers['grpc-message']));
     });
     req.on('data', (chunk: Buffer) => this.onData(chunk));
-    req.on('error', () => undefined); // followed by 'close'
+    let streamError: Error | undefined;
+    req.on('error', (err) => (streamError = err)); // followed by 'close'
     req.on('close', () => {
       if (this.cancelled) return this.finish(GrpcStatus.CANCELLED, 'cancelled by the client');
-      const err = sessionError();
-      this.finish(GrpcStatus.UNAVAILABLE, err ? `connection lost: ${err.message}` : `stream closed without a status (HTTP/2 code ${req.rstCode ?? 0})`);
+      // The connection's own error (refused, TLS) is emitted after its streams close.
+      setImmediate(() => {
+        const err = sessionError() ?? streamError;
+        const cause = (err as { cause?: Error } | undefined)?.cause;
+        this.finish(GrpcStatus.UNAVAILABLE, err ? `connection lost: ${err.message}${cause ? ` (${cause.message})` : ''}` : `stream closed without a status (HTTP/2 code ${req.rstCode ?? 0})`);
+      });
     });
   }
 
