@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { keepAlive } from '../../../lib/http2-keepalive';
 import type { Logger } from '../../../lib/logger';
 
 /** One server-side call of a streaming method. */
@@ -238,30 +239,8 @@ export class GrpcH2Server {
   private onSession(session: http2.ServerHttp2Session): void {
     this.sessions.add(session);
     session.on('error', (err) => this.o.log.debug({ err: err.message }, 'gRPC connection error'));
-    const every = this.o.keepaliveTimeMs ?? 60_000;
-    let timer: NodeJS.Timeout | undefined;
-    if (every > 0) {
-      const timeout = this.o.keepaliveTimeoutMs ?? 20_000;
-      timer = setInterval(() => {
-        if (session.closed || session.destroyed) return;
-        const deadline = setTimeout(() => {
-          this.o.log.debug({}, 'gRPC keepalive ping unanswered; closing the connection');
-          session.destroy();
-        }, timeout);
-        deadline.unref();
-        try {
-          session.ping((err) => {
-            clearTimeout(deadline);
-            if (err) session.destroy();
-          });
-        } catch {
-          clearTimeout(deadline);
-        }
-      }, every);
-      timer.unref();
-    }
+    keepAlive(session, this.o.keepaliveTimeMs ?? 60_000, this.o.keepaliveTimeoutMs ?? 20_000, () => this.o.log.debug({}, 'gRPC keepalive ping unanswered; closing the connection'));
     session.on('close', () => {
-      clearInterval(timer);
       this.sessions.delete(session);
     });
   }

@@ -14,6 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
+import { keepAlive } from '../../../../lib/http2-keepalive';
 
 /** gRPC status codes used here. */
 export const GrpcStatus = { OK: 0, CANCELLED: 1, UNKNOWN: 2, INTERNAL: 13, UNAVAILABLE: 14 } as const;
@@ -174,29 +175,8 @@ export class GrpcChannel {
     this.session = session;
     this.sessionError = undefined;
     session.on('error', (err) => (this.sessionError = err));
-    const every = this.o.keepaliveTimeMs ?? 30_000;
-    const timer =
-      every > 0
-        ? setInterval(() => {
-            if (session.closed || session.destroyed) return;
-            const deadline = setTimeout(() => {
-              this.sessionError = new Error('keepalive ping unanswered');
-              session.destroy();
-            }, this.o.keepaliveTimeoutMs ?? 20_000);
-            deadline.unref();
-            try {
-              session.ping((err) => {
-                clearTimeout(deadline);
-                if (err) session.destroy();
-              });
-            } catch {
-              clearTimeout(deadline);
-            }
-          }, every)
-        : undefined;
-    timer?.unref();
+    keepAlive(session, this.o.keepaliveTimeMs ?? 30_000, this.o.keepaliveTimeoutMs ?? 20_000, () => (this.sessionError = new Error('keepalive ping unanswered')));
     session.on('close', () => {
-      clearInterval(timer);
       if (this.session === session) this.session = undefined;
     });
     return session;
