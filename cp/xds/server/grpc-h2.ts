@@ -18,6 +18,7 @@ import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
+import { FrameReader } from '../../../lib/grpc-framing';
 import { keepAlive } from '../../../lib/http2-keepalive';
 import type { Logger } from '../../../lib/logger';
 
@@ -27,7 +28,7 @@ export interface ServerStreamCall {
   readonly metadata: grpc.Metadata;
   /** `ip:port` of the client (IPv6 in brackets). */
   getPeer(): string;
-  /** Sends one message; `frame` must already carry the 5-byte gRPC prefix (see `frame`). */
+  /** Sends one message; `frame` must already carry the 5-byte gRPC prefix (lib/grpc-framing `frame`). */
   writeFrame(frame: Buffer): boolean;
   /** Ends the call with a status; later writes are dropped. Idempotent. */
   end(code: grpc.status, details?: string): void;
@@ -52,15 +53,6 @@ export interface GrpcH2ServerOptions {
   keepaliveTimeMs?: number;
   /** How long a ping may go unanswered before the connection is closed; default 20 s. */
   keepaliveTimeoutMs?: number;
-}
-
-/** `message` with the gRPC length prefix (uncompressed), in one new buffer. */
-export function frame(message: Uint8Array): Buffer {
-  const out = Buffer.allocUnsafe(5 + message.length);
-  out[0] = 0;
-  out.writeUInt32BE(message.length, 1);
-  out.set(message, 5);
-  return out;
 }
 
 /** grpc-message: percent-encoded outside printable ASCII, and `%` itself (PROTOCOL-HTTP2.md). */
@@ -88,7 +80,7 @@ function metadataOf(headers: http2.IncomingHttpHeaders): grpc.Metadata {
 
 class Call extends EventEmitter implements ServerStreamCall {
   readonly metadata: grpc.Metadata;
-  private pending?: Buffer;
+  private readonly reader: FrameReader;
   private headersSent = false;
   private ended = false;
   private closed = false;
@@ -98,10 +90,11 @@ class Call extends EventEmitter implements ServerStreamCall {
     private readonly stream: http2.ServerHttp2Stream,
     headers: http2.IncomingHttpHeaders,
     private readonly method: StreamMethod,
-    private readonly maxBytes: number,
+    maxBytes: number,
     private readonly peer: string,
   ) {
     super();
+    this.reader = new FrameReader(maxBytes);
     this.metadata = metadataOf(headers);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('end', () => {
@@ -129,24 +122,19 @@ class Call extends EventEmitter implements ServerStreamCall {
 
   private onData(chunk: Buffer): void {
     if (this.ended) return;
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (buf.length >= 5) {
-      const len = buf.readUInt32BE(1);
-      if (len > this.maxBytes) return this.end(grpc.status.RESOURCE_EXHAUSTED, `request message of ${len} bytes exceeds the limit of ${this.maxBytes}`);
-      if (buf.length < 5 + len) break;
-      if ((buf[0] & 1) === 1) return this.end(grpc.status.UNIMPLEMENTED, 'compressed request messages are not supported; send them uncompressed (grpc-encoding identity)');
-      const bytes = buf.subarray(5, 5 + len);
-      buf = buf.subarray(5 + len);
+    const problem = this.reader.push(chunk, (bytes) => {
       let request: unknown;
       try {
         request = this.method.deserialize(bytes);
       } catch (err) {
-        return this.end(grpc.status.INTERNAL, `request message could not be decoded: ${(err as Error).message}`);
+        this.end(grpc.status.INTERNAL, `request message could not be decoded: ${(err as Error).message}`);
+        return false;
       }
       this.emit('data', request);
-      if (this.ended) return;
-    }
-    this.pending = buf.length > 0 ? buf : undefined;
+      return !this.ended;
+    });
+    if (problem?.kind === 'too-large') this.end(grpc.status.RESOURCE_EXHAUSTED, `request message of ${problem.bytes} bytes exceeds the limit of ${problem.limit}`);
+    else if (problem) this.end(grpc.status.UNIMPLEMENTED, 'compressed request messages are not supported; send them uncompressed (grpc-encoding identity)');
   }
 
   writeFrame(frameBytes: Buffer): boolean {

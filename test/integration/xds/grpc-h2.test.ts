@@ -10,7 +10,8 @@ import t from 'tap';
 import http2 from 'node:http2';
 import net from 'node:net';
 import * as grpc from '@grpc/grpc-js';
-import { frame, GrpcH2Server, type ServerStreamCall } from '../../../cp/xds/server/grpc-h2';
+import { GrpcH2Server, type ServerStreamCall } from '../../../cp/xds/server/grpc-h2';
+import { frame } from '../../../lib/grpc-framing';
 import { silentLogger } from '../../../lib/logger';
 
 const PATH = '/test.Echo/Chat';

@@ -9,7 +9,7 @@ import t from 'tap';
 import * as grpc from '@grpc/grpc-js';
 import { grpcPackageDefinition, TypeUrl } from '../../../proto/index';
 import { encodeDeltaDiscoveryResponse, encodeDiscoveryResponse } from '../../../cp/xds/server/wire';
-import { frame } from '../../../cp/xds/server/grpc-h2';
+import { frame } from '../../../lib/grpc-framing';
 import type { SnapshotResource } from '../../../cp/xds/cache/snapshot';
 
 const ADS = (grpc.loadPackageDefinition(grpcPackageDefinition()) as any).envoy.service.discovery.v3.AggregatedDiscoveryService.service;

@@ -14,6 +14,7 @@
  */
 import { EventEmitter } from 'node:events';
 import http2 from 'node:http2';
+import { frame, FrameReader } from '../../../../lib/grpc-framing';
 import { keepAlive } from '../../../../lib/http2-keepalive';
 
 /** gRPC status codes used here. */
@@ -49,7 +50,7 @@ function decodeGrpcMessage(s: string | string[] | undefined): string {
 
 /** One client stream: `write` messages, `data` for each response, then one `status`. */
 export class ClientStream extends EventEmitter {
-  private pending?: Buffer;
+  private readonly reader: FrameReader;
   private status?: GrpcStatusEvent;
   private cancelled = false;
 
@@ -57,10 +58,11 @@ export class ClientStream extends EventEmitter {
     private readonly req: http2.ClientHttp2Stream,
     private readonly serialize: (message: unknown) => Buffer,
     private readonly deserialize: (bytes: Buffer) => unknown,
-    private readonly maxBytes: number,
+    maxBytes: number,
     sessionError: () => Error | undefined,
   ) {
     super();
+    this.reader = new FrameReader(maxBytes);
     req.on('response', (headers) => {
       const code = Number(headers[':status']);
       if (code !== 200) return this.finish(GrpcStatus.UNAVAILABLE, `HTTP status ${code} from the server`, true);
@@ -86,12 +88,7 @@ export class ClientStream extends EventEmitter {
   /** Sends one message. */
   write(message: unknown): boolean {
     if (this.status || this.req.destroyed) return false;
-    const body = this.serialize(message);
-    const framed = Buffer.allocUnsafe(5 + body.length);
-    framed[0] = 0;
-    framed.writeUInt32BE(body.length, 1);
-    body.copy(framed, 5);
-    return this.req.write(framed);
+    return this.req.write(frame(this.serialize(message)));
   }
 
   /** Ends the stream from this side (RST_STREAM CANCEL); `status` follows. */
@@ -103,24 +100,19 @@ export class ClientStream extends EventEmitter {
 
   private onData(chunk: Buffer): void {
     if (this.status) return;
-    let buf = this.pending ? Buffer.concat([this.pending, chunk]) : chunk;
-    while (buf.length >= 5) {
-      const len = buf.readUInt32BE(1);
-      if (len > this.maxBytes) return this.finish(GrpcStatus.INTERNAL, `response message of ${len} bytes exceeds the limit of ${this.maxBytes}`, true);
-      if (buf.length < 5 + len) break;
-      if ((buf[0] & 1) === 1) return this.finish(GrpcStatus.INTERNAL, 'the server sent a compressed message, which was not asked for', true);
-      const bytes = buf.subarray(5, 5 + len);
-      buf = buf.subarray(5 + len);
+    const problem = this.reader.push(chunk, (bytes) => {
       let message: unknown;
       try {
         message = this.deserialize(bytes);
       } catch (err) {
-        return this.finish(GrpcStatus.INTERNAL, `response message could not be decoded: ${(err as Error).message}`, true);
+        this.finish(GrpcStatus.INTERNAL, `response message could not be decoded: ${(err as Error).message}`, true);
+        return false;
       }
       this.emit('data', message);
-      if (this.status) return;
-    }
-    this.pending = buf.length > 0 ? buf : undefined;
+      return !this.status;
+    });
+    if (problem?.kind === 'too-large') this.finish(GrpcStatus.INTERNAL, `response message of ${problem.bytes} bytes exceeds the limit of ${problem.limit}`, true);
+    else if (problem) this.finish(GrpcStatus.INTERNAL, 'the server sent a compressed message, which was not asked for', true);
   }
 
   private finish(code: number, details: string, reset = false): void {
