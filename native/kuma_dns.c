@@ -17,7 +17,7 @@
  *   start(address, port, onMiss) -> server    port(server) -> number
  *   setTable(server, serialized)              reply(server, peer, bytes) -> 0 | errno
  *   stats(server) -> [received, answered, handed, dropped, sendErrors, truncated]
- *   close(server)                             trim() -> 0 | 1   (glibc malloc_trim)
+ *   close(server)
  * The serialized table is: u32 count, then per name u16 wireLen, the wire name (lower
  * case, root label included), and four replies (A, A+EDNS, AAAA, AAAA+EDNS), each
  * u16 length then bytes; big-endian.
@@ -28,7 +28,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <malloc.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <pthread.h>
@@ -636,14 +635,6 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return undefined(env);
 }
 
-/* glibc keeps freed memory in its arenas; an idle process can hand it back. */
-static napi_value js_trim(napi_env env, napi_callback_info info) {
-  (void)info;
-  napi_value r;
-  CHECK(napi_create_int32(env, malloc_trim(0), &r));
-  return r;
-}
-
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
     { "tableCreate", NULL, js_table_create, NULL, NULL, NULL, napi_enumerable, NULL },
@@ -654,7 +645,6 @@ static napi_value init(napi_env env, napi_value exports) {
     { "reply", NULL, js_reply, NULL, NULL, NULL, napi_enumerable, NULL },
     { "stats", NULL, js_stats, NULL, NULL, NULL, napi_enumerable, NULL },
     { "close", NULL, js_close, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "trim", NULL, js_trim, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof props / sizeof props[0], props) != napi_ok) return NULL;
   return exports;

@@ -26,7 +26,6 @@ export interface NativeDnsBinding {
   reply(server: NativeServer, peer: Buffer, bytes: Buffer): number;
   stats(server: NativeServer): [received: number, answered: number, handed: number, dropped: number, sendErrors: number, truncated: number];
   close(server: NativeServer): void;
-  trim(): number;
 }
 
 /** Where the build puts the addon, relative to this file in dist/agent/dns. */
