@@ -7,7 +7,7 @@
  *
  * What is implemented: POST with content-type application/grpc*, length-prefixed messages
  * both ways (uncompressed; a compressed one ends the call with UNIMPLEMENTED), a receive
- * size limit (RESOURCE_EXHAUSTED), request headers as grpc.Metadata (`-bin` keys decoded),
+ * size limit (RESOURCE_EXHAUSTED), request headers as grpc.Metadata (grpc-js's own conversion),
  * response headers sent with the first message, status and message in trailers (or a
  * trailers-only response when no message was sent), UNIMPLEMENTED for unknown methods,
  * keepalive pings that close a connection whose peer stopped answering, GOAWAY on close.
@@ -62,22 +62,6 @@ export function encodeGrpcMessage(s: string): string {
   return out;
 }
 
-const RESERVED_HEADERS = new Set(['content-type', 'te', 'grpc-timeout', 'grpc-encoding', 'grpc-accept-encoding', 'user-agent', 'host', 'content-length']);
-
-function metadataOf(headers: http2.IncomingHttpHeaders): grpc.Metadata {
-  const md = new grpc.Metadata();
-  for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(':') || RESERVED_HEADERS.has(key) || value === undefined) continue;
-    try {
-      if (key.endsWith('-bin')) for (const v of String(value).split(',')) md.add(key, Buffer.from(v.trim(), 'base64'));
-      else for (const v of Array.isArray(value) ? value : [value]) md.add(key, v);
-    } catch {
-      // a header name gRPC metadata cannot hold: not metadata
-    }
-  }
-  return md;
-}
-
 class Call extends EventEmitter implements ServerStreamCall {
   readonly metadata: grpc.Metadata;
   private readonly reader: FrameReader;
@@ -95,7 +79,8 @@ class Call extends EventEmitter implements ServerStreamCall {
   ) {
     super();
     this.reader = new FrameReader(maxBytes);
-    this.metadata = metadataOf(headers);
+    // What grpc-js's own server hands its handlers, `-bin` values decoded.
+    this.metadata = grpc.Metadata.fromHttp2Headers(headers);
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     stream.on('end', () => {
       // A reset (the client cancelled) ends the readable side too, just before the stream
