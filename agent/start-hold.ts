@@ -3,10 +3,13 @@
  * imports this module before any other, so that no module load happens under V8's
  * defaults. Held: the young generation's growth (agent/heap-growth.ts), the optimizing
  * compiler (agent/compiler-hold.ts); long.js is loaded without its WebAssembly part.
+ * When start-up is over, the libraries only start-up needs are let go
+ * (agent/startup-modules.ts).
  * Other commands (`version`, `help`) are left alone.
  */
 import { holdOptimizingCompiler, loadLongWithoutWasm, type CompilerHold } from './compiler-hold';
 import { holdYoungGenerationGrowth } from './heap-growth';
+import { releaseStartupModules } from './startup-modules';
 
 export interface StartHolds {
   /** Start-up is over (the proxy is ready, or gave up): what waited for that goes on. */
@@ -21,6 +24,7 @@ function apply(): StartHolds {
     startupOver() {
       releaseGrowth();
       compiler.startWatching();
+      releaseStartupModules();
     },
   };
 }

@@ -2,7 +2,7 @@
  * The body of `POST /bootstrap` (Kuma's BootstrapRequest field names,
  * pkg/xds/bootstrap/types/bootstrap_request.go) and the parsing of its response. Pure.
  */
-import YAML from 'yaml';
+import { yaml } from '../startup-modules';
 
 /** Versions kuma-dp reports to the CP. */
 export interface VersionInfo {
@@ -101,7 +101,7 @@ function parseBootstrapText(text: string): unknown {
   const t = text.trim();
   const looksBase64 = /^[A-Za-z0-9+/=\s]+$/.test(t) && !t.includes(':');
   const source = looksBase64 ? Buffer.from(t, 'base64').toString('utf8') : t;
-  return YAML.parse(source);
+  return yaml().parse(source);
 }
 
 /** Envoy's admin port from a bootstrap, if it has a TCP admin address. */

@@ -5,7 +5,7 @@
  */
 import fs from 'node:fs';
 import net from 'node:net';
-import YAML from 'yaml';
+import { yaml } from '../startup-modules';
 import { UsageError, formatViolation } from '../../lib/errors';
 import { validateResource } from '../../api/validation';
 import { fromKumaJson } from '../../api/resource';
@@ -297,7 +297,7 @@ function parseVars(values: string | string[] | undefined): Record<string, string
 function parseProxyResource(src: string, text: string, proxyType: RunConfig['proxyType']): NonNullable<RunConfig['resource']> {
   let json: unknown;
   try {
-    const docs = YAML.parseAllDocuments(text);
+    const docs = yaml().parseAllDocuments(text);
     if (docs.length !== 1) throw new Error(`expected one document, found ${docs.length}`);
     if (docs[0].errors.length > 0) throw docs[0].errors[0];
     json = docs[0].toJS();
