@@ -42,10 +42,18 @@ export function yaml(): Yaml {
   return yamlModule;
 }
 
-/** Start-up is over: forget the start-up-only libraries (idempotent). */
+/**
+ * Start-up is over: forget the start-up-only libraries, and the encoders protobufjs
+ * generated for the xDS types decoded so far (proto/index.ts dropGeneratedWriters; the
+ * few types kuma-dp sends, DiscoveryRequest and its parts, are generated again on the
+ * next send and kept). Idempotent.
+ */
 export function releaseStartupModules(): void {
   released = true;
   evict();
+  // Only when something loaded the protobuf facade; this must not load it.
+  const protoIndex = require.cache[require.resolve('../proto/index')];
+  if (protoIndex) (protoIndex.exports as typeof import('../proto/index')).dropGeneratedWriters();
 }
 
 /** What this module loaded and has not forgotten yet (for tests). */
