@@ -8,8 +8,9 @@
  * the bare Node runtime (the floor any Node agent pays), and the C pair that would do
  * the same job — haproxy with S TCP listeners plus dnsmasq with S names. Runs alternate
  * between kuma-dp as shipped and kuma-dp with V8's default young-generation growth during
- * start-up (agent/heap-growth.ts turned off by a user-set growth factor); RSS is split
- * into private (anon) and file-backed pages.
+ * start-up (agent/heap-growth.ts turned off by a user-set growth factor), or, when
+ * BENCH_BASELINE_AGENT names another build's dist/agent/main.js, between this build and
+ * that one (an A/B in one run); RSS is split into private (anon) and file-backed pages.
  *
  * Usage: node dist/bench/dp-startup.js [--services=100] [--runs=5] [--idle-seconds=5] [--settle-seconds=45] [--semi-space=MiB]
  * Resident memory is sampled twice: --idle-seconds after ready, and --settle-seconds after
@@ -125,6 +126,8 @@ async function main(): Promise<void> {
   const cp = await startStandaloneCp({ core: CP_CORE });
   const runsShipped: Run[] = [];
   const runsNoHold: Run[] = [];
+  const baselineAgent = process.env.BENCH_BASELINE_AGENT ? path.resolve(process.env.BENCH_BASELINE_AGENT) : undefined;
+  const altName = baselineAgent ? 'baseline build (BENCH_BASELINE_AGENT)' : 'V8 default growth at start-up (node --semi-space-growth-factor=2)';
   const peers: { name: string; startMs: number[]; rssMiB: number[]; anonMiB: number[]; fileMiB: number[] }[] = [];
   try {
     // S services, each with one (not running) instance: the CP allocates one VIP per service.
@@ -150,6 +153,7 @@ async function main(): Promise<void> {
     for (let r = 1; r <= 2 * args.runs; r++) {
       const noHold = r % 2 === 0;
       const runs = noHold ? runsNoHold : runsShipped;
+      const agentMain = noHold && baselineAgent ? baselineAgent : path.resolve(__dirname, '../agent/main.js');
       const nodeOptions = args['semi-space'] ? `--max-semi-space-size=${args['semi-space']}` : '';
       const [dnsPort, readyPort] = [await freePort(), await freePort()];
       const t0 = nowMs();
@@ -158,8 +162,8 @@ async function main(): Promise<void> {
         process.execPath,
         [
           // Not in NODE_OPTIONS, which refuses this V8 flag.
-          ...(noHold ? ['--semi-space-growth-factor=2'] : []),
-          path.resolve(__dirname, '../agent/main.js'),
+          ...(noHold && !baselineAgent ? ['--semi-space-growth-factor=2'] : []),
+          agentMain,
           'run',
           `--cp-address=https://127.0.0.1:${cp.dpPort}`,
           `--dataplane-file=${dpFile}`,
@@ -188,7 +192,7 @@ async function main(): Promise<void> {
         const settled = rssSplit(dp.pid);
         runs.push({ firstLogMs, readyMs, dnsMs, lastVipListenerMs, rssMiB, anonMiB, fileMiB, settledMiB, settledAnonMiB: settled.anonMiB, settledFileMiB: settled.fileMiB });
         console.log(
-          `run ${Math.ceil(r / 2)}${noHold ? ' (V8 default growth)' : ''}: first log ${round(firstLogMs)} ms, ready ${round(readyMs)} ms, DNS ${round(dnsMs)} ms, last VIP listener ${round(lastVipListenerMs)} ms, RSS ${round(rssMiB)} MiB (anon ${round(anonMiB)}, file ${round(fileMiB)}), settled ${round(settledMiB)} MiB (anon ${round(settled.anonMiB)}, file ${round(settled.fileMiB)})`,
+          `run ${Math.ceil(r / 2)}${noHold ? ` (${altName})` : ''}: first log ${round(firstLogMs)} ms, ready ${round(readyMs)} ms, DNS ${round(dnsMs)} ms, last VIP listener ${round(lastVipListenerMs)} ms, RSS ${round(rssMiB)} MiB (anon ${round(anonMiB)}, file ${round(fileMiB)}), settled ${round(settledMiB)} MiB (anon ${round(settled.anonMiB)}, file ${round(settled.fileMiB)})`,
         );
       } finally {
         await stopChild(dp, 10_000);
@@ -255,7 +259,7 @@ async function main(): Promise<void> {
     columns: ['process', 'first log line (ms)', 'ready (ms)', 'DNS answers VIP (ms)', `last of ${S} VIP listeners (ms)`, `RSS ${args['idle-seconds']} s after ready (MiB)`, 'of which anon (MiB)', 'of which file (MiB)', `RSS settled, ${args['settle-seconds']} s (MiB)`, 'settled anon / file (MiB)'],
     rows: [
       ['kuma-dp run --engine=embedded --dns-enabled', round(med((r) => r.firstLogMs)), round(med((r) => r.readyMs)), round(med((r) => r.dnsMs)), round(med((r) => r.lastVipListenerMs)), round(med((r) => r.rssMiB)), round(med((r) => r.anonMiB)), round(med((r) => r.fileMiB)), round(med((r) => r.settledMiB)), `${round(med((r) => r.settledAnonMiB))} / ${round(med((r) => r.settledFileMiB))}`],
-      ['kuma-dp, V8 default growth at start-up (node --semi-space-growth-factor=2)', round(medNoHold((r) => r.firstLogMs)), round(medNoHold((r) => r.readyMs)), round(medNoHold((r) => r.dnsMs)), round(medNoHold((r) => r.lastVipListenerMs)), round(medNoHold((r) => r.rssMiB)), round(medNoHold((r) => r.anonMiB)), round(medNoHold((r) => r.fileMiB)), round(medNoHold((r) => r.settledMiB)), `${round(medNoHold((r) => r.settledAnonMiB))} / ${round(medNoHold((r) => r.settledFileMiB))}`],
+      [`kuma-dp, ${altName}`, round(medNoHold((r) => r.firstLogMs)), round(medNoHold((r) => r.readyMs)), round(medNoHold((r) => r.dnsMs)), round(medNoHold((r) => r.lastVipListenerMs)), round(medNoHold((r) => r.rssMiB)), round(medNoHold((r) => r.anonMiB)), round(medNoHold((r) => r.fileMiB)), round(medNoHold((r) => r.settledMiB)), `${round(medNoHold((r) => r.settledAnonMiB))} / ${round(medNoHold((r) => r.settledFileMiB))}`],
       [node.name, round(median(node.startMs)), '–', '–', '–', round(median(node.rssMiB)), round(median(node.anonMiB)), round(median(node.fileMiB)), '–', '–'],
       [ha.name, '–', '–', '–', round(median(ha.startMs)), round(median(ha.rssMiB)), round(median(ha.anonMiB)), round(median(ha.fileMiB)), '–', '–'],
       [dm.name, '–', '–', round(median(dm.startMs)), '–', round(median(dm.rssMiB)), round(median(dm.anonMiB)), round(median(dm.fileMiB)), '–', '–'],
@@ -272,11 +276,17 @@ async function main(): Promise<void> {
     `time to ready (engine configured by the CP): ${round(med((r) => r.readyMs))} ms`,
     `kuma-dp over the bare Node runtime: +${round(rss - median(node.rssMiB))} MiB RSS (+${round(med((r) => r.anonMiB) - median(node.anonMiB))} anon, +${round(med((r) => r.fileMiB) - median(node.fileMiB))} file pages of the node binary and libraries)`,
   ];
+  if (baselineAgent) {
+    const b = medNoHold((r) => r.settledMiB);
+    verdicts.push(
+      `A/B, runs alternating: settled ${round(settledRss)} MiB (this build) vs ${round(b)} MiB (baseline build, runs ${runsNoHold.map((r) => round(r.settledMiB)).join(' / ')}): ${round(settledRss - b)} MiB; ready ${round(med((r) => r.readyMs))} vs ${round(medNoHold((r) => r.readyMs))} ms`,
+    );
+  }
   for (const v of verdicts) console.log(v);
   const files = writeResults({
     bench: 'dp-startup',
     params: { services: S, runs: args.runs, semiSpaceMiB: args['semi-space'] || 'default', idleSeconds: args['idle-seconds'], settleSeconds: args['settle-seconds'], agentCore: AGENT_CORE, cpCore: CP_CORE },
-    data: { runs: runsShipped, runsV8DefaultGrowth: runsNoHold, peers },
+    data: baselineAgent ? { runs: runsShipped, runsBaseline: runsNoHold, peers } : { runs: runsShipped, runsV8DefaultGrowth: runsNoHold, peers },
     tables: [table],
     verdicts,
     notes: [
