@@ -8,6 +8,9 @@
  * request from /proc. Rounds alternate the proxies; the table reports medians.
  *
  * Usage: node dist/bench/engine-proxy.js [--seconds=5] [--rounds=2] [--connections=32]
+ * Env: BENCH_SCENARIOS=tcp,http (a subset; default all three); BENCH_BASELINE_BENCH=<another
+ * build's dist/bench/engine-proxy.js> adds that build's engine as a third contender
+ * ("embedded-baseline"), in the same rounds, for an A/B.
  * (internal roles: --role=app|engine, used by the benchmark itself)
  */
 import fs from 'node:fs';
@@ -187,6 +190,10 @@ async function main(): Promise<void> {
     return runEngine(get('scenario') as Scenario, Number(get('app')), get('pki'));
   }
   const args = parseArgs(process.argv.slice(2), { seconds: 5, rounds: 2, connections: 32 });
+  const scenarios = process.env.BENCH_SCENARIOS ? (process.env.BENCH_SCENARIOS.split(',') as Scenario[]) : SCENARIOS;
+  for (const s of scenarios) if (!SCENARIOS.includes(s)) throw new Error(`BENCH_SCENARIOS: unknown scenario "${s}"; valid: ${SCENARIOS.join(', ')}`);
+  const baselineBench = process.env.BENCH_BASELINE_BENCH ? path.resolve(process.env.BENCH_BASELINE_BENCH) : undefined;
+  const proxies = baselineBench ? ['embedded', 'haproxy', 'embedded-baseline'] : ['embedded', 'haproxy'];
   stopChildrenOnSignal();
   const before = runContext();
   const pkiDir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-pki-'));
@@ -195,14 +202,15 @@ async function main(): Promise<void> {
   const app = startChild('app', process.execPath, [__filename, '--role=app'], { core: LOAD_CORE });
   try {
     const appPort = JSON.parse((await app.waitForLine(/^READY /)).slice(6)).port;
-    for (const scenario of SCENARIOS) {
+    for (const scenario of scenarios) {
       for (let rnd = 0; rnd < args.rounds; rnd++) {
-        const order = rnd % 2 === 0 ? ['embedded', 'haproxy'] : ['haproxy', 'embedded'];
+        const order = rnd % 2 === 0 ? proxies : [...proxies].reverse();
         for (const proxy of order) {
           let child: Child;
           let port: number;
-          if (proxy === 'embedded') {
-            child = startChild('engine', process.execPath, [__filename, '--role=engine', `--scenario=${scenario}`, `--app=${appPort}`, `--pki=${pkiDir}`], { core: PROXY_CORE });
+          if (proxy !== 'haproxy') {
+            const script = proxy === 'embedded-baseline' ? baselineBench! : __filename;
+            child = startChild(proxy, process.execPath, [script, '--role=engine', `--scenario=${scenario}`, `--app=${appPort}`, `--pki=${pkiDir}`], { core: PROXY_CORE });
             port = JSON.parse((await child.waitForLine(/^READY /, 30_000)).slice(6)).port;
           } else {
             port = await freePort();
@@ -235,14 +243,18 @@ async function main(): Promise<void> {
     rows: [],
   };
   const verdicts: string[] = [];
-  for (const scenario of SCENARIOS) {
+  for (const scenario of scenarios) {
     const med = (proxy: string, k: 'rps' | 'cpuUsPerReq' | 'p50ms' | 'p99ms' | 'errors') => median((results[`${scenario}/${proxy}`] ?? []).map((r) => r[k]));
     const hap = med('haproxy', 'cpuUsPerReq');
-    for (const proxy of ['embedded', 'haproxy']) {
+    for (const proxy of proxies) {
       const cpu = med(proxy, 'cpuUsPerReq');
       table.rows.push([scenario, proxy, Math.round(med(proxy, 'rps')), round(cpu), round(med(proxy, 'p50ms')), round(med(proxy, 'p99ms')), med(proxy, 'errors'), proxy === 'haproxy' ? '1.0x' : `${round(cpu / hap)}x`]);
     }
     verdicts.push(`${scenario}: the embedded engine spends ${round(med('embedded', 'cpuUsPerReq') / hap)}x haproxy's CPU per request`);
+    if (baselineBench) {
+      const pairs = (results[`${scenario}/embedded`] ?? []).map((r, i) => r.cpuUsPerReq / (results[`${scenario}/embedded-baseline`]?.[i]?.cpuUsPerReq ?? NaN));
+      verdicts.push(`${scenario}: this build / baseline build, CPU per request: ${round(median(pairs))} (median of per-round ratios ${pairs.map((x) => round(x)).join(', ')})`);
+    }
   }
   printTable(table);
   const files = writeResults({
