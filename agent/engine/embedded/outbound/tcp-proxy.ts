@@ -1,6 +1,10 @@
 /**
  * The tcp_proxy filter: pick a cluster (weighted, per connection), connect an
- * endpoint, then splice the two sockets with pipe() (no per-chunk work of ours).
+ * endpoint, then splice the two sockets: each chunk read on one side is written to the
+ * other, reading pauses while the other side's write buffer is full and resumes on
+ * 'drain', and an end (FIN) is passed on. That is what pipe() does, without the work
+ * pipe() adds per chunk for cases a socket pair never has (several destinations,
+ * object mode, unpipe bookkeeping).
  * Used by outbound listeners, by inbound listeners towards the app, and by the
  * ingress (which passes the ClientHello it has already read as `initial`).
  */
@@ -39,8 +43,17 @@ export function proxyTcp(down: net.Socket, tcp: TcpProxyModel, clusters: Cluster
       });
     }
     if (initial && initial.length) up.write(initial);
-    down.pipe(up);
-    up.pipe(down);
+    splice(down, up);
+    splice(up, down);
     down.resume();
   });
+}
+
+/** Copies `from`'s bytes and its end to `to`, with backpressure. */
+function splice(from: net.Socket, to: net.Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) from.pause();
+  });
+  to.on('drain', () => from.resume());
+  from.on('end', () => to.end());
 }
