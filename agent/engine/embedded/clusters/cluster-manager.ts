@@ -14,6 +14,7 @@ import type { ClusterStats, Stats } from '../admin/stats';
 import { checkSans, type SecretStore } from '../tls/secret-store';
 import { uriSans } from '../tls/san';
 import { LoadBalancer, type EndpointState } from './load-balancer';
+import { H1Conn, H1Pool } from './h1-pool';
 
 /** How many endpoints one connection tries before it fails. */
 export const MAX_CONNECT_ATTEMPTS = 3;
@@ -38,6 +39,8 @@ export class ClusterRuntime {
   tlsKey = '';
   /** One keep-alive pool per endpoint, so that HTTP balances per request like Envoy, not per connection. */
   private readonly agents = new Map<string, http.Agent>();
+  /** The lean forwarder's keep-alive connections, one pool per endpoint. */
+  private readonly h1Pools = new Map<string, H1Pool>();
   /** The endpoint behind each pool or HTTP/2 session, for observe(). */
   private readonly endpointOf = new WeakMap<object, EndpointState>();
   constructor(model: ClusterModel, readonly stats: ClusterStats, private readonly mgr: ClusterManager) {
@@ -76,6 +79,58 @@ export class ClusterRuntime {
     return agent;
   }
 
+  /** Picks the endpoint for one HTTP/1.1 request of the lean forwarder and returns its pool; undefined when no endpoint exists. */
+  h1Pick(): H1Pool | undefined {
+    const ep = this.lb.pick(this.mgr.now());
+    if (!ep) {
+      this.stats.upstream_cx_none_healthy++;
+      return undefined;
+    }
+    return this.h1PoolOf(ep);
+  }
+
+  private h1PoolOf(ep: EndpointState): H1Pool {
+    let pool = this.h1Pools.get(ep.key);
+    if (!pool) this.h1Pools.set(ep.key, (pool = new H1Pool(ep)));
+    // An EDS update makes new endpoint objects for the same address: observe the current one.
+    else if (pool.ep !== ep) pool.ep = ep;
+    return pool;
+  }
+
+  /**
+   * A new connection for the lean forwarder: the pool's endpoint first, other endpoints if
+   * that fails (each failure ejects). The connection belongs to the pool of the endpoint
+   * that answered.
+   */
+  h1Connect(pool: H1Pool, cb: (err: Error | undefined, conn?: H1Conn) => void): void {
+    this.mgr.connectRuntime(
+      this,
+      (err, s, ep) => {
+        if (err || !s) return cb(err ?? new Error('no socket'));
+        // As for the agent's sockets below: no half-open HTTP/1 upstream connections.
+        s.allowHalfOpen = false;
+        cb(undefined, new H1Conn(s, ep ? this.h1PoolOf(ep) : pool, UPSTREAM_IDLE_TIMEOUT_MS));
+      },
+      pool.ep,
+    );
+  }
+
+  /** The current clock of the cluster manager (ms). */
+  now(): number {
+    return this.mgr.now();
+  }
+
+  /** Passive health checking for the lean forwarder: observe() by endpoint. */
+  observeEndpoint(ep: EndpointState, status: number): void {
+    const od = this.model.outlier;
+    if (!od) return;
+    if (this.lb.observe(ep, status, this.mgr.now(), od)) {
+      this.stats.outlier_detection_ejections_total++;
+      this.stats.outlier_detection_ejections_enforced_consecutive_5xx++;
+      this.mgr.ejected(this, ep, status);
+    }
+  }
+
   /**
    * Passive health checking: the HTTP proxy reports the status of every upstream answer
    * (a locally made 503 when the upstream reset or could not be reached) with the pool or
@@ -85,12 +140,7 @@ export class ClusterRuntime {
     const od = this.model.outlier;
     if (!od) return;
     const ep = this.endpointOf.get(handle);
-    if (!ep) return;
-    if (this.lb.observe(ep, status, this.mgr.now(), od)) {
-      this.stats.outlier_detection_ejections_total++;
-      this.stats.outlier_detection_ejections_enforced_consecutive_5xx++;
-      this.mgr.ejected(this, ep, status);
-    }
+    if (ep) this.observeEndpoint(ep, status);
   }
 
   /** One multiplexed HTTP/2 session per endpoint, made on first use. */
@@ -139,6 +189,11 @@ export class ClusterRuntime {
       agent.keepSocketAlive = () => false;
       for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
     }
+    for (const [key, pool] of this.h1Pools) {
+      if (keep?.has(key)) continue;
+      this.h1Pools.delete(key);
+      pool.retire();
+    }
     for (const [key, p] of this.h2) {
       if (keep?.has(key)) continue;
       this.h2.delete(key);
@@ -151,6 +206,8 @@ export class ClusterRuntime {
   destroyPools(): void {
     for (const agent of this.agents.values()) agent.destroy();
     this.agents.clear();
+    for (const pool of this.h1Pools.values()) pool.retire();
+    this.h1Pools.clear();
     for (const p of this.h2.values()) p.then((s) => s.destroy(), () => undefined);
     this.h2.clear();
   }

@@ -5,6 +5,7 @@
  */
 import type { ClusterChoice, HeaderMatch, RouteConfigModel, RouteModel } from '../config/model';
 import { stringMatches } from '../config/tls';
+import { rawFieldValue } from './h1-head';
 
 /** What a route match looks at. */
 export interface RequestView {
@@ -13,6 +14,8 @@ export interface RequestView {
   path: string;
   host: string;
   headers: Record<string, string | string[] | undefined>;
+  /** The raw field list ([name, value, ...]); when set, header matchers read it instead of `headers`. */
+  rawHeaders?: string[];
 }
 
 function domainScore(domain: string, host: string): number {
@@ -27,6 +30,7 @@ function headerValue(req: RequestView, name: string): string | undefined {
   if (name === ':method') return req.method;
   if (name === ':path') return req.path;
   if (name === ':authority') return req.host;
+  if (req.rawHeaders) return rawFieldValue(req.rawHeaders, name);
   const v = req.headers[name];
   return Array.isArray(v) ? v.join(',') : v;
 }

@@ -15,6 +15,7 @@ import type { SecretStore } from '../tls/secret-store';
 import type http2 from 'node:http2';
 import { createHttpProxyServer, type HttpProxyDeps } from '../http/http-proxy';
 import { createHttp2ProxyServer } from '../http/http2-proxy';
+import { H1Forwarder } from '../http/h1-forwarder';
 import { ReplaySocket, sniffHttp2 } from '../http/replay-socket';
 import { createTlsTerminator, terminate } from '../inbound/tls-terminator';
 import { rbacAllows } from '../inbound/rbac';
@@ -32,7 +33,9 @@ export interface ChainDeps {
 /** A chain ready to take connections. */
 export class ChainRuntime {
   private readonly tlsServer?: tls.Server;
+  /** node:http, for the HTTP/1 requests the lean forwarder hands over (Upgrade, Expect, HTTP/2 clusters). */
   readonly httpServer?: http.Server;
+  private readonly h1?: H1Forwarder;
   private h2Server?: http2.Http2Server;
   /** Connections accepted through this chain and still open. */
   private readonly sockets = new Set<net.Socket>();
@@ -59,6 +62,7 @@ export class ChainRuntime {
         draining: () => this.retired,
       };
       this.httpServer = createHttpProxyServer(this.httpDeps);
+      this.h1 = new H1Forwarder(this.httpDeps, this.httpServer);
     }
     if (model.tls && tlsOptions) {
       this.tlsServer = createTlsTerminator(model.tls, tlsOptions, model.rbac, stats, deps.log, (s) => this.afterTls(s));
@@ -91,7 +95,7 @@ export class ChainRuntime {
     if (t.kind === 'tcp') return proxyTcp(sock, t, this.deps.clusters, this.deps.log, initial);
     // codec_type AUTO: HTTP/2 with prior knowledge (gRPC) or HTTP/1.1.
     sniffHttp2(sock, (h2, head) => {
-      if (!h2) return void this.httpServer!.emit('connection', sock);
+      if (!h2) return void this.h1!.accept(sock);
       this.h2Server ??= createHttp2ProxyServer(this.httpDeps!);
       this.h2Server.emit('connection', new ReplaySocket(sock, head));
     });
@@ -99,7 +103,7 @@ export class ChainRuntime {
 
   /** Closes idle keep-alive connections (drain). */
   closeIdle(): void {
-    this.httpServer?.closeIdleConnections();
+    this.h1?.closeIdle();
   }
 
   /** New secrets for this chain (SDS rotation): new handshakes use them, open sockets keep theirs. */

@@ -1,0 +1,154 @@
+/**
+ * Keep-alive HTTP/1.1 upstream connections of one endpoint for the lean forwarder: each
+ * connection owns one llhttp response parser and hands what it parses to the exchange
+ * that holds it. Idle connections wait LIFO (the warmest first), leave the pool the
+ * moment their peer closes them, and are never reused past their idle limit
+ * (UPSTREAM_IDLE_TIMEOUT_MS, or the app's `Keep-Alive: timeout=N` minus 1 s).
+ */
+import type net from 'node:net';
+import { HTTPParser, MAX_HEADER_SIZE, PROCEED, type Parser } from '../http/llhttp';
+import type { EndpointState } from './load-balancer';
+
+/** What an exchange does with the response its connection parses. */
+export interface H1ConnUser {
+  /** The response head; returns llhttp's PROCEED or SKIP_BODY (a response to HEAD). */
+  onResponseHead(conn: H1Conn, fields: string[], status: number, reason: string, keepAlive: boolean): number;
+  onResponseBody(chunk: Buffer): void;
+  onResponseEnd(conn: H1Conn): void;
+  /** After each read the connection parsed (the time to flush what it produced). */
+  afterUpstreamData(): void;
+  /** The connection closed (or failed to parse) before its response ended. */
+  onConnClosed(conn: H1Conn, why: string): void;
+  /** The connection's write buffer drained. */
+  onUpstreamDrain(): void;
+}
+
+/** One upstream connection. */
+export class H1Conn {
+  private readonly parser: Parser = new HTTPParser();
+  /** The exchange using the connection; undefined while idle. */
+  user: H1ConnUser | undefined;
+  /** True once it carried a request (the next one is a reuse, retriable on a reset). */
+  reused = false;
+  /** When it last went idle (ms, the cluster manager's clock). */
+  idleSince = 0;
+  /** How long it may stay idle; 0 or less: never reuse. */
+  idleLimitMs: number;
+  closed = false;
+  private partHeaders: string[] = [];
+  private error = '';
+
+  constructor(
+    readonly sock: net.Socket,
+    public pool: H1Pool,
+    idleLimitMs: number,
+  ) {
+    this.idleLimitMs = idleLimitMs;
+    const p = this.parser;
+    p.initialize(HTTPParser.RESPONSE, {}, MAX_HEADER_SIZE, HTTPParser.kLenientNone);
+    // More than llhttp's batch of fields (or a head split across reads) arrives in parts first.
+    p[HTTPParser.kOnHeaders] = (h: string[]) => {
+      for (const x of h) this.partHeaders.push(x);
+    };
+    p[HTTPParser.kOnHeadersComplete] = (_maj: number, _min: number, h: string[] | undefined, _m: unknown, _u: unknown, status: number, reason: string, _upg: boolean, keepAlive: boolean) => {
+      if (h === undefined) {
+        h = this.partHeaders;
+        this.partHeaders = [];
+      }
+      return this.user ? this.user.onResponseHead(this, h, status, reason ?? '', keepAlive) : PROCEED;
+    };
+    p[HTTPParser.kOnBody] = (b: Buffer) => this.user?.onResponseBody(b);
+    p[HTTPParser.kOnMessageComplete] = () => this.user?.onResponseEnd(this);
+    sock.on('data', (d: Buffer) => this.onData(d));
+    sock.on('end', () => this.onEnd());
+    sock.on('error', (e: Error) => {
+      this.error ||= e.message;
+    });
+    sock.on('close', () => this.onClose());
+    sock.on('drain', () => this.user?.onUpstreamDrain());
+    // Idle connections are closed by the socket's inactivity timer; a busy one is left alone
+    // (the route timeout bounds it).
+    // (setTimeout(ms, cb) would listen once: the check must run at every expiry.)
+    sock.on('timeout', () => {
+      if (!this.user) this.destroy();
+    });
+    sock.setTimeout(Math.max(idleLimitMs, 1000));
+  }
+
+  private onData(d: Buffer): void {
+    const u = this.user;
+    // Bytes nobody asked for: the connection is out of step, never reuse it.
+    if (!u) return void this.destroy();
+    const r = this.parser.execute(d);
+    if (typeof r !== 'number') {
+      this.error = `upstream protocol error: ${r.code ?? r.message}`;
+      this.destroy();
+    }
+    u.afterUpstreamData();
+  }
+
+  private onEnd(): void {
+    // A response framed by the close ends here (llhttp completes it on finish()).
+    if (this.user) this.parser.finish();
+  }
+
+  private onClose(): void {
+    this.closed = true;
+    this.pool.forget(this);
+    const u = this.user;
+    this.user = undefined;
+    u?.onConnClosed(this, this.error || 'connection closed');
+  }
+
+  /** Closes the connection without telling its user (who let go of it). */
+  destroy(): void {
+    this.sock.destroy();
+  }
+}
+
+/** The idle connections of one endpoint. */
+export class H1Pool {
+  private readonly idle: H1Conn[] = [];
+  /** Set when the endpoint left the cluster (or its TLS settings changed): nothing goes back in. */
+  retired = false;
+
+  constructor(public ep: EndpointState) {}
+
+  /** The most recently idle usable connection, or undefined. */
+  take(now: number): H1Conn | undefined {
+    const idle = this.idle;
+    while (idle.length > 0) {
+      const c = idle.pop()!;
+      if (c.closed) continue;
+      if (now - c.idleSince >= c.idleLimitMs) {
+        c.destroy();
+        continue;
+      }
+      return c;
+    }
+    return undefined;
+  }
+
+  /** Takes back a connection whose exchange ended cleanly. */
+  release(c: H1Conn, now: number): void {
+    c.user = undefined;
+    if (this.retired || c.closed || c.idleLimitMs <= 0) return void c.destroy();
+    c.reused = true;
+    c.idleSince = now;
+    // Paused for a slow caller of the exchange that just ended: the next one must read.
+    if (c.sock.isPaused()) c.sock.resume();
+    this.idle.push(c);
+  }
+
+  /** Drops a closed connection. */
+  forget(c: H1Conn): void {
+    const i = this.idle.indexOf(c);
+    if (i >= 0) this.idle.splice(i, 1);
+  }
+
+  /** Stops pooling: idle connections close now, busy ones after their exchange. */
+  retire(): void {
+    this.retired = true;
+    for (const c of this.idle.splice(0)) c.destroy();
+  }
+}

@@ -1,0 +1,562 @@
+/**
+ * The lean HTTP/1.1 forwarder: the http_connection_manager's HTTP/1.1 path on raw
+ * sockets. llhttp (Node's own parser binding) parses the downstream requests and the
+ * upstream responses; each head is written as one string and a body is streamed chunk by
+ * chunk (Content-Length kept, anything else re-chunked), with backpressure both ways.
+ * Upstream connections come from a keep-alive pool per endpoint (clusters/h1-pool.ts).
+ *
+ * It behaves like http-proxy.ts (same routes, stats, retries, outlier reports, local
+ * answers) without node:http's per-request objects. What it does not handle, it hands to
+ * the node:http server of the chain with the connection, the request's head re-serialised
+ * in front of the bytes still unread: Upgrade and CONNECT, `Expect: 100-continue`, and
+ * routes to HTTP/2 clusters (the h1<->h2 bridge). From then on that connection is node:http's.
+ */
+import type http from 'node:http';
+import type net from 'node:net';
+import type { RouteModel } from '../config/model';
+import type { ClusterRuntime } from '../clusters/cluster-manager';
+import type { H1Conn, H1ConnUser, H1Pool } from '../clusters/h1-pool';
+import { UPSTREAM_IDLE_TIMEOUT_MS } from '../clusters/cluster-manager';
+import { DEFAULT_ROUTE_TIMEOUT_MS, type HttpProxyDeps } from './http-proxy';
+import { chooseCluster, matchRoute } from './route-match';
+import { HTTPParser, MAX_HEADER_SIZE, METHODS, PROCEED, SKIP_BODY, STOP_AFTER_HEAD, type Parser } from './llhttp';
+import { localAnswer, requestHead, responseHead, scanHead } from './h1-head';
+import { OutBuffer } from './out-buffer';
+
+/** How long a downstream connection may stay silent between requests (node:http's keep-alive timeout in http-proxy.ts). */
+export const DOWNSTREAM_IDLE_TIMEOUT_MS = 60_000;
+
+/** Pipelined requests held (with their bodies) behind the one in progress before reading pauses. */
+const MAX_QUEUED = 16;
+/** Request body bytes held while the upstream connection is not ready before reading pauses. */
+const MAX_HELD_BYTES = 256 * 1024;
+
+/** Methods whose request, when it carries no body, may be sent again (RFC 9110 §9.2.2 idempotent, minus those usually with a body). */
+const RETRIABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
+
+/** The lean forwarder of one filter chain: its open connections and the node:http server it falls back to. */
+export class H1Forwarder {
+  /** Connections carried by the forwarder (not those handed to node:http). */
+  readonly conns = new Set<DownstreamConn>();
+
+  constructor(
+    readonly d: HttpProxyDeps,
+    readonly fallback: http.Server,
+  ) {}
+
+  /** Takes an HTTP/1 connection (after TLS and protocol sniffing). */
+  accept(sock: net.Socket): void {
+    this.conns.add(new DownstreamConn(this, sock));
+  }
+
+  /** Closes connections with no request in progress (drain). */
+  closeIdle(): void {
+    for (const c of this.conns) if (c.idle()) c.sock.destroy();
+    this.fallback.closeIdleConnections();
+  }
+}
+
+/** One request and its response. */
+class Exchange implements H1ConnUser {
+  /** Request bytes for the upstream not yet written (head, body chunks, the chunked terminator). */
+  readonly reqOut = new OutBuffer();
+  /** The downstream request was read to its end. */
+  reqDone = false;
+  /** The response ended (or a local answer was made): the exchange is over once reqDone too. */
+  respDone = false;
+  /** Request body chunks are re-chunked for the upstream. */
+  readonly reqChunked: boolean;
+  readonly hasBody: boolean;
+  cluster?: ClusterRuntime;
+  timeoutMs = 0;
+  /** A local answer decided at routing time (404, 503 for an unknown cluster). */
+  local?: { status: number; body: string };
+  conn?: H1Conn;
+  pool?: H1Pool;
+  attempt = 0;
+  /** The response head was produced: no local answer may follow. */
+  headSent = false;
+  /** A 1xx interim response is being skipped. */
+  interim = false;
+  respChunked = false;
+  /** The downstream connection closes after this response. */
+  closeAfter = false;
+  upKeepAlive = false;
+  timer?: NodeJS.Timeout;
+  /** The rest of the request body is dropped (the response was answered locally). */
+  discard = false;
+
+  constructor(
+    private readonly dc: DownstreamConn,
+    readonly method: string,
+    readonly url: string,
+    readonly minor: number,
+    readonly keepAlive: boolean,
+    readonly head: string,
+    info: { contentLength: number; transferEncoding: boolean },
+  ) {
+    this.hasBody = info.transferEncoding || info.contentLength > 0;
+    this.reqChunked = info.transferEncoding;
+    this.reqOut.push(head);
+  }
+
+  onResponseHead(conn: H1Conn, raw: string[], status: number, reason: string, keepAlive: boolean): number {
+    if (status < 200) {
+      // 1xx interim responses are not forwarded (as node:http's ClientRequest did not).
+      this.interim = true;
+      return PROCEED;
+    }
+    this.upKeepAlive = keepAlive;
+    this.cluster!.observeEndpoint(conn.pool.ep, status);
+    const info = scanHead(raw);
+    if (info.keepAliveTimeoutS >= 0) {
+      const ms = Math.min(UPSTREAM_IDLE_TIMEOUT_MS, info.keepAliveTimeoutS * 1000 - 1000);
+      if (ms !== conn.idleLimitMs) {
+        conn.idleLimitMs = ms;
+        if (ms > 0) conn.sock.setTimeout(Math.max(ms, 1000));
+      }
+    }
+    const noBody = this.method === 'HEAD' || status === 204 || status === 304;
+    const dc = this.dc;
+    let close = !this.keepAlive || dc.draining();
+    let chunked = false;
+    if (!noBody && info.contentLength < 0) {
+      // Not framed by Content-Length: re-chunked for an HTTP/1.1 caller, delimited by the close for 1.0.
+      if (this.minor >= 1) chunked = true;
+      else close = true;
+    }
+    this.respChunked = chunked;
+    this.closeAfter = close;
+    this.headSent = true;
+    dc.out.push(responseHead(status, reason, info.fields, chunked, close ? 'close' : this.minor === 0 ? 'keep-alive' : ''));
+    return this.method === 'HEAD' ? SKIP_BODY : PROCEED;
+  }
+
+  onResponseBody(chunk: Buffer): void {
+    const out = this.dc.out;
+    if (this.respChunked) {
+      out.push(chunk.length.toString(16) + '\r\n');
+      out.push(chunk);
+      out.push('\r\n');
+    } else out.push(chunk);
+  }
+
+  onResponseEnd(conn: H1Conn): void {
+    if (this.interim) {
+      this.interim = false;
+      return;
+    }
+    if (this.respChunked) this.dc.out.push('0\r\n\r\n');
+    this.conn = undefined;
+    // A connection whose request was not sent whole is out of step: never reuse it.
+    if (this.upKeepAlive && this.reqDone && this.reqOut.bytes === 0) conn.pool.release(conn, this.cluster!.now());
+    else {
+      conn.user = undefined;
+      conn.destroy();
+      // The rest of the request body has nowhere to go.
+      this.discard = true;
+      this.reqOut.clear();
+    }
+    this.finishResponse();
+  }
+
+  afterUpstreamData(): void {
+    this.dc.flushOut();
+  }
+
+  onConnClosed(conn: H1Conn, why: string): void {
+    if (this.conn !== conn) return;
+    this.conn = undefined;
+    if (this.respDone) return;
+    if (this.headSent) {
+      // Mid-body: the caller's response cannot be completed.
+      this.dc.sock.destroy();
+      return;
+    }
+    // A pooled connection the app closed just as we reused it resets before any response
+    // byte; the app did not answer, so a request without a body is sent once more on
+    // another connection (Envoy retries such resets; node:http's reusedSocket case).
+    if (conn.reused && this.attempt === 0 && !this.hasBody && RETRIABLE_METHODS.has(this.method)) {
+      this.attempt++;
+      this.cluster!.stats.upstream_rq_retry++;
+      this.dc.fwd.d.log.debug({ cluster: this.cluster!.model.name, err: why }, 'pooled upstream connection reset before headers; retrying once');
+      this.reqOut.clear();
+      this.reqOut.push(this.head);
+      this.dc.dispatch(this);
+      return;
+    }
+    this.dc.fwd.d.log.debug({ cluster: this.cluster!.model.name, err: why }, 'http upstream failed');
+    this.cluster!.observeEndpoint(conn.pool.ep, 503);
+    this.answer(503, `upstream connect error or disconnect/reset before headers: ${why}\n`);
+  }
+
+  onUpstreamDrain(): void {
+    this.dc.resumeFor(PAUSE_UPSTREAM);
+  }
+
+  /** A local answer, unless the response already started. */
+  answer(status: number, body: string): void {
+    if (this.respDone) return;
+    if (this.headSent) {
+      this.dc.sock.destroy();
+      return;
+    }
+    this.headSent = true;
+    this.discard = true;
+    this.reqOut.clear();
+    const close = !this.keepAlive || this.dc.draining() || !this.reqDone;
+    this.closeAfter = close;
+    this.dc.out.push(Buffer.from(localAnswer(status, body, close)));
+    this.finishResponse();
+  }
+
+  private finishResponse(): void {
+    this.respDone = true;
+    clearTimeout(this.timer);
+    this.dc.responseDone(this);
+  }
+
+  /** The route timeout: no answer yet is a 504, a response under way is cut. */
+  onTimeout(): void {
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) {
+      c.user = undefined;
+      c.destroy();
+    }
+    this.answer(504, 'upstream request timeout\n');
+  }
+
+  /** The downstream went away: the upstream request is aborted. */
+  abort(): void {
+    clearTimeout(this.timer);
+    this.respDone = true;
+    const c = this.conn;
+    this.conn = undefined;
+    if (c) {
+      c.user = undefined;
+      c.destroy();
+    }
+  }
+}
+
+/** Why the downstream socket is paused (a bit each; it resumes when none is left). */
+const PAUSE_UPSTREAM = 1;
+const PAUSE_HELD = 2;
+const PAUSE_QUEUE = 4;
+const PAUSE_STOPPED = 8;
+
+/** One downstream connection. */
+class DownstreamConn {
+  private readonly parser: Parser = new HTTPParser();
+  /** Response bytes for the caller not yet written. */
+  readonly out = new OutBuffer();
+  /** The exchange whose response is being produced. */
+  private cur?: Exchange;
+  /** Pipelined exchanges behind it, in order. */
+  private readonly queue: Exchange[] = [];
+  /** The exchange whose request body is being parsed. */
+  private parsing?: Exchange;
+  private partHeaders: string[] = [];
+  private partUrl = '';
+  private paused = 0;
+  /** Inside a data event: writes wait for its end. */
+  private executing = false;
+  private gone = false;
+  private readEnded = false;
+  /** Set when the connection goes to node:http once the exchanges before it are done: the bytes to give it. */
+  private handoff?: Buffer;
+  private pendingHandoffHead?: string;
+  /** A malformed request: answered with this status once the exchanges before it are done. */
+  private failStatus = 0;
+  private readonly onDataBound = (d: Buffer) => this.onData(d);
+
+  constructor(
+    readonly fwd: H1Forwarder,
+    readonly sock: net.Socket,
+  ) {
+    const p = this.parser;
+    p.initialize(HTTPParser.REQUEST, {}, MAX_HEADER_SIZE, HTTPParser.kLenientNone);
+    p[HTTPParser.kOnHeaders] = (h: string[], url: string) => {
+      for (const x of h) this.partHeaders.push(x);
+      this.partUrl += url;
+    };
+    p[HTTPParser.kOnHeadersComplete] = (maj: number, min: number, h: string[] | undefined, method: number, url: string | undefined, _s: unknown, _r: unknown, upgrade: boolean, keepAlive: boolean) =>
+      this.onRequestHead(maj, min, h, method, url, upgrade, keepAlive);
+    p[HTTPParser.kOnBody] = (b: Buffer) => this.onRequestBody(b);
+    p[HTTPParser.kOnMessageComplete] = () => this.onRequestEnd();
+    sock.on('data', this.onDataBound);
+    sock.on('end', this.onEndBound);
+    sock.on('close', this.onCloseBound);
+    sock.on('drain', this.onDrainBound);
+    // setTimeout(ms, cb) would listen once; the idle check must run at every expiry.
+    sock.on('timeout', this.onIdleBound);
+    sock.setTimeout(DOWNSTREAM_IDLE_TIMEOUT_MS);
+  }
+
+  private readonly onEndBound = () => this.onEnd();
+  private readonly onCloseBound = () => this.onClose();
+  private readonly onDrainBound = () => this.onDrain();
+  private readonly onIdleBound = () => {
+    if (this.idle()) this.sock.destroy();
+  };
+
+  /** No exchange in progress. */
+  idle(): boolean {
+    return this.cur === undefined && this.parsing === undefined;
+  }
+
+  /** True while the chain drains: responses close their connection. */
+  draining(): boolean {
+    return this.fwd.d.draining?.() === true;
+  }
+
+  private onData(d: Buffer): void {
+    this.executing = true;
+    const r = this.parser.execute(d);
+    this.executing = false;
+    if (typeof r !== 'number') {
+      // Malformed: 400 (431 for an oversized head) after the responses before it, then close.
+      this.failStatus = r.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+      this.stopReading();
+      this.parsing = undefined;
+    } else if (this.pendingHandoffHead !== undefined) {
+      this.handoff = Buffer.concat([Buffer.from(this.pendingHandoffHead, 'latin1'), d.subarray(r)]);
+      this.pendingHandoffHead = undefined;
+      this.stopReading();
+    }
+    this.flushAll();
+    if (!this.cur) this.next();
+  }
+
+  /** Stops parsing: no further data event reaches the parser. */
+  private stopReading(): void {
+    this.sock.removeListener('data', this.onDataBound);
+    this.pauseFor(PAUSE_STOPPED);
+  }
+
+  private onRequestHead(maj: number, minor: number, h: string[] | undefined, methodIndex: number, url: string | undefined, upgrade: boolean, keepAlive: boolean): number {
+    if (h === undefined) {
+      h = this.partHeaders;
+      this.partHeaders = [];
+    }
+    if (!url) {
+      url = this.partUrl;
+      this.partUrl = '';
+    }
+    const method = METHODS[methodIndex];
+    const info = scanHead(h);
+    const d = this.fwd.d;
+    const rc = d.routes();
+    let route: RouteModel | undefined;
+    if (!upgrade && !info.expectContinue && maj === 1) {
+      const q = url.indexOf('?');
+      route = rc && matchRoute(rc, { method, path: q < 0 ? url : url.slice(0, q), host: info.host, headers: {}, rawHeaders: h });
+      if (!route || !this.routesToH2(route)) return this.startExchange(method, url, minor, keepAlive, h, info, route);
+    }
+    // Not ours: node:http takes the connection from this request on.
+    let head = `${method} ${url} HTTP/${maj}.${minor}\r\n`;
+    for (let i = 0; i < h.length; i += 2) head += `${h[i]}: ${h[i + 1]}\r\n`;
+    this.pendingHandoffHead = head + '\r\n';
+    return STOP_AFTER_HEAD;
+  }
+
+  /** True when the route may send the request to an HTTP/2 cluster (the node:http path bridges those). */
+  private routesToH2(route: RouteModel): boolean {
+    const clusters = this.fwd.d.clusters;
+    const t = route.target;
+    if (t.kind === 'single') return clusters.get(t.cluster)?.model.http2 === true;
+    for (const c of t.clusters) if (clusters.get(c.name)?.model.http2) return true;
+    return false;
+  }
+
+  private startExchange(method: string, url: string, minor: number, keepAlive: boolean, h: string[], info: ReturnType<typeof scanHead>, route: RouteModel | undefined): number {
+    const d = this.fwd.d;
+    d.stats.downstream_rq_total++;
+    const ex = new Exchange(this, method, url, minor, keepAlive, requestHead(method, url, info.fields, info.transferEncoding), info);
+    if (!route) {
+      d.stats.route_not_found++;
+      ex.local = { status: 404, body: 'no route matched\n' };
+    } else {
+      const name = chooseCluster(route.target, Math.random());
+      const cluster = d.clusters.get(name);
+      if (!cluster) ex.local = { status: 503, body: `no healthy upstream: cluster "${name}" not configured\n` };
+      else {
+        ex.cluster = cluster;
+        ex.timeoutMs = route.timeoutMs ?? DEFAULT_ROUTE_TIMEOUT_MS;
+      }
+    }
+    if (!ex.hasBody) ex.reqDone = true;
+    else this.parsing = ex;
+    if (!this.cur) {
+      this.cur = ex;
+      this.start(ex);
+    } else {
+      this.queue.push(ex);
+      if (this.queue.length >= MAX_QUEUED) this.pauseFor(PAUSE_QUEUE);
+    }
+    return PROCEED;
+  }
+
+  private onRequestBody(b: Buffer): void {
+    const ex = this.parsing;
+    if (!ex || ex.discard) return;
+    if (ex.reqChunked) {
+      ex.reqOut.push(b.length.toString(16) + '\r\n');
+      ex.reqOut.push(b);
+      ex.reqOut.push('\r\n');
+    } else ex.reqOut.push(b);
+    if (!ex.conn && ex.reqOut.bytes > MAX_HELD_BYTES) this.pauseFor(PAUSE_HELD);
+  }
+
+  private onRequestEnd(): void {
+    const ex = this.parsing;
+    if (!ex) return;
+    this.parsing = undefined;
+    ex.reqDone = true;
+    if (ex.reqChunked && !ex.discard) ex.reqOut.push('0\r\n\r\n');
+    if (ex.respDone && ex === this.cur) {
+      // Answered before the request was read whole (a local answer, an early response).
+      this.flushAll();
+      this.next();
+    }
+  }
+
+  private start(ex: Exchange): void {
+    if (ex.local) return ex.answer(ex.local.status, ex.local.body);
+    if (ex.timeoutMs > 0) ex.timer = setTimeout(() => ex.onTimeout(), ex.timeoutMs);
+    this.dispatch(ex);
+  }
+
+  /** Sends the exchange's request on a pooled or new upstream connection. */
+  dispatch(ex: Exchange): void {
+    const rt = ex.cluster!;
+    const pool = rt.h1Pick();
+    if (!pool) return ex.answer(503, `no healthy upstream: cluster "${rt.model.name}" has no endpoint\n`);
+    rt.stats.upstream_rq_total++;
+    ex.pool = pool;
+    const conn = pool.take(rt.now());
+    if (conn) return this.attach(ex, conn);
+    rt.h1Connect(pool, (err, c) => {
+      if (ex.respDone || this.gone) {
+        if (c) c.pool.release(c, rt.now());
+        return;
+      }
+      if (err || !c) {
+        rt.observeEndpoint(pool.ep, 503);
+        this.fwd.d.log.debug({ cluster: rt.model.name, err: err?.message }, 'http upstream failed');
+        ex.answer(503, `upstream connect error or disconnect/reset before headers: ${err?.message ?? 'no connection'}\n`);
+        this.flushAll();
+        return;
+      }
+      this.attach(ex, c);
+    });
+  }
+
+  private attach(ex: Exchange, conn: H1Conn): void {
+    conn.user = ex;
+    ex.conn = conn;
+    if (!this.executing) this.flushAll();
+  }
+
+  /** Writes what is pending in both directions, pausing the side that produced it on backpressure. */
+  flushAll(): void {
+    const ex = this.cur;
+    if (ex?.conn && ex.reqOut.bytes > 0) {
+      if (!ex.reqOut.flush(ex.conn.sock)) this.pauseFor(PAUSE_UPSTREAM);
+      this.resumeFor(PAUSE_HELD);
+    }
+    this.flushOut();
+  }
+
+  /** Writes pending response bytes; a full downstream buffer pauses the upstream connection. */
+  flushOut(): void {
+    if (this.out.bytes === 0 || this.gone) return;
+    if (!this.out.flush(this.sock)) this.cur?.conn?.sock.pause();
+  }
+
+  private onDrain(): void {
+    this.cur?.conn?.sock.resume();
+  }
+
+  pauseFor(bit: number): void {
+    if (this.paused === 0) this.sock.pause();
+    this.paused |= bit;
+  }
+
+  resumeFor(bits: number): void {
+    if ((this.paused & bits) === 0) return;
+    this.paused &= ~bits;
+    if (this.paused === 0) this.sock.resume();
+  }
+
+  /** The response of an exchange ended (relayed or answered locally). */
+  responseDone(ex: Exchange): void {
+    if (ex !== this.cur) return;
+    if (ex.closeAfter) {
+      this.flushOut();
+      this.stopReading();
+      this.cur = undefined;
+      this.queue.length = 0;
+      this.parsing = undefined;
+      this.sock.end();
+      return;
+    }
+    if (!this.executing) this.flushOut();
+    if (ex.reqDone) this.next();
+  }
+
+  /** Starts the next queued exchange, or whatever waits for the connection to be idle. */
+  private next(): void {
+    if (this.cur && !(this.cur.respDone && this.cur.reqDone)) return;
+    this.cur = this.queue.shift();
+    // Waits that belonged to the exchange that ended.
+    this.resumeFor(PAUSE_UPSTREAM | PAUSE_HELD);
+    if (this.cur) {
+      this.resumeFor(PAUSE_QUEUE);
+      return this.start(this.cur);
+    }
+    if (this.parsing || this.gone) return;
+    if (this.failStatus) {
+      const status = this.failStatus;
+      this.failStatus = 0;
+      this.sock.end(localAnswer(status, '', true));
+      return;
+    }
+    if (this.handoff) return this.handOver();
+    if (this.readEnded) this.sock.end();
+  }
+
+  /** Gives the connection, with the unread bytes (from the head of the request not handled here), to node:http. */
+  private handOver(): void {
+    const data = this.handoff!;
+    this.handoff = undefined;
+    const s = this.sock;
+    s.removeListener('end', this.onEndBound);
+    s.removeListener('close', this.onCloseBound);
+    s.removeListener('drain', this.onDrainBound);
+    s.setTimeout(0);
+    s.removeListener('timeout', this.onIdleBound);
+    this.fwd.conns.delete(this);
+    this.gone = true;
+    s.unshift(data);
+    this.fwd.fallback.emit('connection', s);
+    s.resume();
+  }
+
+  private onEnd(): void {
+    this.readEnded = true;
+    this.parser.finish();
+    if (this.idle() && !this.handoff) this.sock.end();
+  }
+
+  private onClose(): void {
+    this.gone = true;
+    this.fwd.conns.delete(this);
+    this.cur?.abort();
+    for (const ex of this.queue) ex.abort();
+    this.cur = undefined;
+    this.queue.length = 0;
+    this.parsing = undefined;
+  }
+}
