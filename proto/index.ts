@@ -108,7 +108,30 @@ export function envoyBundleInUse(): EnvoyBundle {
 function loadRoot(name: string): protobuf.Root {
   const r = protobuf.Root.fromJSON(readBundle(name));
   r.resolveAll();
+  forgetLookupCaches(r);
   return r;
+}
+
+/**
+ * Empties the lookup memo of every namespace of a resolved root. resolveAll() looks up
+ * each field's type from the field's namespace outwards, and protobufjs (7.x) memoizes
+ * every step, misses included, in a per-namespace `_lookupCache`: for the agent's Envoy
+ * cut that is 8,159 entries in 440 namespaces, 0.7 MiB of a 2.9 MiB root, kept for the
+ * life of the process although after resolution only the few type-URL lookups of
+ * decoding run (and fill the memo again with just those). Returns how many were dropped.
+ */
+export function forgetLookupCaches(root: protobuf.Root): number {
+  let dropped = 0;
+  const walk = (ns: protobuf.NamespaceBase) => {
+    const memo = (ns as unknown as { _lookupCache?: Record<string, unknown> })._lookupCache;
+    if (memo && typeof memo === 'object') {
+      dropped += Object.keys(memo).length;
+      (ns as unknown as { _lookupCache: Record<string, unknown> })._lookupCache = Object.create(null);
+    }
+    for (const o of ns.nestedArray) if (o instanceof protobuf.Namespace) walk(o);
+  };
+  walk(root);
+  return dropped;
 }
 
 /**
@@ -161,6 +184,7 @@ export function kumaRoot(): protobuf.Root {
   if (!kuma) {
     kuma = protobuf.Root.fromJSON(readBundle('kuma'));
     kuma.resolveAll();
+    forgetLookupCaches(kuma);
   }
   return kuma;
 }
