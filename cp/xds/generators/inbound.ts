@@ -72,13 +72,45 @@ function localClusterOf(mesh: MeshSnapshot, cluster: string, serviceAddress: str
   return localCluster;
 }
 
-/** Inbound listeners and their `localhost:<port>` clusters. */
+// Per Dataplane spec: the store hands out the same frozen spec object until the Dataplane
+// is written again, and an inbound listener depends on little else (see inboundKey). A
+// mesh-wide change then reuses every proxy's inbound resources instead of rebuilding
+// them, and the snapshot layer finds their encodings by identity instead of by content
+// (JSON.stringify of each listener per proxy per change).
+const inboundSets = new WeakMap<object, { key: string; set: ResourceSet }>();
+
+/** True when the spec, as far as generateInbound reads it, cannot change (the stores deep-freeze what they hand out). */
+function immutableSpec(spec: Record<string, any>, net: Record<string, any>): boolean {
+  if (!Object.isFrozen(spec) || !Object.isFrozen(net)) return false;
+  const inbound = net.inbound ?? [];
+  if (!Object.isFrozen(inbound)) return false;
+  for (const i of inbound) if (!Object.isFrozen(i) || (i.tags !== undefined && !Object.isFrozen(i.tags))) return false;
+  return net.transparentProxying === undefined || Object.isFrozen(net.transparentProxying);
+}
+
+/** Inbound listeners and their `localhost:<port>` clusters (a shared, read-only set). */
 export function generateInbound(ctx: ProxyContext): ResourceSet {
-  const set = emptyResourceSet();
   const mesh = ctx.meshSnapshot;
   const net = ctx.dataplane?.networking;
-  if (!mesh || !net) return set;
-  for (const inbound of net.inbound ?? []) {
+  if (!mesh || !net) return emptyResourceSet();
+  const spec = ctx.dataplane!;
+  // What the result depends on besides the spec: the zone (inbound tags), the mesh's name
+  // and mTLS (TLS socket, SPIFFE IDs) and, with mTLS, the RBAC filter each inbound gets
+  // from the governing TrafficPermission - compared by content, never by store version.
+  const rbac: Record<string, any>[] | undefined = mesh.mtls ? (net.inbound ?? []).map((inbound: Record<string, any>) => rbacFilter(mesh, inboundTags(inbound, ctx.cp.zone), inboundListenerName(inbound.address ?? net.address, Number(inbound.port)))) : undefined;
+  if (!immutableSpec(spec, net)) return buildInbound(ctx, mesh, net, rbac, false);
+  const key = JSON.stringify([ctx.cp.zone, mesh.name, mesh.mtls, rbac ?? null]);
+  const hit = inboundSets.get(spec);
+  if (hit && hit.key === key) return hit.set;
+  const set = buildInbound(ctx, mesh, net, rbac, true);
+  inboundSets.set(spec, { key, set });
+  return set;
+}
+
+/** `shared`: the listeners outlive this call (memoized), so they are frozen and encoded by identity. */
+function buildInbound(ctx: ProxyContext, mesh: MeshSnapshot, net: Record<string, any>, rbac: Record<string, any>[] | undefined, shared: boolean): ResourceSet {
+  const set = emptyResourceSet();
+  (net.inbound ?? []).forEach((inbound: Record<string, any>, i: number) => {
     const address: string = inbound.address ?? net.address;
     const port = Number(inbound.port);
     const servicePort = Number(inbound.servicePort ?? inbound.port);
@@ -93,7 +125,7 @@ export function generateInbound(ctx: ProxyContext): ResourceSet {
     addResource(set, TypeUrl.Cluster, localClusterOf(mesh, cluster, serviceAddress, servicePort, protocol));
 
     const filters: Record<string, any>[] = [];
-    if (mesh.mtls) filters.push(rbacFilter(mesh, tags, name));
+    if (rbac) filters.push(rbac[i]);
     if (isHttp) {
       filters.push({
         name: 'envoy.filters.network.http_connection_manager',
@@ -114,13 +146,14 @@ export function generateInbound(ctx: ProxyContext): ResourceSet {
     }
     const chain: Record<string, any> = { filters };
     if (mesh.mtls) chain.transport_socket = downstreamTlsSocket(mesh.name);
-    addResource(set, TypeUrl.Listener, {
+    const listener = {
       name,
       address: { socket_address: { address, port_value: port } },
       traffic_direction: 'INBOUND',
       filter_chains: [chain],
       ...(usesTransparentProxy(ctx) ? { bind_to_port: false } : {}),
-    });
-  }
+    };
+    addResource(set, TypeUrl.Listener, shared ? sharedResource(listener) : listener);
+  });
   return set;
 }

@@ -167,17 +167,43 @@ function projectSources(sources: Record<string, string>[], keys: string[]): Reco
   });
 }
 
+// The outbound key of a Dataplane spec (the store's frozen object, replaced on every
+// write), with what else it was computed from: JSON.stringify of a proxy's outbounds
+// and tags on every regeneration was a tenth of a mesh-wide change's generation time.
+const outboundKeys = new WeakMap<object, { zone: string; vipPort: number; dns: boolean; name: string; sourceKeys: string[]; key: string }>();
+
+function immutableNetworking(net: Record<string, any>): boolean {
+  // The stores deep-freeze what they hand out; a caller's own object may change under us.
+  return Object.isFrozen(net) && (net.outbound === undefined || Object.isFrozen(net.outbound)) && (net.inbound === undefined || Object.isFrozen(net.inbound));
+}
+
+function outboundKey(ctx: ProxyContext, mesh: MeshSnapshot, net: Record<string, any>): string {
+  const sourceKeys = sourceKeysOf(mesh);
+  const cacheable = immutableNetworking(net);
+  const hit = cacheable ? outboundKeys.get(net) : undefined;
+  if (hit && hit.zone === ctx.cp.zone && hit.vipPort === ctx.cp.vipPort && hit.dns === ctx.dnsEnabled && hit.name === ctx.name && sameStrings(hit.sourceKeys, sourceKeys)) return hit.key;
+  const key = JSON.stringify([net.outbound ?? null, net.transparentProxying ?? null, ctx.dnsEnabled, projectSources(sourceTagSets(ctx), sourceKeys), ctx.cp.zone, ctx.cp.vipPort]);
+  if (cacheable) outboundKeys.set(net, { zone: ctx.cp.zone, vipPort: ctx.cp.vipPort, dns: ctx.dnsEnabled, name: ctx.name, sourceKeys, key });
+  return key;
+}
+
+function sameStrings(a: readonly string[], b: readonly string[]): boolean {
+  if (a === b) return true;
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 /** Outbound listeners, clusters, endpoints and routes of a dataplane (a shared, read-only set). */
 export function generateOutbound(ctx: ProxyContext): ResourceSet {
   const mesh = ctx.meshSnapshot;
   const net = ctx.dataplane?.networking;
   if (!mesh || !net) return emptyResourceSet();
-  const sources = sourceTagSets(ctx);
-  const key = JSON.stringify([net.outbound ?? null, net.transparentProxying ?? null, ctx.dnsEnabled, projectSources(sources, sourceKeysOf(mesh)), ctx.cp.zone, ctx.cp.vipPort]);
+  const key = outboundKey(ctx, mesh, net);
   let memo = outboundSets.get(mesh);
   if (!memo) outboundSets.set(mesh, (memo = new Map()));
   let set = memo.get(key);
-  if (!set) memo.set(key, (set = buildOutbound(ctx, mesh, net, sources)));
+  if (!set) memo.set(key, (set = buildOutbound(ctx, mesh, net, sourceTagSets(ctx))));
   return set;
 }
 

@@ -46,7 +46,7 @@ t.test('one cluster, CLA and encoding per destination, frozen', async (t) => {
   t.throws(() => {
     ca.lb_policy = 'MAGLEV';
   }, TypeError, 'a generator or hook that changes it fails loudly instead of changing every caller');
-  t.notOk(isSharedResource(a.get(TypeUrl.Listener)!.get('inbound:10.0.0.1:8080')!), 'per-proxy resources are not shared');
+  t.notOk(isSharedResource(a.get(TypeUrl.Listener)!.get('inbound:10.0.0.1:8080')!), "per-proxy resources of a spec that is not frozen (not the store's) are not shared");
 
   const sa = Snapshot.fromResourceSet(a);
   const sb = Snapshot.fromResourceSet(b);
