@@ -156,6 +156,28 @@ function encode(type: XdsTypeUrl, name: string, json: Record<string, any>): { va
   return { value, version: hash([value]) };
 }
 
+/** The one map of a type a snapshot has no resource of (never changed). */
+const EMPTY_TYPE: ReadonlyMap<string, SnapshotResource> = new Map();
+const EMPTY_TYPE_VERSION = typeVersion(EMPTY_TYPE);
+
+/**
+ * The names of a type, sorted by UTF-16 code units (what Array.prototype.sort does
+ * without a comparator). A proxy's types hold a handful of resources: insertion sort
+ * into one array costs less than spreading the keys and sorting a copy of them.
+ */
+function sortedNames(src: ReadonlyMap<string, unknown>): string[] {
+  const out: string[] = [];
+  for (const name of src.keys()) {
+    let i = out.length;
+    while (i > 0 && out[i - 1] > name) {
+      out[i] = out[i - 1];
+      i--;
+    }
+    out[i] = name;
+  }
+  return out;
+}
+
 /** A versioned, immutable set of resources per type. */
 export class Snapshot {
   private constructor(
@@ -177,10 +199,15 @@ export class Snapshot {
     const resources = new Map<XdsTypeUrl, ReadonlyMap<string, SnapshotResource>>();
     const versions = new Map<XdsTypeUrl, string>();
     for (const type of PUSH_ORDER) {
-      const src = set.get(type) ?? new Map<string, Record<string, any>>();
+      const src = set.get(type);
+      if (!src || src.size === 0) {
+        resources.set(type, EMPTY_TYPE);
+        versions.set(type, EMPTY_TYPE_VERSION);
+        continue;
+      }
       // A type made only of shared resources (replicas' clusters, say) is the same for
       // every proxy that has the same ones: build its map and version once.
-      const key = types && src.size > 0 ? sharedKey(type, src) : undefined;
+      const key = types ? sharedKey(type, src) : undefined;
       const known = key === undefined ? undefined : types!.get(key);
       if (known) {
         resources.set(type, known.resources);
@@ -188,7 +215,7 @@ export class Snapshot {
         continue;
       }
       const m = new Map<string, SnapshotResource>();
-      for (const name of [...src.keys()].sort()) {
+      for (const name of sortedNames(src)) {
         const json = src.get(name)!;
         if (!isSharedResource(json)) {
           const enc = encodeCached(type, name, json, cache);
@@ -215,7 +242,7 @@ export class Snapshot {
 
   /** Resources of a type (empty map for none). */
   of(type: string): ReadonlyMap<string, SnapshotResource> {
-    return this.resources.get(type as XdsTypeUrl) ?? new Map();
+    return this.resources.get(type as XdsTypeUrl) ?? EMPTY_TYPE;
   }
 
   /** Version of a type ('' for a type this snapshot does not serve). */
@@ -234,6 +261,59 @@ function walkFilters(listener: Record<string, any>): Record<string, any>[] {
   return hcms;
 }
 
+/** What a resource references by name, read once per SnapshotResource (they are immutable and shared by the proxies that use them). */
+interface References {
+  /** Cluster: the ClusterLoadAssignment it needs (EDS only). */
+  cla?: string;
+  /** Listener: RouteConfigurations it needs, in the order they appear. */
+  routes: string[];
+  /** Listener, RouteConfiguration: clusters it sends to, in order. */
+  clusters: string[];
+}
+
+const NO_REFERENCES: References = { routes: [], clusters: [] };
+const referencesOf = new WeakMap<SnapshotResource, References>();
+
+function clusterReferences(c: SnapshotResource): References {
+  if (c.json.type !== 'EDS') return NO_REFERENCES;
+  return { cla: c.json.eds_cluster_config?.service_name ?? c.name, routes: [], clusters: [] };
+}
+
+function listenerReferences(l: SnapshotResource): References {
+  const routes: string[] = [];
+  const clusters: string[] = [];
+  for (const hcm of walkFilters(l.json)) {
+    const rdsName = hcm.rds?.route_config_name;
+    if (rdsName) routes.push(rdsName);
+  }
+  for (const fc of l.json.filter_chains ?? []) {
+    for (const f of fc.filters ?? []) {
+      const tc = f.typed_config ?? {};
+      if (tc['@type'] !== ExtensionTypeUrl.TcpProxy) continue;
+      if (tc.cluster) clusters.push(tc.cluster);
+      for (const w of tc.weighted_clusters?.clusters ?? []) clusters.push(w.name);
+    }
+  }
+  return routes.length || clusters.length ? { routes, clusters } : NO_REFERENCES;
+}
+
+function routeReferences(r: SnapshotResource): References {
+  const clusters: string[] = [];
+  for (const vh of r.json.virtual_hosts ?? []) {
+    for (const rt of vh.routes ?? []) {
+      if (rt.route?.cluster) clusters.push(rt.route.cluster);
+      for (const w of rt.route?.weighted_clusters?.clusters ?? []) clusters.push(w.name);
+    }
+  }
+  return clusters.length ? { routes: [], clusters } : NO_REFERENCES;
+}
+
+function references(r: SnapshotResource, read: (r: SnapshotResource) => References): References {
+  let refs = referencesOf.get(r);
+  if (!refs) referencesOf.set(r, (refs = read(r)));
+  return refs;
+}
+
 /**
  * Problems that would leave a proxy waiting forever (go-control-plane's Consistent):
  * an EDS cluster without its ClusterLoadAssignment, an RDS name without its
@@ -246,34 +326,16 @@ export function consistent(s: Snapshot): string[] {
   const clas = s.of(TypeUrl.ClusterLoadAssignment);
   const routes = s.of(TypeUrl.RouteConfiguration);
   for (const c of clusters.values()) {
-    if (c.json.type !== 'EDS') continue;
-    const edsName = c.json.eds_cluster_config?.service_name ?? c.name;
-    if (!clas.has(edsName)) problems.push(`cluster "${c.name}" uses EDS but there is no ClusterLoadAssignment "${edsName}"`);
+    const edsName = references(c, clusterReferences).cla;
+    if (edsName !== undefined && !clas.has(edsName)) problems.push(`cluster "${c.name}" uses EDS but there is no ClusterLoadAssignment "${edsName}"`);
   }
-  const clusterRef = (where: string, name: string) => {
-    if (!clusters.has(name)) problems.push(`${where} references cluster "${name}" which does not exist`);
-  };
   for (const l of s.of(TypeUrl.Listener).values()) {
-    for (const hcm of walkFilters(l.json)) {
-      const rdsName = hcm.rds?.route_config_name;
-      if (rdsName && !routes.has(rdsName)) problems.push(`listener "${l.name}" uses RDS "${rdsName}" which does not exist`);
-    }
-    for (const fc of l.json.filter_chains ?? []) {
-      for (const f of fc.filters ?? []) {
-        const tc = f.typed_config ?? {};
-        if (tc['@type'] !== ExtensionTypeUrl.TcpProxy) continue;
-        if (tc.cluster) clusterRef(`listener "${l.name}"`, tc.cluster);
-        for (const w of tc.weighted_clusters?.clusters ?? []) clusterRef(`listener "${l.name}"`, w.name);
-      }
-    }
+    const refs = references(l, listenerReferences);
+    for (const rdsName of refs.routes) if (!routes.has(rdsName)) problems.push(`listener "${l.name}" uses RDS "${rdsName}" which does not exist`);
+    for (const name of refs.clusters) if (!clusters.has(name)) problems.push(`listener "${l.name}" references cluster "${name}" which does not exist`);
   }
   for (const r of routes.values()) {
-    for (const vh of r.json.virtual_hosts ?? []) {
-      for (const rt of vh.routes ?? []) {
-        if (rt.route?.cluster) clusterRef(`route "${r.name}"`, rt.route.cluster);
-        for (const w of rt.route?.weighted_clusters?.clusters ?? []) clusterRef(`route "${r.name}"`, w.name);
-      }
-    }
+    for (const name of references(r, routeReferences).clusters) if (!clusters.has(name)) problems.push(`route "${r.name}" references cluster "${name}" which does not exist`);
   }
   return problems;
 }

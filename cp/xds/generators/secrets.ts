@@ -3,12 +3,12 @@
  * Only for meshes with mTLS; listeners and clusters reference them by name.
  */
 import { TypeUrl } from '../../../proto/index';
-import { addResource, emptyResourceSet, IDENTITY_SECRET, MESH_CA_SECRET, type ProxyContext, type ResourceSet } from './types';
+import { addResource, emptyResourceSet, IDENTITY_SECRET, NO_RESOURCES, MESH_CA_SECRET, type ProxyContext, type ResourceSet } from './types';
 
 /** `identity_cert` (tls_certificate) and `mesh_ca` (validation_context). */
 export function generateSecrets(ctx: ProxyContext): ResourceSet {
+  if (!ctx.meshSnapshot?.mtls || !ctx.identity) return NO_RESOURCES;
   const set = emptyResourceSet();
-  if (!ctx.meshSnapshot?.mtls || !ctx.identity) return set;
   addResource(set, TypeUrl.Secret, {
     name: IDENTITY_SECRET,
     tls_certificate: {

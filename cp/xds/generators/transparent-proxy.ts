@@ -11,7 +11,7 @@
  */
 import { TypeUrl } from '../../../proto/index';
 import { statPrefix } from './names';
-import { addResource, emptyResourceSet, type ProxyContext, type ResourceSet } from './types';
+import { addResource, emptyResourceSet, NO_RESOURCES, type ProxyContext, type ResourceSet } from './types';
 import { ExtensionTypeUrl } from '../../../proto/index';
 
 /** Source address of inbound passthrough connections (excluded from redirection by kuma's iptables rules). */
@@ -35,8 +35,8 @@ function passthrough(name: string, port: number, direction: 'INBOUND' | 'OUTBOUN
 
 /** The two redirection listeners and their ORIGINAL_DST clusters. */
 export function generateTransparentProxy(ctx: ProxyContext): ResourceSet {
+  if (!usesTransparentProxy(ctx)) return NO_RESOURCES;
   const set = emptyResourceSet();
-  if (!usesTransparentProxy(ctx)) return set;
   const tp = ctx.dataplane!.networking.transparentProxying;
   const out = 'outbound:passthrough:ipv4';
   addResource(set, TypeUrl.Listener, passthrough(out, Number(tp.redirectPortOutbound), 'OUTBOUND'));
