@@ -7,7 +7,7 @@
 import crypto from 'node:crypto';
 import { TypeUrl, type AnyMessage } from '../../../proto/index';
 import { encodeProtoJson } from '../../../proto/json';
-import { PUSH_ORDER, isSharedResource, type ResourceSet, type XdsTypeUrl } from '../generators/types';
+import { PUSH_ORDER, isSharedResource, sharedResourceId, type ResourceSet, type XdsTypeUrl } from '../generators/types';
 import { ExtensionTypeUrl } from '../../../proto/index';
 
 /** One resource: proto3 JSON (for golden files and debugging) and its encoded Any. */
@@ -67,22 +67,43 @@ function typeVersion(m: ReadonlyMap<string, SnapshotResource>): string {
   return (h1 >>> 0).toString(16).padStart(8, '0') + (h2 >>> 0).toString(16).padStart(8, '0');
 }
 
-/** Types already built in one regeneration, by sharedKey (see fromResourceSet). */
-export type TypeCache = Map<string, { resources: ReadonlyMap<string, SnapshotResource>; version: string }>;
+/** A type built from shared resources only, and what it was built from. */
+export interface TypeCacheEntry {
+  names: string[];
+  jsons: object[];
+  resources: ReadonlyMap<string, SnapshotResource>;
+  version: string;
+}
 
-const objectIds = new WeakMap<object, number>();
-let nextObjectId = 1;
+/** Types already built in one regeneration, by sharedIdentity (see fromResourceSet). */
+export type TypeCache = Map<number, TypeCacheEntry[]>;
 
-/** The identities of a type's resources when every one is shared, else undefined. */
-function sharedKey(type: string, src: ReadonlyMap<string, Record<string, any>>): string | undefined {
-  let key = type;
-  for (const [name, json] of src) {
-    if (!isSharedResource(json)) return undefined;
-    let id = objectIds.get(json);
-    if (id === undefined) objectIds.set(json, (id = nextObjectId++));
-    key += `\u0000${name}\u0000${id}`;
+/**
+ * A hash of the identities of a type's resources, in the set's order, when every one is
+ * shared; else undefined. Equal hashes are confirmed resource by resource (sameSource),
+ * so a collision costs a rebuild, never another proxy's config. Concatenating names and
+ * ids into a string key (and hashing that string) cost more than building the type.
+ */
+function sharedIdentity(typeIndex: number, src: ReadonlyMap<string, Record<string, any>>): number | undefined {
+  let h1 = Math.imul(typeIndex + 1, 0x9e3779b1) ^ src.size;
+  let h2 = Math.imul(typeIndex + 1, 0x85ebca6b) ^ src.size;
+  for (const json of src.values()) {
+    const id = sharedResourceId(json);
+    if (id === undefined) return undefined;
+    h1 = Math.imul(h1 ^ id, 2654435761) ^ (h2 >>> 15);
+    h2 = Math.imul(h2 ^ (id * 31 + 7), 1597334677) ^ (h1 >>> 13);
   }
-  return key;
+  return (h1 >>> 0) * 0x200000 + ((h2 >>> 0) & 0x1fffff);
+}
+
+function sameSource(e: TypeCacheEntry, src: ReadonlyMap<string, Record<string, any>>): boolean {
+  if (e.jsons.length !== src.size) return false;
+  let i = 0;
+  for (const [name, json] of src) {
+    if (e.jsons[i] !== json || e.names[i] !== name) return false;
+    i++;
+  }
+  return true;
 }
 
 /** What fromResourceSet needs of an encoding cache: encodings by content (`type + JSON`). */
@@ -198,7 +219,8 @@ export class Snapshot {
   static fromResourceSet(set: ResourceSet, cache?: EncodeCache, types?: TypeCache): Snapshot {
     const resources = new Map<XdsTypeUrl, ReadonlyMap<string, SnapshotResource>>();
     const versions = new Map<XdsTypeUrl, string>();
-    for (const type of PUSH_ORDER) {
+    for (let t = 0; t < PUSH_ORDER.length; t++) {
+      const type = PUSH_ORDER[t];
       const src = set.get(type);
       if (!src || src.size === 0) {
         resources.set(type, EMPTY_TYPE);
@@ -207,8 +229,9 @@ export class Snapshot {
       }
       // A type made only of shared resources (replicas' clusters, say) is the same for
       // every proxy that has the same ones: build its map and version once.
-      const key = types ? sharedKey(type, src) : undefined;
-      const known = key === undefined ? undefined : types!.get(key);
+      const key = types ? sharedIdentity(t, src) : undefined;
+      const candidates = key === undefined ? undefined : types!.get(key);
+      const known = candidates?.find((e) => sameSource(e, src));
       if (known) {
         resources.set(type, known.resources);
         versions.set(type, known.version);
@@ -235,7 +258,11 @@ export class Snapshot {
       const version = typeVersion(m);
       resources.set(type, m);
       versions.set(type, version);
-      if (key !== undefined) types!.set(key, { resources: m, version });
+      if (key !== undefined) {
+        const entry: TypeCacheEntry = { names: [...src.keys()], jsons: [...src.values()], resources: m, version };
+        if (candidates) candidates.push(entry);
+        else types!.set(key, [entry]);
+      }
     }
     return new Snapshot(resources, versions);
   }

@@ -52,7 +52,9 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
-const shared = new WeakSet<object>();
+// Shared resources and their ids (for keys made of identities, see Snapshot.fromResourceSet).
+const shared = new WeakMap<object, number>();
+let nextSharedId = 1;
 
 /**
  * Marks a resource as shared by many proxies: it is deep-frozen (a generator or hook
@@ -60,13 +62,18 @@ const shared = new WeakSet<object>();
  * its encoding can be cached by identity instead of by content (Snapshot.fromResourceSet).
  */
 export function sharedResource<T extends Record<string, any>>(resource: T): T {
-  shared.add(deepFreeze(resource));
+  if (!shared.has(resource)) shared.set(deepFreeze(resource), nextSharedId++);
   return resource;
 }
 
 /** True for a resource made by sharedResource (immutable: safe to cache by identity). */
 export function isSharedResource(resource: object): boolean {
   return shared.has(resource);
+}
+
+/** A number unique to a shared resource (never reused in this process); undefined for others. */
+export function sharedResourceId(resource: object): number | undefined {
+  return shared.get(resource);
 }
 
 /** Merges `from` into `into` (same-name resources must be identical). */

@@ -1,6 +1,6 @@
 /** Snapshots: content versions per type, the consistency check, and the cache's watch semantics. */
 import t from 'tap';
-import { GenerationalEncodeCache, Snapshot, consistent } from '../../../cp/xds/cache/snapshot';
+import { GenerationalEncodeCache, Snapshot, consistent, type TypeCache } from '../../../cp/xds/cache/snapshot';
 import { sharedResource } from '../../../cp/xds/generators/types';
 import { SnapshotCache } from '../../../cp/xds/cache/snapshot-cache';
 import { addResource, emptyResourceSet } from '../../../cp/xds/generators/types';
@@ -72,6 +72,38 @@ t.test('encoding cache: shared resources with known content are not encoded agai
   t.equal(c.get('k1'), undefined, 'the entry nobody used is gone');
   t.equal(c.get('k0')?.version, '0');
   t.ok(c.size <= 4);
+});
+
+t.test('type cache: one map for the same shared resources; anything else, even under a colliding key, is built afresh', async (t) => {
+  const a = sharedResource(cla('a'));
+  const b = sharedResource(cla('b'));
+  const b2 = sharedResource(cla('b', 81));
+  const set = (...rs: Record<string, any>[]) => {
+    const s = emptyResourceSet();
+    for (const r of rs) addResource(s, TypeUrl.ClusterLoadAssignment, r);
+    return s;
+  };
+  const types: TypeCache = new Map();
+  const of = (s: ReturnType<typeof set>, tc: TypeCache | undefined = types) => Snapshot.fromResourceSet(s, undefined, tc).of(TypeUrl.ClusterLoadAssignment);
+  const ab = of(set(a, b));
+  t.equal(of(set(a, b)), ab, 'the same shared objects: the same map');
+  const ab2 = of(set(a, b2));
+  t.not(ab2, ab, 'one other object: another map');
+  t.equal(ab2.get('b')!.json.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value, 81);
+  const unshared = of(set(a, cla('b')));
+  t.same([...unshared.keys()], ['a', 'b'], 'a resource that is not shared: built, not taken from the cache');
+  t.not(unshared, ab);
+
+  // Force a collision: every key of a cache that knows {a, b} now holds {a, b2}'s entry.
+  const learn: TypeCache = new Map();
+  of(set(a, b), learn);
+  const other: TypeCache = new Map();
+  of(set(a, b2), other);
+  const wrongEntry = [...other.values()][0];
+  const colliding: TypeCache = new Map([...learn.keys()].map((k) => [k, [...wrongEntry]]));
+  const got = of(set(a, b), colliding);
+  t.equal(got.get('b')!.json, b, 'the entry of other resources under the same key is not served');
+  t.equal(Snapshot.fromResourceSet(set(a, b), undefined, colliding).version(TypeUrl.ClusterLoadAssignment), Snapshot.fromResourceSet(set(a, b)).version(TypeUrl.ClusterLoadAssignment));
 });
 
 t.test('consistent() names every dangling reference', async (t) => {
