@@ -10,6 +10,9 @@ import { buildMeshSnapshots, type StoreContents } from '../../../cp/xds/generato
 import { buildProxyContext, type ProxyIdentity } from '../../../cp/xds/generators/proxy-context';
 import { generateResources } from '../../../cp/xds/generators/profiles';
 import { Snapshot, consistent, type TypeCache } from '../../../cp/xds/cache/snapshot';
+import { deepFreeze } from '../../../cp/xds/generators/types';
+import { encodeProtoJson, fromProtoJson } from '../../../proto/json';
+import { lookupType } from '../../../proto/index';
 import { validateAny } from '../../../proto/validate';
 
 function rng(seed: number) {
@@ -155,4 +158,60 @@ t.test('shared destinations equal per-proxy generation', async (t) => {
     }
   }
   t.ok(compared > 1000, `${compared} resource types compared`);
+});
+
+// With the store's deep-frozen resources, a Dataplane's inbound resources and outbound key
+// are reused from earlier regenerations (inbound.ts, outbound.ts). Warm that memo with one
+// world, then change everything around the same Dataplane objects (another world's meshes,
+// with mTLS toggled, its routes and permissions): each proxy must get exactly what a fresh
+// generation from unfrozen copies (never memoized) gives.
+t.test('reuse across regenerations equals fresh generation', async (t) => {
+  let compared = 0;
+  for (let seed = 1; seed <= 25; seed++) {
+    const { contents, zone } = randomWorld(seed);
+    const other = randomWorld(seed + 1000).contents;
+    deepFreeze(contents);
+    const cp = { zone, vipPort: 80 };
+    const targets = proxiesOf(contents, seed % 2 === 1, false).filter((p) => p.kind === 'dataplane');
+    for (const p of targets) Snapshot.fromResourceSet(generateResources(buildProxyContext(buildMeshSnapshots(contents, zone), p, cp, identity)));
+    const changed: StoreContents = deepFreeze({ ...contents, meshes: other.meshes, trafficRoutes: other.trafficRoutes, trafficPermissions: other.trafficPermissions });
+    for (const world of [changed, contents]) {
+      const unfrozen = structuredClone(world);
+      const meshes = buildMeshSnapshots(world, zone);
+      const freshMeshes = buildMeshSnapshots(unfrozen, zone);
+      for (const p of targets) {
+        const warm = Snapshot.fromResourceSet(generateResources(buildProxyContext(meshes, p, cp, identity)));
+        const copy = { ...p, resource: unfrozen.dataplanes.find((d) => d.meta.mesh === p.mesh && d.meta.name === p.name) };
+        const fresh = Snapshot.fromResourceSet(generateResources(buildProxyContext(freshMeshes, copy, cp, identity)));
+        for (const [type, m] of fresh.resources) {
+          const w = warm.of(type);
+          const same = w.size === m.size && [...m].every(([name, r]) => Buffer.from(w.get(name)?.any.value ?? []).equals(Buffer.from(r.any.value)));
+          if (!same) t.fail(`seed ${seed} ${p.mesh}.${p.name}: ${type} differs between reused and fresh generation`);
+          compared++;
+        }
+      }
+    }
+  }
+  t.ok(compared > 1000, `${compared} resource types compared`);
+});
+
+// encodeProtoJson hands its checked plain object straight to protobufjs's encoder; the
+// bytes must be those of the message protobufjs's own fromObject builds (fromProtoJson).
+t.test('every generated resource encodes to the bytes of its protobufjs message', async (t) => {
+  let compared = 0;
+  for (let seed = 1; seed <= 25; seed++) {
+    const { contents, zone } = randomWorld(seed);
+    const meshes = buildMeshSnapshots(contents, zone);
+    for (const p of proxiesOf(contents, seed % 2 === 0, true)) {
+      const set = generateResources(buildProxyContext(meshes, p, { zone, vipPort: 80 }, identity));
+      for (const [type, m] of set) {
+        for (const [name, json] of m) {
+          const viaMessage = lookupType(type).encode(fromProtoJson(type, json)).finish();
+          if (!Buffer.from(encodeProtoJson(type, json)).equals(Buffer.from(viaMessage))) t.fail(`seed ${seed} ${type} ${name}: bytes differ`);
+          compared++;
+        }
+      }
+    }
+  }
+  t.ok(compared > 1000, `${compared} resources compared`);
 });
