@@ -133,6 +133,9 @@ t.test('lean HTTP/1.1 forwarder against real peers', async (t) => {
           res.writeHead(200, { 'content-type': 'text/plain' });
           res.write('part one, ');
           return void setTimeout(() => res.end('part two'), 20);
+        case '/hang':
+          // Answers long after the route timeout of the `timed` listener.
+          return void setTimeout(() => res.end('late'), 1500);
         case '/case':
           res.writeHead(200, ['X-Resp-Case', 'Kept', 'x-dup', '1', 'X-Dup', '2', 'content-length', '2']);
           return void res.end('ok');
@@ -164,9 +167,12 @@ t.test('lean HTTP/1.1 forwarder against real peers', async (t) => {
   const webNode = `${MESH}.web`;
   ads.set(webNode, T.Secret, R.secrets(identity(ca, MESH, 'web'), ca.certPem));
   ads.set(webNode, T.Cluster, [R.localCluster(appPort)]);
+  const timed = R.hcm('timed', { cluster: appCluster });
+  timed.typed_config.route_config.virtual_hosts[0].routes[0].route.timeout = '0.3s';
   ads.set(webNode, T.Listener, [
     R.inboundListener('inbound', 0, MESH, [`spiffe://${MESH}/frontend`], R.hcm('in', { cluster: appCluster })),
     R.outboundListener('direct', 0, R.hcm('direct', { cluster: appCluster })),
+    R.outboundListener('timed', 0, timed),
   ]);
   await until(() => web.isReady(), 'web ready');
   const fe = await startEngine(t, { mesh: MESH, name: 'frontend', adsPort: ads.port, adsCaPem: cpCa.certPem });
@@ -303,6 +309,26 @@ t.test('lean HTTP/1.1 forwarder against real peers', async (t) => {
     t.equal(c.status, 503, 'a POST whose reused connection was dropped is answered 503');
     t.equal((dropSeen.POST ?? 0) - postsBefore, 1, 'and was not sent again');
     t.equal((await retries()) - before, 1, 'no retry counted for it');
+  });
+
+  t.test('the route timeout answers 504, once per exchange, and spares the idle connection', async (t) => {
+    const port = web.listenerPort('timed')!;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+    t.teardown(() => agent.destroy());
+    let t0 = Date.now();
+    const a = await request(port, { path: '/hang', agent });
+    t.equal(a.status, 504, 'no answer within 0.3 s: 504');
+    t.ok(Date.now() - t0 < 1200, `after the route timeout, not the app (${Date.now() - t0} ms)`);
+    const b = await request(port, { path: '/echo', agent });
+    t.equal(b.status, 200, 'the next request on the same connection is answered');
+    // Idle for longer than the route timeout: nothing fires at the connection.
+    await new Promise((r) => setTimeout(r, 500));
+    const c = await request(port, { path: '/echo', agent });
+    t.equal(c.status, 200, 'a request after an idle spell is answered');
+    t0 = Date.now();
+    const d = await request(port, { path: '/hang', agent });
+    t.equal(d.status, 504, 'a second slow request on the connection times out as well');
+    t.ok(Date.now() - t0 >= 250, `not earlier than its own timeout (${Date.now() - t0} ms)`);
   });
 
   t.test('stats count requests on the lean path', async (t) => {

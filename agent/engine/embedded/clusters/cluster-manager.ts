@@ -115,11 +115,6 @@ export class ClusterRuntime {
     );
   }
 
-  /** The current clock of the cluster manager (ms). */
-  now(): number {
-    return this.mgr.now();
-  }
-
   /** Passive health checking for the lean forwarder: observe() by endpoint. */
   observeEndpoint(ep: EndpointState, status: number): void {
     const od = this.model.outlier;

@@ -30,7 +30,7 @@ export class H1Conn {
   user: H1ConnUser | undefined;
   /** True once it carried a request (the next one is a reuse, retriable on a reset). */
   reused = false;
-  /** When it last went idle (ms, the cluster manager's clock). */
+  /** When it last went idle (Date.now()). */
   idleSince = 0;
   /** How long it may stay idle; 0 or less: never reuse. */
   idleLimitMs: number;
@@ -66,13 +66,6 @@ export class H1Conn {
     });
     sock.on('close', () => this.onClose());
     sock.on('drain', () => this.user?.onUpstreamDrain());
-    // Idle connections are closed by the socket's inactivity timer; a busy one is left alone
-    // (the route timeout bounds it).
-    // (setTimeout(ms, cb) would listen once: the check must run at every expiry.)
-    sock.on('timeout', () => {
-      if (!this.user) this.destroy();
-    });
-    sock.setTimeout(Math.max(idleLimitMs, 1000));
   }
 
   private onData(d: Buffer): void {
@@ -103,6 +96,21 @@ export class H1Conn {
   /** Closes the connection without telling its user (who let go of it). */
   destroy(): void {
     this.sock.destroy();
+  }
+}
+
+/** How often idle connections past their limit are closed (take() never hands one out anyway). */
+const SWEEP_MS = 1_000;
+/** Pools holding idle connections, swept by one timer (instead of a socket timer per connection, re-armed on every read and write). */
+const withIdle = new Set<H1Pool>();
+let sweeper: NodeJS.Timeout | undefined;
+
+function sweep(): void {
+  const now = Date.now();
+  for (const p of withIdle) if (p.closeExpired(now)) withIdle.delete(p);
+  if (withIdle.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
   }
 }
 
@@ -138,6 +146,26 @@ export class H1Pool {
     // Paused for a slow caller of the exchange that just ended: the next one must read.
     if (c.sock.isPaused()) c.sock.resume();
     this.idle.push(c);
+    if (this.idle.length === 1) {
+      withIdle.add(this);
+      if (!sweeper) {
+        sweeper = setInterval(sweep, SWEEP_MS);
+        sweeper.unref();
+      }
+    }
+  }
+
+  /** Closes idle connections past their limit (`now` on Date.now()'s clock); true when none is left. */
+  closeExpired(now: number): boolean {
+    const idle = this.idle;
+    for (let i = idle.length - 1; i >= 0; i--) {
+      const c = idle[i];
+      if (now - c.idleSince >= c.idleLimitMs) {
+        idle.splice(i, 1);
+        c.destroy();
+      }
+    }
+    return idle.length === 0;
   }
 
   /** Drops a closed connection. */

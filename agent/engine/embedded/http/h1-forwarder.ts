@@ -34,10 +34,21 @@ const MAX_HELD_BYTES = 256 * 1024;
 /** Methods whose request, when it carries no body, may be sent again (RFC 9110 §9.2.2 idempotent, minus those usually with a body). */
 const RETRIABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE']);
 
+/** How often idle downstream connections are looked for. */
+const SWEEP_MS = 5_000;
+
+/**
+ * A coarse clock for downstream idleness, advanced by the sweep: a read stamps its
+ * connection with it instead of refreshing a socket timer (socket.setTimeout re-arms a
+ * timer on every read and write).
+ */
+let sweepTick = 0;
+
 /** The lean forwarder of one filter chain: its open connections and the node:http server it falls back to. */
 export class H1Forwarder {
   /** Connections carried by the forwarder (not those handed to node:http). */
   readonly conns = new Set<DownstreamConn>();
+  private sweeper?: NodeJS.Timeout;
 
   constructor(
     readonly d: HttpProxyDeps,
@@ -47,6 +58,21 @@ export class H1Forwarder {
   /** Takes an HTTP/1 connection (after TLS and protocol sniffing). */
   accept(sock: net.Socket): void {
     this.conns.add(new DownstreamConn(this, sock));
+    if (!this.sweeper) {
+      this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
+      this.sweeper.unref();
+    }
+  }
+
+  /** Closes connections silent for DOWNSTREAM_IDLE_TIMEOUT_MS with no request in progress (to within SWEEP_MS). */
+  private sweep(): void {
+    sweepTick++;
+    const limit = Math.ceil(DOWNSTREAM_IDLE_TIMEOUT_MS / SWEEP_MS);
+    for (const c of this.conns) if (c.idle() && sweepTick - c.lastActive >= limit) c.sock.destroy();
+    if (this.conns.size === 0) {
+      clearInterval(this.sweeper);
+      this.sweeper = undefined;
+    }
   }
 
   /** Closes connections with no request in progress (drain). */
@@ -82,7 +108,6 @@ class Exchange implements H1ConnUser {
   /** The downstream connection closes after this response. */
   closeAfter = false;
   upKeepAlive = false;
-  timer?: NodeJS.Timeout;
   /** The rest of the request body is dropped (the response was answered locally). */
   discard = false;
 
@@ -111,10 +136,7 @@ class Exchange implements H1ConnUser {
     const info = scanHead(raw);
     if (info.keepAliveTimeoutS >= 0) {
       const ms = Math.min(UPSTREAM_IDLE_TIMEOUT_MS, info.keepAliveTimeoutS * 1000 - 1000);
-      if (ms !== conn.idleLimitMs) {
-        conn.idleLimitMs = ms;
-        if (ms > 0) conn.sock.setTimeout(Math.max(ms, 1000));
-      }
+      conn.idleLimitMs = ms;
     }
     const noBody = this.method === 'HEAD' || status === 204 || status === 304;
     const dc = this.dc;
@@ -149,7 +171,7 @@ class Exchange implements H1ConnUser {
     if (this.respChunked) this.dc.out.push('0\r\n\r\n');
     this.conn = undefined;
     // A connection whose request was not sent whole is out of step: never reuse it.
-    if (this.upKeepAlive && this.reqDone && this.reqOut.bytes === 0) conn.pool.release(conn, this.cluster!.now());
+    if (this.upKeepAlive && this.reqDone && this.reqOut.bytes === 0) conn.pool.release(conn, Date.now());
     else {
       conn.user = undefined;
       conn.destroy();
@@ -212,7 +234,6 @@ class Exchange implements H1ConnUser {
 
   private finishResponse(): void {
     this.respDone = true;
-    clearTimeout(this.timer);
     this.dc.responseDone(this);
   }
 
@@ -229,7 +250,6 @@ class Exchange implements H1ConnUser {
 
   /** The downstream went away: the upstream request is aborted. */
   abort(): void {
-    clearTimeout(this.timer);
     this.respDone = true;
     const c = this.conn;
     this.conn = undefined;
@@ -269,6 +289,15 @@ class DownstreamConn {
   private pendingHandoffHead?: string;
   /** A malformed request: answered with this status once the exchanges before it are done. */
   private failStatus = 0;
+  /** The sweep tick of the last read. */
+  lastActive = sweepTick;
+  /**
+   * The route timeout, one timer per connection re-armed (refresh()) for each exchange
+   * instead of a new timer per request; `timed` is the exchange it was armed for.
+   */
+  private timer?: NodeJS.Timeout;
+  private timerMs = 0;
+  private timed?: Exchange;
   private readonly onDataBound = (d: Buffer) => this.onData(d);
 
   constructor(
@@ -289,16 +318,14 @@ class DownstreamConn {
     sock.on('end', this.onEndBound);
     sock.on('close', this.onCloseBound);
     sock.on('drain', this.onDrainBound);
-    // setTimeout(ms, cb) would listen once; the idle check must run at every expiry.
-    sock.on('timeout', this.onIdleBound);
-    sock.setTimeout(DOWNSTREAM_IDLE_TIMEOUT_MS);
   }
 
   private readonly onEndBound = () => this.onEnd();
   private readonly onCloseBound = () => this.onClose();
   private readonly onDrainBound = () => this.onDrain();
-  private readonly onIdleBound = () => {
-    if (this.idle()) this.sock.destroy();
+  private readonly onTimerBound = () => {
+    const ex = this.timed;
+    if (ex && ex === this.cur && !ex.respDone) ex.onTimeout();
   };
 
   /** No exchange in progress. */
@@ -312,6 +339,7 @@ class DownstreamConn {
   }
 
   private onData(d: Buffer): void {
+    this.lastActive = sweepTick;
     this.executing = true;
     const r = this.parser.execute(d);
     this.executing = false;
@@ -424,8 +452,20 @@ class DownstreamConn {
 
   private start(ex: Exchange): void {
     if (ex.local) return ex.answer(ex.local.status, ex.local.body);
-    if (ex.timeoutMs > 0) ex.timer = setTimeout(() => ex.onTimeout(), ex.timeoutMs);
+    if (ex.timeoutMs > 0) this.armTimer(ex);
     this.dispatch(ex);
+  }
+
+  private armTimer(ex: Exchange): void {
+    this.timed = ex;
+    if (this.timer && this.timerMs === ex.timeoutMs) {
+      this.timer.refresh();
+      return;
+    }
+    clearTimeout(this.timer);
+    this.timerMs = ex.timeoutMs;
+    this.timer = setTimeout(this.onTimerBound, ex.timeoutMs);
+    this.timer.unref();
   }
 
   /** Sends the exchange's request on a pooled or new upstream connection. */
@@ -435,11 +475,11 @@ class DownstreamConn {
     if (!pool) return ex.answer(503, `no healthy upstream: cluster "${rt.model.name}" has no endpoint\n`);
     rt.stats.upstream_rq_total++;
     ex.pool = pool;
-    const conn = pool.take(rt.now());
+    const conn = pool.take(Date.now());
     if (conn) return this.attach(ex, conn);
     rt.h1Connect(pool, (err, c) => {
       if (ex.respDone || this.gone) {
-        if (c) c.pool.release(c, rt.now());
+        if (c) c.pool.release(c, Date.now());
         return;
       }
       if (err || !c) {
@@ -535,8 +575,7 @@ class DownstreamConn {
     s.removeListener('end', this.onEndBound);
     s.removeListener('close', this.onCloseBound);
     s.removeListener('drain', this.onDrainBound);
-    s.setTimeout(0);
-    s.removeListener('timeout', this.onIdleBound);
+    clearTimeout(this.timer);
     this.fwd.conns.delete(this);
     this.gone = true;
     s.unshift(data);
@@ -552,6 +591,7 @@ class DownstreamConn {
 
   private onClose(): void {
     this.gone = true;
+    clearTimeout(this.timer);
     this.fwd.conns.delete(this);
     this.cur?.abort();
     for (const ex of this.queue) ex.abort();

@@ -64,8 +64,13 @@ export function scanHead(raw: string[]): HeadInfo {
         hop++;
         break;
       case 'keep-alive': {
-        const m = /timeout=(\d+)/i.exec(v);
-        if (m) keepAliveTimeoutS = Number(m[1]);
+        // Read on every response of a Node app (`Keep-Alive: timeout=5`): no regex here.
+        let j = v.indexOf('timeout=');
+        if (j < 0) j = v.toLowerCase().indexOf('timeout=');
+        if (j >= 0) {
+          const n = parseInt(v.slice(j + 8), 10);
+          if (n >= 0) keepAliveTimeoutS = n;
+        }
         hop++;
         break;
       }
@@ -74,9 +79,11 @@ export function scanHead(raw: string[]): HeadInfo {
     }
   }
   let named: string[] | undefined;
-  if (connection !== undefined) {
-    for (const tok of connection.split(',')) {
-      const t = tok.trim().toLowerCase();
+  // `Connection: keep-alive` or `close` (nearly every message that has the field) names nothing else.
+  const lc = connection?.toLowerCase();
+  if (lc !== undefined && lc !== 'keep-alive' && lc !== 'close') {
+    for (const tok of lc.split(',')) {
+      const t = tok.trim();
       if (t && t !== 'close' && !HOP_BY_HOP.has(t)) (named ??= []).push(t);
     }
   }
