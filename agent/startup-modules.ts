@@ -6,9 +6,9 @@
  * long as the process: its 72 files stay in require.cache, their source text stays on
  * the heap (V8 keeps it to compile functions lazily), with the scope infos and function
  * records built from it. Measured in one process: loading yaml and parsing a Dataplane
- * adds 1.1 MiB to the live heap; dropping it again gives 0.8 MiB back. With the
- * protobuf writers below, idle RSS with 100 outbounds went from 57.0 to 55.9 MiB
- * (bench/results/dp-startup-memory-analysis-2026-11-26.md, addendum).
+ * adds 1.1 MiB to the live heap; dropping it again gives 0.8 MiB back. In kuma-dp's idle
+ * RSS (with the protobuf writers below) that is a few hundred KiB, within the run-to-run
+ * spread (bench/results/dp-startup-memory-analysis-2026-11-26.md, addendum).
  *
  * So kuma-dp loads it through here, on first use, and `releaseStartupModules()` (called
  * when start-up is over, see start-hold.ts) forgets what this module loaded: the

@@ -122,16 +122,20 @@ function loadRoot(name: string): protobuf.Root {
  */
 export function forgetLookupCaches(root: protobuf.Root): number {
   let dropped = 0;
-  const walk = (ns: protobuf.NamespaceBase) => {
+  eachNamespace(root, (ns) => {
     const memo = (ns as unknown as { _lookupCache?: Record<string, unknown> })._lookupCache;
     if (memo && typeof memo === 'object') {
       dropped += Object.keys(memo).length;
       (ns as unknown as { _lookupCache: Record<string, unknown> })._lookupCache = Object.create(null);
     }
-    for (const o of ns.nestedArray) if (o instanceof protobuf.Namespace) walk(o);
-  };
-  walk(root);
+  });
   return dropped;
+}
+
+/** Calls `visit` on `ns` and every namespace below it (Types and Services are namespaces at run time). */
+function eachNamespace(ns: protobuf.NamespaceBase, visit: (ns: protobuf.NamespaceBase) => void): void {
+  visit(ns);
+  for (const o of ns.nestedArray) if (o instanceof protobuf.Namespace) eachNamespace(o, visit);
 }
 
 /**
@@ -163,19 +167,15 @@ export function fullEnvoyRoot(): protobuf.Root {
  */
 export function dropGeneratedWriters(): number {
   let n = 0;
-  const walk = (ns: protobuf.NamespaceBase) => {
-    for (const o of ns.nestedArray) {
-      if (o instanceof protobuf.Type && Object.prototype.hasOwnProperty.call(o, 'encode')) {
-        const t = o as unknown as Record<string, unknown>;
-        delete t.encode;
-        delete t.verify;
-        delete t.fromObject;
-        n++;
-      }
-      if (o instanceof protobuf.Namespace) walk(o); // Type and Service are Namespaces at run time
-    }
+  const trim = (ns: protobuf.NamespaceBase) => {
+    if (!(ns instanceof protobuf.Type) || !Object.prototype.hasOwnProperty.call(ns, 'encode')) return;
+    const t = ns as unknown as Record<string, unknown>;
+    delete t.encode;
+    delete t.verify;
+    delete t.fromObject;
+    n++;
   };
-  for (const r of new Set([envoy, envoyFull, kuma])) if (r) walk(r);
+  for (const r of new Set([envoy, envoyFull, kuma])) if (r) eachNamespace(r, trim);
   return n;
 }
 
