@@ -22,9 +22,9 @@ import { MemoryStore } from '../cp/store/memory-store';
 import { XdsServer } from '../cp/xds/server/xds-server';
 import { defaultPolicies } from '../cp/xds/server/default-policies';
 import { lookupType, TypeUrl } from '../proto/index';
-import type { ResourceInput } from '../api/resource';
 import type { ServerStreamCall } from '../cp/xds/server/grpc-h2';
 import { parseArgs } from './harness/args';
+import { dataplane } from './harness/ads-world';
 import { median, round } from './harness/stats';
 import { monotonicMicros } from './harness/cpu-profile';
 import { printTable, writeResults, type Table } from './harness/results';
@@ -131,21 +131,6 @@ class Client {
   }
 }
 
-function dataplane(i: number, services: number, outbounds: number): ResourceInput {
-  const shard = `s${Math.floor(i / services)}`;
-  return {
-    type: 'Dataplane',
-    mesh: 'default',
-    name: `dp-${i}`,
-    spec: {
-      networking: {
-        address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-        inbound: [{ port: 8080, servicePort: 18080, tags: { 'kuma.io/service': `svc-${i % services}`, version: i % 10 === 0 ? 'v2' : 'v1', shard } }],
-        outbound: Array.from({ length: outbounds }, (_, k) => ({ port: 30001 + k, tags: { 'kuma.io/service': `svc-${(i + 1 + k * 7) % services}` } })),
-      },
-    },
-  };
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 

@@ -50,6 +50,7 @@ import { summary, round } from './harness/stats';
 import { runContext } from './harness/run-context';
 import { printTable, writeResults, type Table } from './harness/results';
 import { parseArgs } from './harness/args';
+import { dataplane } from './harness/ads-world';
 import { busyShare, monotonicMicros, newestProfile, topSelfTime, topTotalTime, type ProfileWindow } from './harness/cpu-profile';
 import type { ChangeOutcome, ConnectOutcome, SimNode } from './harness/ads-clients';
 
@@ -106,25 +107,6 @@ function api(port: number, method: string, p: string, body?: unknown): Promise<{
   });
 }
 
-/**
- * The Dataplane of simulated proxy i: one inbound of service svc-(i % S), `outbounds`
- * explicit outbounds. Instance j = floor(i / S) of a service carries `shard: s<j>`.
- */
-function dataplane(i: number, services: number, outbounds: number): ResourceInput {
-  const shard = `s${Math.floor(i / services)}`;
-  return {
-    type: 'Dataplane',
-    mesh: 'default',
-    name: `dp-${i}`,
-    spec: {
-      networking: {
-        address: `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`,
-        inbound: [{ port: 8080, servicePort: 18080, tags: { 'kuma.io/service': `svc-${i % services}`, version: i % 10 === 0 ? 'v2' : 'v1', shard } }],
-        outbound: Array.from({ length: outbounds }, (_, k) => ({ port: 30001 + k, tags: { 'kuma.io/service': `svc-${(i + 1 + k * 7) % services}` } })),
-      },
-    },
-  };
-}
 
 function kumaForm(r: ResourceInput): Record<string, unknown> {
   return { type: r.type, mesh: r.mesh, name: r.name, ...r.spec };
