@@ -275,6 +275,8 @@ t.test('lean HTTP/1.1 forwarder against real peers', async (t) => {
       t.match(b.text, /^HTTP\/1\.1 431 /, 'a head over 16 KiB: 431');
       const c = await raw(p.port, 'GET /echo?id=20 HTTP/1.1\r\nHost: a\r\n\r\nGARBAGE\r\n\r\n');
       t.match(c.text, /^HTTP\/1\.1 200 [\s\S]*"url":"\/echo\?id=20"[\s\S]*HTTP\/1\.1 400 /, 'a good request before a bad one is still answered first');
+      const e = await raw(p.port, 'POST /echo HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\nzz\r\n', { timeoutMs: 3000 });
+      t.ok(e.closed, 'a broken chunked body closes the connection instead of leaving it hanging');
       const d = await request(p.port, { path: '/echo' });
       t.equal(d.status, 200, 'the proxy still answers');
     });

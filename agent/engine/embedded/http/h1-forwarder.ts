@@ -344,6 +344,9 @@ class DownstreamConn {
     const r = this.parser.execute(d);
     this.executing = false;
     if (typeof r !== 'number') {
+      // A broken request body (bad chunk framing): the request was already on its way
+      // upstream and cannot be completed; the connection goes (node:http does the same).
+      if (this.parsing) return void this.sock.destroy();
       // Malformed: 400 (431 for an oversized head) after the responses before it, then close.
       this.failStatus = r.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
       this.stopReading();
