@@ -13,6 +13,7 @@ import { Backoff, sleep } from '../../lib/backoff';
 import type { EngineOptions, ProxyEngine } from '../engine/engine';
 import { envoyArgs } from './args';
 import { adminHostOf, adminPortOf } from '../bootstrap/request';
+import { withParentDeathSignal } from '../../lib/parent-death';
 
 /** EnvoyEngine's options beyond the shared EngineOptions. */
 export interface EnvoyEngineOptions extends EngineOptions {
@@ -27,24 +28,6 @@ export interface EnvoyEngineOptions extends EngineOptions {
   readyPollMs?: number;
   /** Kill Envoy when kuma-dp dies, even by SIGKILL (needs util-linux setpriv); default true. */
   parentDeathSignal?: boolean;
-}
-
-let setprivPath: string | null | undefined;
-/** util-linux `setpriv`, when installed. */
-function findSetpriv(): string | undefined {
-  if (setprivPath === undefined) {
-    setprivPath = null;
-    for (const p of ['/usr/bin/setpriv', '/bin/setpriv']) {
-      try {
-        fs.accessSync(p, fs.constants.X_OK);
-        setprivPath = p;
-        break;
-      } catch {
-        // not here
-      }
-    }
-  }
-  return setprivPath ?? undefined;
 }
 
 /** Runs and supervises one Envoy process. */
@@ -108,8 +91,7 @@ export class EnvoyEngine extends EventEmitter implements ProxyEngine {
       // Through setpriv --pdeathsig (prctl PR_SET_PDEATHSIG, kept across exec) the kernel
       // kills Envoy even when kuma-dp itself is SIGKILLed and cannot clean up; the pid and
       // argv Envoy sees are unchanged, since setpriv execs it.
-      const setpriv = this.o.parentDeathSignal === false ? undefined : findSetpriv();
-      const [file, args] = setpriv ? [setpriv, ['--pdeathsig', 'KILL', '--', this.o.binaryPath, ...argv]] : [this.o.binaryPath, argv];
+      const [file, args] = this.o.parentDeathSignal === false ? [this.o.binaryPath, argv] : withParentDeathSignal('KILL', this.o.binaryPath, argv);
       const child = spawn(file, args, { detached: true, stdio: ['ignore', 'inherit', 'inherit'], env: process.env });
       this.child = child;
       let started = false;

@@ -4,43 +4,12 @@
  * port). Used by the demo and the end-to-end tests. Every process is stopped by its
  * own pid: SIGTERM, then SIGKILL after a grace period. On Linux a child also gets
  * SIGTERM from the kernel when the process that started it dies, however it dies
- * (`kill -9` of the demo, a test runner's timeout): it is started through util-linux's
- * `setpriv --pdeathsig TERM`, which sets that up and execs the command, so the pid is
- * the command's own.
+ * (`kill -9` of the demo, a test runner's timeout), through lib/parent-death.ts.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import fs from 'node:fs';
-import path from 'node:path';
 import readline from 'node:readline';
-
-let setprivPath: string | null | undefined;
-
-/** util-linux's setpriv on PATH (Linux only), or null. */
-function setpriv(): string | null {
-  if (setprivPath === undefined) {
-    setprivPath = null;
-    if (process.platform === 'linux') {
-      for (const dir of (process.env.PATH ?? '').split(path.delimiter)) {
-        const f = path.join(dir || '.', 'setpriv');
-        try {
-          fs.accessSync(f, fs.constants.X_OK);
-          setprivPath = f;
-          break;
-        } catch {
-          // not here
-        }
-      }
-    }
-  }
-  return setprivPath;
-}
-
-/** The command line that runs `command args` with a parent-death signal, where setpriv exists. */
-export function withParentDeathSignal(command: string, args: readonly string[]): [string, string[]] {
-  const sp = setpriv();
-  return sp ? [sp, ['--pdeathsig', 'TERM', '--', command, ...args]] : [command, [...args]];
-}
+import { withParentDeathSignal } from '../../lib/parent-death';
 
 /** One parsed log line of a child (pino JSON), or `{ msg: <raw text> }` for other output. */
 export type LogLine = Record<string, any> & { msg?: string };
@@ -99,7 +68,7 @@ export class ManagedProcess {
 
   /** Spawns the child; resolves once it is spawned. */
   async start(): Promise<void> {
-    const [command, args] = withParentDeathSignal(this.opts.command, this.opts.args);
+    const [command, args] = withParentDeathSignal('TERM', this.opts.command, this.opts.args);
     const child = spawn(command, args, {
       env: this.opts.env ?? process.env,
       cwd: this.opts.cwd,

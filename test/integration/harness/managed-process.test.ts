@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { withParentDeathSignal } from '../../../scripts/harness/managed-process';
+import { findSetpriv } from '../../../lib/parent-death';
 
 const modulePath = path.resolve(__dirname, '../../../scripts/harness/managed-process.js');
 /** Running: exists and is not a zombie (an orphan that died waits for init to reap it). */
@@ -21,7 +21,7 @@ const alive = (pid: number) => {
 };
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-t.test('the child of a SIGKILLed parent is stopped', { skip: withParentDeathSignal('x', [])[0] === 'x' ? 'no setpriv on PATH' : false }, async (t) => {
+t.test('the child of a SIGKILLed parent is stopped', { skip: findSetpriv() ? false : 'no util-linux setpriv' }, async (t) => {
   // The parent: starts a long-sleeping node child through the harness, prints its pid, waits.
   const parent = spawn(
     process.execPath,
