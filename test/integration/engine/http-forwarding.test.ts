@@ -15,7 +15,7 @@ import { TestAdsServer, T } from './harness/ads-server';
 import { createCa, identity } from './harness/pki';
 import * as R from './harness/resources';
 import { until } from './harness/apps';
-import { startEngine } from './harness/engine';
+import { startEngine, startFrontend } from './harness/engine';
 
 const MESH = 'default';
 const BIG = 5 * 1024 * 1024;
@@ -140,14 +140,7 @@ t.test('HTTP/1.1 forwarding: fields, hop-by-hop, bodies, aborts', async (t) => {
     R.outboundListener('direct', 0, R.hcm('direct', { cluster: `localhost:${appPort}` })),
   ]);
   await until(() => web.isReady(), 'web ready');
-  const fe = await startEngine(t, { mesh: MESH, name: 'frontend', adsPort: ads.port, adsCaPem: cpCa.certPem });
-  const feNode = `${MESH}.frontend`;
-  ads.set(feNode, T.Secret, R.secrets(identity(ca, MESH, 'frontend'), ca.certPem));
-  ads.set(feNode, T.Cluster, [R.meshCluster('web', MESH, 'web', 'web{mesh=default}')]);
-  ads.set(feNode, T.ClusterLoadAssignment, [R.assignment('web', [{ port: web.listenerPort('inbound')! }])]);
-  ads.set(feNode, T.RouteConfiguration, [R.routeConfig('outbound:web', [{ match: { prefix: '/' }, cluster: 'web' }])]);
-  ads.set(feNode, T.Listener, [R.outboundListener('outbound:web', 0, R.hcm('out', { rds: 'outbound:web' }))]);
-  await until(() => fe.isReady(), 'frontend ready');
+  const fe = await startFrontend(t, { ads, cpCa, ca, mesh: MESH, webInboundPort: web.listenerPort('inbound')! });
 
   const paths = [
     { what: 'one hop', port: web.listenerPort('direct')! },

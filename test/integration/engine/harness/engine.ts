@@ -5,6 +5,10 @@ import path from 'node:path';
 import { buildBootstrap } from '../../../../envoy-bootstrap/index';
 import { silentLogger } from '../../../../lib/logger';
 import { EmbeddedEngine } from '../../../../agent/engine/embedded/embedded-engine';
+import { T, type TestAdsServer } from './ads-server';
+import { identity, type TestCa } from './pki';
+import * as R from './resources';
+import { until } from './apps';
 
 /** Starts an engine for dataplane `name` of `mesh`; stopped by `t.teardown`. */
 export async function startEngine(t: { teardown(fn: () => unknown): void }, o: { mesh: string; name: string; adsPort: number; adsCaPem: string; token?: string; drainTimeMs?: number; maxConnections?: number }): Promise<EmbeddedEngine> {
@@ -34,4 +38,21 @@ export async function startEngine(t: { teardown(fn: () => unknown): void }, o: {
 export async function admin(engine: EmbeddedEngine, p: string): Promise<{ status: number; body: string }> {
   const res = await fetch(`http://${engine.adminAddress()}${p}`);
   return { status: res.status, body: await res.text() };
+}
+
+/**
+ * Starts sidecar `frontend` of `mesh` whose HTTP outbound listener `outbound:web` routes
+ * everything (RDS) over mTLS to service `web` at `webInboundPort` (a sidecar's inbound
+ * listener); resolves once it is ready.
+ */
+export async function startFrontend(t: { teardown(fn: () => unknown): void }, o: { ads: TestAdsServer; cpCa: TestCa; ca: TestCa; mesh: string; webInboundPort: number }): Promise<EmbeddedEngine> {
+  const fe = await startEngine(t, { mesh: o.mesh, name: 'frontend', adsPort: o.ads.port, adsCaPem: o.cpCa.certPem });
+  const node = `${o.mesh}.frontend`;
+  o.ads.set(node, T.Secret, R.secrets(identity(o.ca, o.mesh, 'frontend'), o.ca.certPem));
+  o.ads.set(node, T.Cluster, [R.meshCluster('web', o.mesh, 'web', `web{mesh=${o.mesh}}`)]);
+  o.ads.set(node, T.ClusterLoadAssignment, [R.assignment('web', [{ port: o.webInboundPort }])]);
+  o.ads.set(node, T.RouteConfiguration, [R.routeConfig('outbound:web', [{ match: { prefix: '/' }, cluster: 'web' }])]);
+  o.ads.set(node, T.Listener, [R.outboundListener('outbound:web', 0, R.hcm('out', { rds: 'outbound:web' }))]);
+  await until(() => fe.isReady(), 'frontend ready');
+  return fe;
 }
