@@ -12,7 +12,12 @@ const REPO_ROOT = path.resolve(__dirname, '../../..');
 
 /** A command line without this machine's absolute paths (results are committed). */
 function scrub(line: string): string {
-  return line.split(REPO_ROOT).join('.').replace(/(^|\s)\/(?:[\w.+-]+\/)+/g, '$1…/');
+  // The directories of every absolute path, also inside `--flag=/path`, `file:///path` or quotes.
+  return line
+    .split(REPO_ROOT)
+    .join('.')
+    .replace(/file:\/\/\//g, 'file:/')
+    .replace(/(?<![\w./])\/(?:[\w.+@-]+\/)+/g, '…/');
 }
 
 /** A snapshot of the machine around a measurement. */
