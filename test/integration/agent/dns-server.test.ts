@@ -19,6 +19,7 @@ import { agentMetrics, AgentMetric } from '../../../agent/admin/metrics';
 import { silentLogger } from '../../../lib/logger';
 import { CpStub } from './support/cp-stub';
 import { waitFor, killIfAlive } from './support/proc';
+import { onFreeUdpTcpPort } from './support/ports';
 
 const run = promisify(execFile);
 
@@ -151,10 +152,18 @@ for (const fastPath of FAST_PATHS) {
   });
 
   t.test(`an upstream that is this server itself is ignored (no forwarding loop) (${fastPath} fast path)`, async (t) => {
-    const port = await freeUdpPort();
     const metrics = agentMetrics();
-    const server = new DnsServer({ address: '127.0.0.1', port, upstreams: [{ host: '127.0.0.1', port }], metrics, log: silentLogger() });
-    await server.start();
+    // The server's own port is its upstream, so the port must be known before it binds.
+    const { port, value: server } = await onFreeUdpTcpPort(async (port) => {
+      const server = new DnsServer({ address: '127.0.0.1', port, upstreams: [{ host: '127.0.0.1', port }], metrics, log: silentLogger(), fastPath });
+      try {
+        await server.start();
+      } catch (err) {
+        server.destroy();
+        throw err;
+      }
+      return server;
+    });
     t.teardown(() => server.close());
     t.match(await dig(port, 'loop.example.test'), /status: SERVFAIL/);
     t.equal(metrics.get(AgentMetric.dnsQueries, { rcode: 'SERVFAIL' }), 1, 'answered once, not bounced');

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { KumaDpProcess, FAKE_ENVOY, httpGet } from './support/kuma-dp-process';
 import { alive, waitFor, killIfAlive } from './support/proc';
+import { freeUdpTcpPort } from './support/ports';
 
 const run = promisify(execFile);
 const KUMA_CP = path.resolve(__dirname, '../../../cp/main.js');
@@ -32,19 +33,6 @@ function freePort(): Promise<number> {
   });
 }
 
-async function freeUdpTcpPort(): Promise<number> {
-  for (let i = 0; i < 20; i++) {
-    const u = dgram.createSocket('udp4');
-    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
-    const port = u.address().port;
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.createServer().once('error', () => r(false)).listen(port, '127.0.0.1', () => s.close(() => r(true)));
-    });
-    await new Promise<void>((r) => u.close(() => r()));
-    if (ok) return port;
-  }
-  throw new Error('no free UDP+TCP port');
-}
 
 function api(port: number, method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {

@@ -15,22 +15,10 @@ import { makeCert } from './support/tls';
 import { CpStub, bootstrapFor } from './support/cp-stub';
 import { KumaDpProcess, FAKE_ENVOY, httpGet } from './support/kuma-dp-process';
 import { alive, waitFor, killIfAlive } from './support/proc';
+import { freeUdpTcpPort } from './support/ports';
 
 const run = promisify(execFile);
 
-/** A port free for both UDP and TCP on 127.0.0.1 a moment ago (the DNS server needs both). */
-async function freeUdpTcpPort(): Promise<number> {
-  for (;;) {
-    const u = dgram.createSocket('udp4');
-    await new Promise<void>((r) => u.bind(0, '127.0.0.1', () => r()));
-    const port = u.address().port;
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.createServer().once('error', () => r(false)).listen(port, '127.0.0.1', () => s.close(() => r(true)));
-    });
-    await new Promise<void>((r) => u.close(() => r()));
-    if (ok) return port;
-  }
-}
 const root = fs.mkdtempSync(path.join(os.tmpdir(), 'kdp-run-'));
 t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
 const cert = makeCert(root);
