@@ -14,11 +14,10 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
-import { createCa, identity } from './harness/pki';
+import { TestAdsServer } from './harness/ads-server';
+import { createCa } from './harness/pki';
 import * as R from './harness/resources';
-import { until } from './harness/apps';
-import { admin, startEngine, startFrontend } from './harness/engine';
+import { admin, startFrontend, startWeb } from './harness/engine';
 
 const MESH = 'default';
 const BIG = 4 * 1024 * 1024;
@@ -163,18 +162,9 @@ t.test('lean HTTP/1.1 forwarder against real peers', async (t) => {
   const appPort = (app.address() as net.AddressInfo).port;
   const appCluster = `localhost:${appPort}`;
 
-  const web = await startEngine(t, { mesh: MESH, name: 'web', adsPort: ads.port, adsCaPem: cpCa.certPem });
-  const webNode = `${MESH}.web`;
-  ads.set(webNode, T.Secret, R.secrets(identity(ca, MESH, 'web'), ca.certPem));
-  ads.set(webNode, T.Cluster, [R.localCluster(appPort)]);
   const timed = R.hcm('timed', { cluster: appCluster });
   timed.typed_config.route_config.virtual_hosts[0].routes[0].route.timeout = '0.3s';
-  ads.set(webNode, T.Listener, [
-    R.inboundListener('inbound', 0, MESH, [`spiffe://${MESH}/frontend`], R.hcm('in', { cluster: appCluster })),
-    R.outboundListener('direct', 0, R.hcm('direct', { cluster: appCluster })),
-    R.outboundListener('timed', 0, timed),
-  ]);
-  await until(() => web.isReady(), 'web ready');
+  const web = await startWeb(t, { ads, cpCa, ca, mesh: MESH, appPort, extraListeners: [R.outboundListener('timed', 0, timed)] });
   const fe = await startFrontend(t, { ads, cpCa, ca, mesh: MESH, webInboundPort: web.listenerPort('inbound')! });
 
   const paths = [

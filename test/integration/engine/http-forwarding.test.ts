@@ -11,11 +11,9 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
-import { createCa, identity } from './harness/pki';
-import * as R from './harness/resources';
-import { until } from './harness/apps';
-import { startEngine, startFrontend } from './harness/engine';
+import { TestAdsServer } from './harness/ads-server';
+import { createCa } from './harness/pki';
+import { startFrontend, startWeb } from './harness/engine';
 
 const MESH = 'default';
 const BIG = 5 * 1024 * 1024;
@@ -131,15 +129,7 @@ t.test('HTTP/1.1 forwarding: fields, hop-by-hop, bodies, aborts', async (t) => {
   });
   const appPort = (app.address() as net.AddressInfo).port;
 
-  const web = await startEngine(t, { mesh: MESH, name: 'web', adsPort: ads.port, adsCaPem: cpCa.certPem });
-  const webNode = `${MESH}.web`;
-  ads.set(webNode, T.Secret, R.secrets(identity(ca, MESH, 'web'), ca.certPem));
-  ads.set(webNode, T.Cluster, [R.localCluster(appPort)]);
-  ads.set(webNode, T.Listener, [
-    R.inboundListener('inbound', 0, MESH, [`spiffe://${MESH}/frontend`], R.hcm('in', { cluster: `localhost:${appPort}` })),
-    R.outboundListener('direct', 0, R.hcm('direct', { cluster: `localhost:${appPort}` })),
-  ]);
-  await until(() => web.isReady(), 'web ready');
+  const web = await startWeb(t, { ads, cpCa, ca, mesh: MESH, appPort });
   const fe = await startFrontend(t, { ads, cpCa, ca, mesh: MESH, webInboundPort: web.listenerPort('inbound')! });
 
   const paths = [

@@ -41,6 +41,26 @@ export async function admin(engine: EmbeddedEngine, p: string): Promise<{ status
 }
 
 /**
+ * Starts sidecar `web` of `mesh` in front of the HTTP app on `appPort`: inbound listener
+ * `inbound` (mTLS, callers `frontend` only), outbound listener `direct` (one plain hop to
+ * the app) and any `extraListeners`; resolves once it is ready.
+ */
+export async function startWeb(t: { teardown(fn: () => unknown): void }, o: { ads: TestAdsServer; cpCa: TestCa; ca: TestCa; mesh: string; appPort: number; extraListeners?: unknown[] }): Promise<EmbeddedEngine> {
+  const web = await startEngine(t, { mesh: o.mesh, name: 'web', adsPort: o.ads.port, adsCaPem: o.cpCa.certPem });
+  const node = `${o.mesh}.web`;
+  const app = `localhost:${o.appPort}`;
+  o.ads.set(node, T.Secret, R.secrets(identity(o.ca, o.mesh, 'web'), o.ca.certPem));
+  o.ads.set(node, T.Cluster, [R.localCluster(o.appPort)]);
+  o.ads.set(node, T.Listener, [
+    R.inboundListener('inbound', 0, o.mesh, [`spiffe://${o.mesh}/frontend`], R.hcm('in', { cluster: app })),
+    R.outboundListener('direct', 0, R.hcm('direct', { cluster: app })),
+    ...(o.extraListeners ?? []),
+  ]);
+  await until(() => web.isReady(), 'web ready');
+  return web;
+}
+
+/**
  * Starts sidecar `frontend` of `mesh` whose HTTP outbound listener `outbound:web` routes
  * everything (RDS) over mTLS to service `web` at `webInboundPort` (a sidecar's inbound
  * listener); resolves once it is ready.
