@@ -5,7 +5,8 @@
  *   - the same path built from two haproxy processes (TLS origination with a client
  *     certificate on one side, termination with client-certificate verification on
  *     the other; certificates from openssl, RSA 2048 like the mesh CA's),
- *   - no proxy (client straight to the app).
+ *   - no proxy (client straight to the app),
+ *   - the Node floor: byte relays on net/tls with the haproxy pair's certificates.
  * Per round and path: wrk (saturating, keep-alive) for requests/s, then a fixed-rate
  * run (bench/harness/fixed-rate.ts; wrk has no fixed-rate mode) for p50/p99 latency.
  * Proxy CPU per request = utime+stime delta of both proxy processes / requests.
@@ -15,7 +16,10 @@
  *        [--connections=16] [--rounds=3] [--hold=SECONDS]
  * --cpu-prof=1 runs the kuma-dp pair under `node --cpu-prof` and records their top
  * functions by self time (diagnosis only: the profiler inflates the numbers).
- * --hold keeps the three paths up for SECONDS after start-up (ports printed) for diagnosis.
+ * --floor=0 leaves out the Node floor path (bench/harness/node-relay.ts: two byte relays,
+ * plain → mTLS → plain, no HTTP), which is on by default: the CPU per request any engine
+ * on Node's net/tls streams cannot go below, in the same run as haproxy.
+ * --hold keeps the paths up for SECONDS after start-up (ports printed) for diagnosis.
  * BENCH_BASELINE_AGENT=DIR/agent/main.js (environment) adds a fourth path: a second kuma-dp pair run from
  * another build (e.g. the previous commit's dist/ copied aside), so that an optimisation is
  * compared with the code it replaces in the same run, under the same background load; then
@@ -111,6 +115,19 @@ async function startHaproxyPair(dir: string, appPort: number): Promise<PathSetup
   return { name: 'haproxy → TLS → haproxy', port: outPort, pids: [a.pid, b.pid] };
 }
 
+/** Two bench/harness/node-relay.js processes (the Node floor): plain → TLS out, TLS in → plain, no HTTP. */
+async function startNodeRelayPair(dir: string, appPort: number): Promise<PathSetup> {
+  const relay = path.resolve(__dirname, 'harness/node-relay.js');
+  const b = startChild('node-relay-inbound', process.execPath, [relay, 'inbound', String(appPort), dir], { core: PROXY_CORE });
+  const inPort = JSON.parse(await b.waitForLine(/"msg":"relay ready"/)).port as number;
+  const a = startChild('node-relay-outbound', process.execPath, [relay, 'outbound', String(inPort), dir], { core: PROXY_CORE });
+  const outPort = JSON.parse(await a.waitForLine(/"msg":"relay ready"/)).port as number;
+  await until(async () => (await httpJson(`http://127.0.0.1:${outPort}/`)).status === 200, 15_000, 'a 200 through the Node relays');
+  return { name: NODE_FLOOR, port: outPort, pids: [a.pid, b.pid] };
+}
+
+const NODE_FLOOR = 'Node floor: L4 relay → mTLS → L4 relay (no HTTP)';
+
 async function startKumaPair(dir: string, cp: StandaloneCp, appPort: number, profDir?: string, agentMain = path.resolve(__dirname, '../agent/main.js'), suffix = ''): Promise<{ setup: PathSetup; children: Child[] }> {
   if (!suffix) await cp.put({ type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } });
   const [outPort, inPort, feInbound, feApp] = [await freePort(), await freePort(), await freePort(), await freePort()];
@@ -170,7 +187,7 @@ function cpuOf(pids: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0, pairs: 8 });
+  const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0, pairs: 8, floor: 1 });
   const baselineAgent = process.env.BENCH_BASELINE_AGENT;
   stopChildrenOnSignal();
   spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
@@ -190,6 +207,7 @@ async function main(): Promise<void> {
     const ha = await startHaproxyPair(dir, appPort);
     const paths: PathSetup[] = [{ name: 'no proxy (client → app)', port: appPort, pids: [] }, ha, kuma.setup];
     if (baselineAgent) paths.push((await startKumaPair(dir, cp, appPort, undefined, path.resolve(baselineAgent), '-baseline')).setup);
+    if (args.floor) paths.push(await startNodeRelayPair(dir, appPort));
     pathNames = paths.map((p) => p.name);
     console.log(`paths up: ${paths.map((p) => `${p.name} :${p.port}`).join(', ')}`);
     if (args.hold) await sleep(args.hold * 1000);
@@ -292,7 +310,9 @@ async function main(): Promise<void> {
       rss: rs.length ? rs[rs.length - 1].rssMiB : [],
     };
   });
-  const [direct, ha, kuma, baseline] = agg;
+  const [direct, ha, kuma] = agg;
+  const baseline = agg.find((a) => a.path.endsWith('[baseline build]'));
+  const floor = agg.find((a) => a.path === NODE_FLOOR);
   const table: Table = {
     title: `Proxy path, HTTP/1.1 keep-alive, ${args.connections} connections: wrk ${args.seconds} s saturating, then ${args.rate} req/s for ${args['latency-seconds']} s (medians of ${args.rounds} rounds)`,
     columns: ['path', 'req/s (wrk)', 'per round', 'proxy CPU µs/req (saturated)', `proxy CPU µs/req (@${args.rate}/s)`, `p50 (ms)`, `p99 (ms)`, 'added p50 (ms)', 'added p99 (ms)', 'proxy RSS (MiB)'],
@@ -336,6 +356,11 @@ async function main(): Promise<void> {
     ...(baseline
       ? [`against the baseline build in the same run: CPU µs/req @${args.rate}/s ${round(kuma.cpuFixed)} vs ${round(baseline.cpuFixed)} (${round(kuma.cpuFixed / baseline.cpuFixed)}×), saturated ${round(kuma.cpuSat)} vs ${round(baseline.cpuSat)} (${round(kuma.cpuSat / baseline.cpuSat)}×), p99 ${round(kuma.p99)} vs ${round(baseline.p99)} ms, req/s ${Math.round(kuma.rps)} vs ${Math.round(baseline.rps)}`]
       : []),
+    ...(floor
+      ? [
+          `Node floor (L4 relays, no HTTP) / haproxy pair: ${round(floor.cpuFixed / ha.cpuFixed)}× at ${args.rate} req/s, ${round(floor.cpuSat / ha.cpuSat)}× saturated; kuma-dp / Node floor: ${round(kuma.cpuFixed / floor.cpuFixed)}× at ${args.rate} req/s, ${round(kuma.cpuSat / floor.cpuSat)}× saturated`,
+        ]
+      : []),
     `throughput: kuma-dp ${Math.round(kuma.rps)} req/s vs haproxy ${Math.round(ha.rps)} req/s (${round(kuma.rps / ha.rps)}×), no proxy ${Math.round(direct.rps)} req/s`,
   ];
   for (const v of verdicts) console.log(v);
@@ -352,6 +377,11 @@ async function main(): Promise<void> {
       'wrk: 1 thread, keep-alive; its latency percentiles are under saturation. Fixed-rate latency: bench/harness/fixed-rate.ts (keep-alive pool, latency from the scheduled send time: no coordinated omission), started 2 s after wrk and after a discarded 1 s warm-up at the same rate, so it is the steady state (the kuma-dp pair shows 100+ ms stalls for ~0.25-1 s right after a saturating run or a cold start).',
       'Proxy CPU µs/request = utime+stime delta (/proc/<pid>/stat, both proxy processes) / completed requests; the kuma-dp processes include their idle agent work (readiness, VIP polling) in that number.',
       'Rounds rotate the order of the paths, so background load hits each alike.',
+      ...(floor
+        ? [
+            'Node floor: two bench/harness/node-relay.js processes relaying bytes (plain → mutual TLS with the haproxy pair\'s certificates → plain), one upstream connection per downstream connection, no HTTP parsing, routing or pooling: what any engine on Node\'s net/tls streams does at least per request. Outgoing sockets read with `onread` into a reused buffer.',
+          ]
+        : []),
       ...profiles.map((p) => `CPU PROFILE RUN (numbers inflated by the profiler): ${p}`),
     ],
     context: { before, after: runContext() },

@@ -1,0 +1,86 @@
+/**
+ * The least a Node process can do on one side of the proxy path (bench/proxy-path's
+ * floor): relay bytes between a plain socket and a mutual-TLS socket, one upstream
+ * connection per downstream connection, with no HTTP parsing, routing or pooling. Any
+ * Node engine built on net/tls streams does at least this much per request, so its CPU
+ * per request bounds what the embedded engine can reach without native I/O.
+ *
+ *   node node-relay.js outbound <upstreamPort> <certDir>   plain in, TLS out (client cert, verifies `backend`)
+ *   node node-relay.js inbound  <upstreamPort> <certDir>   TLS in (client cert required), plain out
+ *
+ * Listens on an ephemeral loopback port and prints `{"msg":"relay ready","port":N}`.
+ * Certificates: certDir/{ca,client,server}.{crt,key} as bench/proxy-path makes them.
+ * Reads on the outgoing (client) side use `onread` with one reused buffer per
+ * connection, the cheapest read path net/tls offer; the accepted side cannot.
+ */
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+
+const [mode, upstreamArg, certDir] = process.argv.slice(2);
+const upstreamPort = Number(upstreamArg);
+if ((mode !== 'outbound' && mode !== 'inbound') || !Number.isInteger(upstreamPort) || !certDir) {
+  process.stderr.write('usage: node-relay.js outbound|inbound <upstreamPort> <certDir>\n');
+  process.exit(2);
+}
+const pem = (f: string) => fs.readFileSync(path.join(certDir, f));
+const READ_BUFFER = 64 * 1024;
+
+/** Writes `chunk` to `to`, pausing `from` until `to` drains. */
+function relay(to: net.Socket, from: net.Socket, chunk: Buffer): void {
+  if (!to.write(chunk)) {
+    from.pause();
+    to.once('drain', () => from.resume());
+  }
+}
+
+function pair(down: net.Socket): void {
+  down.setNoDelay(true);
+  let up: net.Socket;
+  // The reused read buffer is handed to write() as it is. A write that is still queued
+  // afterwards keeps a reference to it, so the next read then gets a fresh buffer.
+  let readBuf = Buffer.allocUnsafe(READ_BUFFER);
+  let retained = false;
+  const onread = {
+    buffer: () => (retained ? (readBuf = Buffer.allocUnsafe(READ_BUFFER)) : readBuf),
+    callback: (n: number, buf: Buffer) => {
+      relay(down, up, buf.subarray(0, n));
+      retained = down.writableLength > 0;
+      return true;
+    },
+  };
+  // RELAY_DATA=1: read the outgoing side with 'data' events too (to compare the two read paths).
+  const ro = process.env.RELAY_DATA ? {} : { onread };
+  if (mode === 'outbound') {
+    up = tls.connect({ port: upstreamPort, host: '127.0.0.1', ca, cert: clientCert, key: clientKey, servername: 'backend', ...ro } as tls.ConnectionOptions);
+  } else {
+    up = net.connect({ port: upstreamPort, host: '127.0.0.1', ...ro });
+  }
+  if (process.env.RELAY_DATA) up.on('data', (d: Buffer) => relay(down, up, d));
+  up.setNoDelay(true);
+  down.on('data', (d: Buffer) => relay(up, down, d));
+  down.on('end', () => up.end());
+  up.on('end', () => down.end());
+  const close = () => {
+    down.destroy();
+    up.destroy();
+  };
+  down.on('error', close);
+  up.on('error', close);
+  down.on('close', close);
+  up.on('close', close);
+}
+
+const ca = pem('ca.crt');
+const clientCert = pem('client.crt');
+const clientKey = pem('client.key');
+const server =
+  mode === 'outbound'
+    ? net.createServer(pair)
+    : tls.createServer({ ca, cert: pem('server.crt'), key: pem('server.key'), requestCert: true, rejectUnauthorized: true }, pair);
+server.listen(0, '127.0.0.1', () => {
+  const a = server.address();
+  process.stdout.write(JSON.stringify({ msg: 'relay ready', port: typeof a === 'object' && a ? a.port : 0 }) + '\n');
+});
+process.once('SIGTERM', () => process.exit(0));
