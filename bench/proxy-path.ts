@@ -379,7 +379,7 @@ async function main(): Promise<void> {
       'Rounds rotate the order of the paths, so background load hits each alike.',
       ...(floor
         ? [
-            'Node floor: two bench/harness/node-relay.js processes relaying bytes (plain → mutual TLS with the haproxy pair\'s certificates → plain), one upstream connection per downstream connection, no HTTP parsing, routing or pooling: what any engine on Node\'s net/tls streams does at least per request. Outgoing sockets read with `onread` into a reused buffer.',
+            'Node floor: two bench/harness/node-relay.js processes relaying bytes (plain → mutual TLS with the haproxy pair\'s certificates → plain), one upstream connection per downstream connection, no HTTP parsing, routing or pooling: what any engine on Node\'s net/tls streams does at least per request. Outgoing sockets read with `onread` into a reused buffer. Each new client connection costs the floor a TLS handshake (no pooling), so its CPU includes ~16 RSA handshakes per run (an overestimate of the floor) and its latency percentiles mostly show those handshakes, not the relay.',
           ]
         : []),
       ...profiles.map((p) => `CPU PROFILE RUN (numbers inflated by the profiler): ${p}`),
