@@ -16,7 +16,7 @@ import { outboundListenerName, outboundRouteName } from './names';
 import { selectTrafficRoute } from './policy-match';
 import { buildRouteConfiguration, hcmWithRds, resolveRoute, routeSubsets, tcpProxy, type ResolvedRoute } from './routes';
 import { usesTransparentProxy } from './transparent-proxy';
-import { adsConfigSource, http2ProtocolOptions, upstreamTlsSocket } from './tls-contexts';
+import { adsConfigSource, http2ProtocolOptions, meshHttpProtocolOptions, upstreamTlsSocket } from './tls-contexts';
 import type { Resource } from '../../../api/resource';
 import { addResource, deepFreeze, emptyResourceSet, sharedResource, type MeshSnapshot, type ProxyContext, type ResourceSet, type XdsTypeUrl } from './types';
 
@@ -85,7 +85,9 @@ function buildDestination(mesh: MeshSnapshot, zone: string, service: string, rou
     };
     // Proxyless gRPC (no tls) implements only success-rate and failure-percentage ejection (gRFC A50).
     if (tls) cluster.outlier_detection = defaultOutlierDetection();
-    if (protocol === 'http2' || protocol === 'grpc') cluster.typed_extension_protocol_options = http2ProtocolOptions();
+    const h2 = protocol === 'http2' || protocol === 'grpc';
+    if (http && tls) cluster.typed_extension_protocol_options = meshHttpProtocolOptions(h2);
+    else if (h2) cluster.typed_extension_protocol_options = http2ProtocolOptions();
     if (tls && mesh.mtls) cluster.transport_socket = upstreamTlsSocket(mesh.name, sub.service, sniFor(mesh.name, sub.service, sub.tags));
     resources.push([TypeUrl.Cluster, sharedResource(cluster)]);
     resources.push([TypeUrl.ClusterLoadAssignment, sharedResource(buildClusterLoadAssignment(sub.cluster, endpointsOf(mesh, zone, sub.tags), mesh.localityAware))]);

@@ -56,6 +56,28 @@ export function http2ProtocolOptions(): Record<string, any> {
   };
 }
 
+/**
+ * How long a pooled upstream HTTP connection of a mesh cluster may stay idle: Kuma's default
+ * Timeout policy (`http.idleTimeout: 1h`), which is also Envoy's own default.
+ */
+export const MESH_HTTP_IDLE_TIMEOUT = '3600s';
+
+/**
+ * HttpProtocolOptions of an HTTP mesh cluster (sidecar to sidecar over mTLS): the upstream
+ * protocol (HTTP/2 for http2 and grpc services, else HTTP/1.1) and the idle timeout of its
+ * pooled connections, stated so that no data plane falls back to a shorter default of its
+ * own and re-handshakes mTLS after every lull.
+ */
+export function meshHttpProtocolOptions(http2: boolean): Record<string, any> {
+  return {
+    'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': {
+      '@type': ExtensionTypeUrl.HttpProtocolOptions,
+      common_http_protocol_options: { idle_timeout: MESH_HTTP_IDLE_TIMEOUT },
+      explicit_http_config: http2 ? { http2_protocol_options: {} } : { http_protocol_options: {} },
+    },
+  };
+}
+
 /** Config source for RDS/EDS/SDS over the ADS stream. */
 export function adsConfigSource(): Record<string, any> {
   return { ads: {}, resource_api_version: 'V3' };

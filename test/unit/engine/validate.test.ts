@@ -140,6 +140,30 @@ t.test('explicit HTTP/2 upstream (gRPC services) is accepted; other protocol opt
   if (!bad.ok) t.match(bad.problems[0], 'http2_protocol_options.max_concurrent_streams: field not supported');
 });
 
+t.test("common_http_protocol_options.idle_timeout (the CP's mesh clusters) is read into the model, with HTTP/1.1 or HTTP/2", async (t) => {
+  const url = TypeUrl.Cluster;
+  const base = { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: '5s' };
+  const run = (explicit: Record<string, unknown>, common: Record<string, unknown>) =>
+    validate({
+      listeners: new Map(),
+      clusters: new Map([['c', decode(url, encodeProtoJson(url, { ...base, typed_extension_protocol_options: { 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': { '@type': ExtensionTypeUrl.HttpProtocolOptions, explicit_http_config: explicit, common_http_protocol_options: common } } }))]]),
+      assignments: new Map(),
+      routes: new Map(),
+      secrets: new Map(),
+    });
+  const h1 = run({ http_protocol_options: {} }, { idle_timeout: '3600s' });
+  t.ok(h1.ok);
+  if (h1.ok) t.same([h1.config.clusters.get('c')!.http2, h1.config.clusters.get('c')!.idleTimeoutMs], [false, 3_600_000], 'HTTP/1.1, 1 h');
+  const h2 = run({ http2_protocol_options: {} }, { idle_timeout: '0.250s' });
+  t.ok(h2.ok);
+  if (h2.ok) t.same([h2.config.clusters.get('c')!.http2, h2.config.clusters.get('c')!.idleTimeoutMs], [true, 250], 'HTTP/2, 250 ms');
+  const none = run({ http_protocol_options: {} }, { idle_timeout: '0s' });
+  t.ok(none.ok && none.config.clusters.get('c')!.idleTimeoutMs === 0, '0s: no limit (0)');
+  const bad = run({ http_protocol_options: {} }, { idle_timeout: '60s', max_headers_count: 50 });
+  t.notOk(bad.ok);
+  if (!bad.ok) t.match(bad.problems[0], 'common_http_protocol_options.max_headers_count: field not supported');
+});
+
 t.test('outlier_detection: the consecutive detectors with Envoy defaults; an enforcing detector the engine lacks is refused', async (t) => {
   const url = TypeUrl.Cluster;
   const base = { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: '5s' };

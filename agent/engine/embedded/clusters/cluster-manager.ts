@@ -20,11 +20,12 @@ import { H1Conn, H1Pool } from './h1-pool';
 export const MAX_CONNECT_ATTEMPTS = 3;
 
 /**
- * How long a pooled HTTP/1 upstream connection may stay idle before the engine closes it.
+ * How long a pooled HTTP/1 upstream connection may stay idle before the engine closes it,
+ * when the cluster does not say (common_http_protocol_options.idle_timeout, which the CP
+ * sets on mesh clusters as Kuma's default Timeout does: 1 h; Envoy's own default is 1 h).
  * Below the keep-alive timeouts of common app servers (Node's 5 s), so that the engine,
- * not the app, closes an idle connection and no request is sent on one the app is closing
- * (Envoy bounds idle upstream connections with common_http_protocol_options.idle_timeout).
- * Node's Agent lowers it further to an app's `Keep-Alive: timeout=N` hint minus 1 s.
+ * not the app, closes an idle connection and no request is sent on one the app is closing.
+ * An app's `Keep-Alive: timeout=N` hint lowers either limit to N minus 1 s.
  */
 export const UPSTREAM_IDLE_TIMEOUT_MS = 4_000;
 
@@ -109,10 +110,16 @@ export class ClusterRuntime {
         if (err || !s) return cb(err ?? new Error('no socket'));
         // As for the agent's sockets below: no half-open HTTP/1 upstream connections.
         s.allowHalfOpen = false;
-        cb(undefined, new H1Conn(s, ep ? this.h1PoolOf(ep) : pool, UPSTREAM_IDLE_TIMEOUT_MS));
+        cb(undefined, new H1Conn(s, ep ? this.h1PoolOf(ep) : pool, this.idleLimitMs()));
       },
       pool.ep,
     );
+  }
+
+  /** How long a new pooled HTTP/1 connection may stay idle: the cluster's idle_timeout (0: no limit), else UPSTREAM_IDLE_TIMEOUT_MS. */
+  idleLimitMs(): number {
+    const t = this.model.idleTimeoutMs;
+    return t === undefined ? UPSTREAM_IDLE_TIMEOUT_MS : t === 0 ? Infinity : t;
   }
 
   /** Passive health checking for the lean forwarder: observe() by endpoint. */

@@ -40,10 +40,21 @@ export function translateAssignment(c: Checker, a: any, path: string): Assignmen
 
 const HTTP_OPTIONS_KEY = 'envoy.extensions.upstreams.http.v3.HttpProtocolOptions';
 
-/** typed_extension_protocol_options: only explicit HTTP/2 (what Kuma sets for http2 and grpc services). */
-function translateProtocolOptions(c: Checker, opts: Record<string, any> | undefined): boolean {
-  if (!opts) return false;
-  let http2 = false;
+/** What the engine takes from a cluster's HttpProtocolOptions. */
+interface ProtocolOptions {
+  http2: boolean;
+  /** common_http_protocol_options.idle_timeout in ms (0: never), when set. */
+  idleTimeoutMs?: number;
+}
+
+/**
+ * typed_extension_protocol_options: the explicit upstream protocol (HTTP/1.1, or HTTP/2 as
+ * Kuma sets for http2 and grpc services) and the idle timeout of pooled connections
+ * (common_http_protocol_options.idle_timeout, Kuma's Timeout `http.idleTimeout`).
+ */
+function translateProtocolOptions(c: Checker, opts: Record<string, any> | undefined): ProtocolOptions {
+  const out: ProtocolOptions = { http2: false };
+  if (!opts) return out;
   for (const key of Object.keys(opts).sort()) {
     const p = `typed_extension_protocol_options["${key}"]`;
     const v = opts[key];
@@ -51,15 +62,25 @@ function translateProtocolOptions(c: Checker, opts: Record<string, any> | undefi
       c.add(p, `unsupported protocol options ${JSON.stringify(anyType(v) ?? key)}; supported: ${ExtensionTypeUrl.HttpProtocolOptions}`);
       continue;
     }
-    c.only(v, p, ['explicit_http_config']);
+    c.only(v, p, ['explicit_http_config', 'common_http_protocol_options']);
     const e = v.explicit_http_config;
     c.only(e, join(p, 'explicit_http_config'), ['http_protocol_options', 'http2_protocol_options']);
     if (e?.http2_protocol_options) {
       c.only(e.http2_protocol_options, join(p, 'explicit_http_config.http2_protocol_options'), []);
-      http2 = true;
+      out.http2 = true;
     } else if (!e?.http_protocol_options) c.add(join(p, 'explicit_http_config'), 'needs http_protocol_options or http2_protocol_options');
+    const common = v.common_http_protocol_options;
+    if (common !== undefined) {
+      const cp = join(p, 'common_http_protocol_options');
+      c.only(common, cp, ['idle_timeout']);
+      const ms = durationMs(common?.idle_timeout);
+      if (ms !== undefined) {
+        if (ms < 0) c.add(join(cp, 'idle_timeout'), `must not be negative, got ${JSON.stringify(common.idle_timeout)}`);
+        else out.idleTimeoutMs = ms;
+      }
+    }
   }
-  return http2;
+  return out;
 }
 
 /** OutlierDetection fields whose effect the engine has (the consecutive-error detectors). */
@@ -151,8 +172,11 @@ export function translateCluster(c: Checker, cl: any): ClusterModel | undefined 
     type,
     connectTimeoutMs: durationMs(cl.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     lbPolicy,
-    http2: translateProtocolOptions(c, cl.typed_extension_protocol_options),
+    http2: false,
   };
+  const po = translateProtocolOptions(c, cl.typed_extension_protocol_options);
+  out.http2 = po.http2;
+  if (po.idleTimeoutMs !== undefined) out.idleTimeoutMs = po.idleTimeoutMs;
   if (out.connectTimeoutMs <= 0) out.connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
   if (type === 'EDS') {
     const ec = cl.eds_cluster_config;

@@ -139,6 +139,11 @@ export interface ClusterModel {
   staticAssignment?: AssignmentModel;
   /** HttpProtocolOptions explicit HTTP/2: HTTP requests go upstream over HTTP/2 (gRPC). */
   http2: boolean;
+  /**
+   * HttpProtocolOptions common_http_protocol_options.idle_timeout: how long a pooled HTTP
+   * connection may stay idle (0: no limit). Absent: UPSTREAM_IDLE_TIMEOUT_MS.
+   */
+  idleTimeoutMs?: number;
   /** Passive health checking from `outlier_detection`; absent when the cluster has none. */
   outlier?: OutlierModel;
 }

@@ -16,7 +16,6 @@ import type net from 'node:net';
 import type { RouteModel } from '../config/model';
 import type { ClusterRuntime } from '../clusters/cluster-manager';
 import type { H1Conn, H1ConnUser, H1Pool } from '../clusters/h1-pool';
-import { UPSTREAM_IDLE_TIMEOUT_MS } from '../clusters/cluster-manager';
 import { DEFAULT_ROUTE_TIMEOUT_MS, type HttpProxyDeps } from './http-proxy';
 import { chooseCluster, matchRoute } from './route-match';
 import { HTTPParser, MAX_HEADER_SIZE, METHODS, PROCEED, SKIP_BODY, STOP_AFTER_HEAD, type Parser } from './llhttp';
@@ -135,8 +134,7 @@ class Exchange implements H1ConnUser {
     this.cluster!.observeEndpoint(conn.pool.ep, status);
     const info = scanHead(raw);
     if (info.keepAliveTimeoutS >= 0) {
-      const ms = Math.min(UPSTREAM_IDLE_TIMEOUT_MS, info.keepAliveTimeoutS * 1000 - 1000);
-      conn.idleLimitMs = ms;
+      conn.idleLimitMs = Math.min(conn.idleLimitMs, info.keepAliveTimeoutS * 1000 - 1000);
     }
     const noBody = this.method === 'HEAD' || status === 204 || status === 304;
     const dc = this.dc;
