@@ -7,11 +7,11 @@
  */
 import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
+import { T } from './harness/ads-server';
 import { createCa, identity } from './harness/pki';
 import * as R from './harness/resources';
 import { request, until } from './harness/apps';
-import { startEngine } from './harness/engine';
+import { startAdsServer, startEngine } from './harness/engine';
 import { ExtensionTypeUrl } from '../../../proto/index';
 
 const MESH = 'default';
@@ -41,11 +41,7 @@ t.test('gRPC over the mesh', async (t) => {
   t.teardown(() => server.forceShutdown());
 
   const ca = createCa(MESH);
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
 
   const web = await startEngine(t, { mesh: MESH, name: 'greeter', adsPort: ads.port, adsCaPem: cpCa.certPem });
   const local = { ...R.localCluster(appPort), typed_extension_protocol_options: H2 };

@@ -14,10 +14,9 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
-import { TestAdsServer } from './harness/ads-server';
 import { createCa } from './harness/pki';
 import * as R from './harness/resources';
-import { admin, startFrontend, startWeb } from './harness/engine';
+import { admin, startAdsServer, startFrontend, startWeb } from './harness/engine';
 
 const MESH = 'default';
 const BIG = 4 * 1024 * 1024;
@@ -99,11 +98,7 @@ function statOf(text: string, name: string): number {
 }
 
 t.test('lean HTTP/1.1 forwarder against real peers', async (t) => {
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
   const ca = createCa(MESH);
 
   const big = crypto.randomBytes(BIG);

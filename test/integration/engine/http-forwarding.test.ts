@@ -11,9 +11,8 @@ import crypto from 'node:crypto';
 import http from 'node:http';
 import type net from 'node:net';
 import t from 'tap';
-import { TestAdsServer } from './harness/ads-server';
 import { createCa } from './harness/pki';
-import { startFrontend, startWeb } from './harness/engine';
+import { startAdsServer, startFrontend, startWeb } from './harness/engine';
 
 const MESH = 'default';
 const BIG = 5 * 1024 * 1024;
@@ -69,11 +68,7 @@ function values(raw: string[], name: string): string[] {
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 t.test('HTTP/1.1 forwarding: fields, hop-by-hop, bodies, aborts', async (t) => {
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
   const ca = createCa(MESH);
 
   let last: Seen | undefined;

@@ -8,11 +8,11 @@
 import http from 'node:http';
 import type net from 'node:net';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
+import { T } from './harness/ads-server';
 import { createCa, identity } from './harness/pki';
 import * as R from './harness/resources';
 import { until } from './harness/apps';
-import { admin, startEngine } from './harness/engine';
+import { admin, startAdsServer, startEngine } from './harness/engine';
 
 const MESH = 'default';
 /**
@@ -49,11 +49,7 @@ function get(port: number, agent: http.Agent | false): Promise<{ status: number;
 
 t.test('a pooled upstream connection closed by the app while idle does not hang the next request', async (t) => {
   const ca = createCa(MESH);
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
 
   const served = new Map<string, number>();
   const startApp = async (name: string, idle: (srv: http.Server) => void) => {
@@ -134,11 +130,7 @@ t.test('a pooled upstream connection closed by the app while idle does not hang 
 });
 
 t.test('an upstream connection reset before the response: one retry for a reused idempotent request, else 503 at once', async (t) => {
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
 
   // The app answers the first request of each connection; a later one on the same connection
   // is dropped unanswered (the race of a keep-alive close with a reused connection), and

@@ -5,18 +5,13 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
-import { createCa } from './harness/pki';
+import { T } from './harness/ads-server';
 import * as R from './harness/resources';
 import { echoApp, tcpExchange, until } from './harness/apps';
-import { admin, startEngine } from './harness/engine';
+import { admin, startAdsServer, startEngine } from './harness/engine';
 
 t.test('global downstream connection cap', async (t) => {
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
   const echo = await echoApp('echo');
   t.teardown(() => echo.server.close());
   const e = await startEngine(t, { mesh: 'default', name: 'capped', adsPort: ads.port, adsCaPem: cpCa.certPem, maxConnections: 3 });

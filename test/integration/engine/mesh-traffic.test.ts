@@ -11,21 +11,17 @@ import path from 'node:path';
 import tls from 'node:tls';
 import http from 'node:http';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
+import { T } from './harness/ads-server';
 import { createCa, identity } from './harness/pki';
 import * as R from './harness/resources';
 import { echoApp, httpApp, request, tcpExchange, until } from './harness/apps';
-import { admin, startEngine } from './harness/engine';
+import { admin, startAdsServer, startEngine } from './harness/engine';
 
 const MESH = 'default';
 
 t.test('mesh traffic between two embedded engines', async (t) => {
   const ca = createCa(MESH);
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
 
   const v1 = await httpApp('web-v1');
   const v2 = await httpApp('web-v2');

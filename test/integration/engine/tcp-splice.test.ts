@@ -8,20 +8,15 @@
 import crypto from 'node:crypto';
 import net from 'node:net';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
-import { createCa } from './harness/pki';
+import { T } from './harness/ads-server';
 import * as R from './harness/resources';
 import { until } from './harness/apps';
-import { startEngine } from './harness/engine';
+import { startAdsServer, startEngine } from './harness/engine';
 
 const sha = (b: Buffer) => crypto.createHash('sha256').update(b).digest('hex');
 
 t.test('tcp_proxy splice', async (t) => {
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
 
   // The app: "collect" answers with the length and hash of all it got, after the caller's FIN;
   // "flood" writes 16 MiB and ends; "reset" destroys its side at once.

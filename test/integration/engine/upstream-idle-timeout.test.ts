@@ -8,11 +8,10 @@
 import http from 'node:http';
 import type net from 'node:net';
 import t from 'tap';
-import { TestAdsServer, T } from './harness/ads-server';
-import { createCa } from './harness/pki';
+import { T } from './harness/ads-server';
 import * as R from './harness/resources';
 import { until } from './harness/apps';
-import { startEngine } from './harness/engine';
+import { startAdsServer, startEngine } from './harness/engine';
 import { UPSTREAM_IDLE_TIMEOUT_MS } from '../../../agent/engine/embedded/clusters/cluster-manager';
 
 /** A cluster to a local app with the given idle_timeout (undefined: none set). */
@@ -45,11 +44,7 @@ function get(port: number): Promise<number> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 t.test("a cluster's idle_timeout bounds its pooled connections, shorter and longer than the default", async (t) => {
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
 
   // Each case has its own app, so connections are counted per cluster.
   const cases = [
@@ -100,11 +95,7 @@ t.test("a cluster's idle_timeout bounds its pooled connections, shorter and long
 });
 
 t.test('common_http_protocol_options fields the engine does not implement draw a NACK naming them', async (t) => {
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
   const node = 'default.web';
   const web = await startEngine(t, { mesh: 'default', name: 'web', adsPort: ads.port, adsCaPem: cpCa.certPem });
   const good = clusterWithIdle(40001, '60s');

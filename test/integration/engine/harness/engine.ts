@@ -1,14 +1,27 @@
-/** Starts embedded engines against a test ADS server, with teardown. */
+/** Starts a test ADS server and embedded engines against it, with teardown. */
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { buildBootstrap } from '../../../../envoy-bootstrap/index';
 import { silentLogger } from '../../../../lib/logger';
 import { EmbeddedEngine } from '../../../../agent/engine/embedded/embedded-engine';
-import { T, type TestAdsServer } from './ads-server';
-import { identity, type TestCa } from './pki';
+import { T, TestAdsServer } from './ads-server';
+import { createCa, identity, type TestCa } from './pki';
 import * as R from './resources';
 import { until } from './apps';
+
+/**
+ * Starts a test ADS server over TLS on 127.0.0.1:0, its certificate issued by a fresh CP CA
+ * (engines trust `cpCa.certPem`, as kuma-dp trusts the CP's CA); stopped by `t.teardown`.
+ */
+export async function startAdsServer(t: { teardown(fn: () => unknown): void }): Promise<{ ads: TestAdsServer; cpCa: TestCa }> {
+  const cpCa = createCa('cp');
+  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'], dns: ['localhost'] });
+  const ads = new TestAdsServer();
+  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
+  t.teardown(() => ads.stop());
+  return { ads, cpCa };
+}
 
 /** Starts an engine for dataplane `name` of `mesh`; stopped by `t.teardown`. */
 export async function startEngine(t: { teardown(fn: () => unknown): void }, o: { mesh: string; name: string; adsPort: number; adsCaPem: string; token?: string; drainTimeMs?: number; maxConnections?: number }): Promise<EmbeddedEngine> {

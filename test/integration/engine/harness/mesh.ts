@@ -3,11 +3,11 @@
  * `frontend` (outbound HTTP via RDS and outbound TCP), both embedded engines on one
  * test ADS server with TLS.
  */
-import { TestAdsServer, T } from './ads-server';
+import { T, type TestAdsServer } from './ads-server';
 import { createCa, identity, type TestCa } from './pki';
 import * as R from './resources';
 import { echoApp, httpApp, until } from './apps';
-import { startEngine } from './engine';
+import { startAdsServer, startEngine } from './engine';
 import type { EmbeddedEngine } from '../../../../agent/engine/embedded/embedded-engine';
 
 export const MESH = 'default';
@@ -31,11 +31,7 @@ export interface Mesh {
 /** Builds the mesh; everything is torn down with `t`. */
 export async function startMesh(t: { teardown(fn: () => unknown): void }, o: { feDrainMs?: number } = {}): Promise<Mesh> {
   const ca = createCa(MESH);
-  const cpCa = createCa('cp');
-  const cpCert = cpCa.issue({ cn: 'kuma-cp', ips: ['127.0.0.1'] });
-  const ads = new TestAdsServer();
-  await ads.start({ cert: cpCert.certPem, key: cpCert.keyPem });
-  t.teardown(() => ads.stop());
+  const { ads, cpCa } = await startAdsServer(t);
   const v1 = await httpApp('web-v1');
   const v2 = await httpApp('web-v2');
   const echo = await echoApp('echo');
