@@ -12,6 +12,7 @@ import { EnvoyEngine, type EnvoyEngineOptions } from '../../../agent/envoy/envoy
 import { writeBootstrap } from '../../../agent/bootstrap/write';
 import { silentLogger } from '../../../lib/logger';
 import { bootstrapFor } from './support/cp-stub';
+import { fakeEnvoyStarts } from './support/kuma-dp-process';
 import { alive, waitFor, killIfAlive } from './support/proc';
 
 const FAKE_ENVOY = path.resolve(__dirname, '../../../../test/fixtures/fake-envoy/envoy');
@@ -46,7 +47,7 @@ async function setup(t: any, env: Record<string, string>, opts: Partial<EnvoyEng
     bootstrap, bootstrapPath, workDir: dir, drainTimeMs: 300, logLevel: 'debug', extraArgs: ['--component-log-level', 'upstream:debug'],
     log: silentLogger(), binaryPath: FAKE_ENVOY, restartPolicy: 'never', stopTimeoutMs: 3000, readyPollMs: 50, ...opts,
   });
-  const starts = () => (fs.existsSync(argvFile) ? fs.readFileSync(argvFile, 'utf8').trim().split('\n').map((l) => JSON.parse(l)) : []);
+  const starts = () => fakeEnvoyStarts(argvFile);
   t.teardown(() => {
     engine.destroy();
     for (const s of starts()) killIfAlive(s.pid);

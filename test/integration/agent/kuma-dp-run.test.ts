@@ -13,7 +13,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { makeCert } from './support/tls';
 import { CpStub, bootstrapFor } from './support/cp-stub';
-import { KumaDpProcess, FAKE_ENVOY, httpGet } from './support/kuma-dp-process';
+import { KumaDpProcess, FAKE_ENVOY, fakeEnvoyStarts, httpGet } from './support/kuma-dp-process';
 import { alive, waitFor, killIfAlive } from './support/proc';
 import { freeUdpTcpPort } from './support/ports';
 
@@ -59,7 +59,7 @@ function start(t: any, stub: CpStub, name: string, extra: string[] = [], env: No
       `--dataplane-token-file=${tokenFile}`, `--binary-path=${FAKE_ENVOY}`, `--config-dir=${files.work}`, '--drain-time=1s', ...extra, ...(dashArgs.length ? ['--', ...dashArgs] : [])],
     { KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms', FAKE_ENVOY_ARGV_FILE: files.argv, FAKE_ENVOY_EVENTS_FILE: files.events, ...env },
   );
-  const envoyPids = () => (fs.existsSync(files.argv) ? fs.readFileSync(files.argv, 'utf8').trim().split('\n').map((l) => JSON.parse(l).pid as number) : []);
+  const envoyPids = () => fakeEnvoyStarts(files.argv).map((s) => s.pid);
   t.teardown(() => {
     p.kill();
     for (const pid of envoyPids()) killIfAlive(pid);
@@ -225,10 +225,10 @@ t.test('zone ingress: a ZoneIngress template, proxyType ingress, no DNS', async 
   t.equal(JSON.parse(req.dataplaneResource).type, 'ZoneIngress');
   t.ok(p.logs().some((l) => l.msg === 'DNS is not served for zone proxies'));
   t.notOk(p.logs().some((l) => l.msg === 'DNS server listening'));
-  t.ok(await waitFor(() => fs.existsSync(path.join(root, 'ingress-argv.jsonl')), 5000), 'Envoy runs');
+  t.ok(await waitFor(() => fakeEnvoyStarts(path.join(root, 'ingress-argv.jsonl')).length === 1, 5000), 'Envoy runs');
   p.child.kill('SIGTERM');
   t.equal((await p.exited).code, 0);
-  const pid = JSON.parse(fs.readFileSync(path.join(root, 'ingress-argv.jsonl'), 'utf8').trim()).pid;
+  const [{ pid }] = fakeEnvoyStarts(path.join(root, 'ingress-argv.jsonl'));
   t.notOk(alive(pid));
 });
 

@@ -1,5 +1,6 @@
 /** Runs the compiled kuma-dp binary the way an operator does, and reads its JSON log lines. */
 import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { waitFor } from './proc';
@@ -8,6 +9,26 @@ import { waitFor } from './proc';
 export const KUMA_DP = path.resolve(__dirname, '../../../../agent/main.js');
 /** The fake Envoy executable (committed with mode 100755). */
 export const FAKE_ENVOY = path.resolve(__dirname, '../../../../../test/fixtures/fake-envoy/envoy');
+
+/**
+ * The starts the fake Envoy recorded in its FAKE_ENVOY_ARGV_FILE, oldest first; none while
+ * the file is absent. Only complete lines count: the fake creates the file before it writes
+ * its line, and a poll in between (a loaded machine deschedules the fake there) read "" and
+ * failed the SIGKILL test of kuma-dp-run with "Unexpected end of JSON input".
+ */
+export function fakeEnvoyStarts(argvFile: string): { pid: number; argv: string[] }[] {
+  let text: string;
+  try {
+    text = fs.readFileSync(argvFile, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+  return text
+    .split('\n')
+    .slice(0, -1)
+    .map((line) => JSON.parse(line));
+}
 
 /** A running kuma-dp. */
 export class KumaDpProcess {
