@@ -14,8 +14,8 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { KumaDpProcess, FAKE_ENVOY, httpGet } from './support/kuma-dp-process';
-import { alive, waitFor, killIfAlive } from './support/proc';
+import { KumaDpProcess, FAKE_ENVOY, httpGet, onFreeDnsPort } from './support/kuma-dp-process';
+import { alive, waitFor } from './support/proc';
 import { freeUdpTcpPort } from './support/ports';
 
 const run = promisify(execFile);
@@ -66,25 +66,42 @@ interface Cp {
   token(name: string, type?: string): Promise<string>;
 }
 
+/**
+ * Spawns kuma-cp on ports picked in advance (its config takes numbers), and again on new
+ * ones when one was taken in between by another test: kuma-cp then exits at start-up with
+ * EADDRINUSE (the API server starts last, after "DP server listening", so only "kuma-cp
+ * started" says every port was bound). The DNS port is free for UDP and TCP, as the CP's
+ * DNS server binds both. Resolves with its "DP server listening" log line.
+ */
+async function spawnCp(tries = 5): Promise<{ child: ChildProcess; apiPort: number; line: any }> {
+  for (let attempt = 1; ; attempt++) {
+    const [apiPort, dnsPort, diagPort, vipPort] = await Promise.all([freePort(), freeUdpTcpPort(), freePort(), freePort()]);
+    const child = spawn(process.execPath, [KUMA_CP, 'run'], {
+      env: {
+        ...process.env, KUMA_MODE: 'standalone', KUMA_STORE_TYPE: 'memory', KUMA_GENERAL_WORK_DIR: path.join(root, 'cp'),
+        KUMA_API_SERVER_HTTP_PORT: String(apiPort), KUMA_DP_SERVER_PORT: '0', KUMA_DNS_SERVER_PORT: String(dnsPort),
+        KUMA_DIAGNOSTICS_SERVER_PORT: String(diagPort), KUMA_DNS_SERVER_CIDR: '127.64.0.0/10', KUMA_DNS_SERVER_SERVICE_VIP_PORT: String(vipPort),
+      },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    // child.kill, not a kill by a saved pid: a failed attempt's pid may be reused by teardown time.
+    t.teardown(() => child.kill('SIGKILL'));
+    let stderr = '';
+    child.stderr!.on('data', (d) => (stderr += d));
+    // Complete lines only: the last one may still be arriving.
+    const logs = (): any[] => stderr.split('\n').slice(0, -1).filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+    const started = await waitFor(() => logs().some((l) => l.msg === 'kuma-cp started') || child.exitCode !== null, 30_000);
+    const line = logs().find((l) => l.msg === 'DP server listening');
+    if (started && child.exitCode === null && line) return { child, apiPort, line };
+    // 'exit' can come before the last stderr chunk is read, hence the short wait for the code.
+    const inUse = () => logs().some((l) => l.msg === 'kuma-cp failed to start' && l.err?.code === 'EADDRINUSE');
+    const clash = child.exitCode !== null && (await waitFor(inUse, 2000));
+    if (!clash || attempt >= tries) throw new Error(`kuma-cp did not start: ${stderr.slice(-2000)}`);
+  }
+}
+
 async function startCp(): Promise<Cp> {
-  const [apiPort, dnsPort, diagPort, vipPort] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-  const child = spawn(process.execPath, [KUMA_CP, 'run'], {
-    env: {
-      ...process.env, KUMA_MODE: 'standalone', KUMA_STORE_TYPE: 'memory', KUMA_GENERAL_WORK_DIR: path.join(root, 'cp'),
-      KUMA_API_SERVER_HTTP_PORT: String(apiPort), KUMA_DP_SERVER_PORT: '0', KUMA_DNS_SERVER_PORT: String(dnsPort),
-      KUMA_DIAGNOSTICS_SERVER_PORT: String(diagPort), KUMA_DNS_SERVER_CIDR: '127.64.0.0/10', KUMA_DNS_SERVER_SERVICE_VIP_PORT: String(vipPort),
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  t.teardown(() => killIfAlive(child.pid));
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  let line: any;
-  const up = await waitFor(() => {
-    line = stderr.split('\n').filter((l) => l.includes('"DP server listening"')).map((l) => JSON.parse(l))[0];
-    return line !== undefined || child.exitCode !== null;
-  }, 30_000);
-  if (!up || !line) throw new Error(`kuma-cp did not start: ${stderr.slice(-2000)}`);
+  const { child, apiPort, line } = await spawnCp();
   await waitFor(async () => (await api(apiPort, 'GET', '/meshes/default').catch(() => ({ status: 0 }))).status === 200, 20_000);
   return {
     child, apiPort, dpPort: Number(line.port), caFile: String(line.caFile),
@@ -111,12 +128,15 @@ t.test('with a real kuma-cp', async (t) => {
     t.equal((await api(cp.apiPort, 'PUT', '/meshes/default/dataplanes/web-1', { type: 'Dataplane', mesh: 'default', name: 'web-1', networking: { address: '127.0.0.1', inbound: [{ port: webPort, servicePort: webPort + 1, tags: { 'kuma.io/service': 'web' } }] } })).status < 300, true);
     const dpFile = path.join(root, 'dp-1.yaml');
     fs.writeFileSync(dpFile, dpYaml('{{ name }}', await freePort(), 'backend'));
-    const dnsPort = await freeUdpTcpPort();
     const argvFile = path.join(root, 'dp-1-argv.jsonl');
-    const p = new KumaDpProcess(['run', ...cpArgs, `--dataplane-file=${dpFile}`, '-v', 'name=dp-1', `--dataplane-token-file=${await cp.token('dp-1')}`,
-      `--binary-path=${FAKE_ENVOY}`, `--config-dir=${path.join(root, 'dp-1')}`, '--dns-enabled', `--dns-proxy-port=${dnsPort}`, '--dns-upstream=127.0.0.1:9',
-      '--dns-refresh-interval=200ms', '--drain-time=200ms'], { FAKE_ENVOY_ARGV_FILE: argvFile });
-    t.teardown(() => p.kill());
+    const tokenFile = await cp.token('dp-1');
+    const { p, dnsPort } = await onFreeDnsPort((port) => {
+      const p = new KumaDpProcess(['run', ...cpArgs, `--dataplane-file=${dpFile}`, '-v', 'name=dp-1', `--dataplane-token-file=${tokenFile}`,
+        `--binary-path=${FAKE_ENVOY}`, `--config-dir=${path.join(root, 'dp-1')}`, '--dns-enabled', `--dns-proxy-port=${port}`, '--dns-upstream=127.0.0.1:9',
+        '--dns-refresh-interval=200ms', '--drain-time=200ms'], { FAKE_ENVOY_ARGV_FILE: argvFile });
+      t.teardown(() => p.kill());
+      return { p };
+    }, { ms: 20_000 });
     await p.waitLog('kuma-dp started', 20_000);
     const readiness = (await p.waitLog('readiness listening')).port;
     t.ok(await waitFor(async () => (await httpGet(readiness, '/ready')).status === 200, 10_000), 'READY (Envoy admin from the CP bootstrap answers)');

@@ -13,9 +13,8 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { makeCert } from './support/tls';
 import { CpStub, bootstrapFor } from './support/cp-stub';
-import { KumaDpProcess, FAKE_ENVOY, fakeEnvoyStarts, httpGet } from './support/kuma-dp-process';
+import { KumaDpProcess, FAKE_ENVOY, fakeEnvoyStarts, httpGet, onFreeDnsPort } from './support/kuma-dp-process';
 import { alive, waitFor, killIfAlive } from './support/proc';
-import { freeUdpTcpPort } from './support/ports';
 
 const run = promisify(execFile);
 
@@ -70,8 +69,9 @@ function start(t: any, stub: CpStub, name: string, extra: string[] = [], env: No
 
 t.test('registers, runs Envoy, serves readiness, metrics and DNS, drains on SIGTERM', async (t) => {
   const stub = await cp(t, 2);
-  const dnsPort = await freeUdpTcpPort();
-  const { p, files, envoyPids, events } = start(t, stub, 'dp-1', ['--dns-enabled', `--dns-proxy-port=${dnsPort}`, '--dns-upstream=127.0.0.1:9', '--concurrency=1', '--drain-time=2s'], {}, ['--component-log-level', 'upstream:debug']);
+  const { p, files, envoyPids, events, dnsPort } = await onFreeDnsPort((port) =>
+    start(t, stub, 'dp-1', ['--dns-enabled', `--dns-proxy-port=${port}`, '--dns-upstream=127.0.0.1:9', '--concurrency=1', '--drain-time=2s'], {}, ['--component-log-level', 'upstream:debug']),
+  );
   const readiness = (await p.waitLog('readiness listening')).port as number;
   t.ok(readiness > 0, `readiness on a free port (${readiness})`);
   await p.waitLog('kuma-dp started');
@@ -264,11 +264,12 @@ t.test('restarted while the CP is down: DNS answers from the VIP cache while the
   const work = path.join(root, 'dp-cached', 'work');
   fs.mkdirSync(work, { recursive: true });
   fs.writeFileSync(path.join(work, 'dns-vips.json'), JSON.stringify({ mesh: 'default', ttl: 20, vips: { cached: '240.0.0.44' } }));
-  const dnsPort = await freeUdpTcpPort();
-  const p = new KumaDpProcess(['run', `--cp-address=${url}`, `--ca-cert-file=${cert.certFile}`, `--dataplane-file=${dpFile}`, '-v', 'name=dp-cached', '-v', 'port=10080',
-    `--binary-path=${FAKE_ENVOY}`, `--config-dir=${work}`, '--dns-enabled', `--dns-proxy-port=${dnsPort}`, '--dns-upstream=127.0.0.1:9'], { KUMA_CONTROL_PLANE_RETRY_BACKOFF: '200ms' });
-  t.teardown(() => p.kill());
-  await p.waitLog('DNS server listening');
+  const { p, dnsPort } = await onFreeDnsPort((port) => {
+    const p = new KumaDpProcess(['run', `--cp-address=${url}`, `--ca-cert-file=${cert.certFile}`, `--dataplane-file=${dpFile}`, '-v', 'name=dp-cached', '-v', 'port=10080',
+      `--binary-path=${FAKE_ENVOY}`, `--config-dir=${work}`, '--dns-enabled', `--dns-proxy-port=${port}`, '--dns-upstream=127.0.0.1:9'], { KUMA_CONTROL_PLANE_RETRY_BACKOFF: '200ms' });
+    t.teardown(() => p.kill());
+    return { p };
+  });
   await p.waitLog('bootstrap request failed, retrying');
   const { stdout } = await run('dig', ['@127.0.0.1', '-p', String(dnsPort), '+short', '+time=2', '+tries=1', 'cached.mesh'], { timeout: 10_000 });
   t.equal(stdout.trim(), '240.0.0.44', 'answered from the cache with no CP');

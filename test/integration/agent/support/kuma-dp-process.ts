@@ -3,6 +3,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
+import { freeUdpTcpPort } from './ports';
 import { waitFor } from './proc';
 
 /** Path of the compiled entry point, from dist/test/integration/agent/support/. */
@@ -71,6 +72,28 @@ export class KumaDpProcess {
       this.child.kill(signal);
     } catch {
       // gone
+    }
+  }
+}
+
+/**
+ * Starts kuma-dp (`startOn`) with its DNS proxy on a port free for UDP and TCP a moment ago,
+ * and again on another port when that one was taken in between (other test files bind
+ * ports in parallel): kuma-dp then exits at start-up with ERR_PORT_IN_USE, before it asks
+ * the CP for anything. Resolves once DNS listens; `ms` bounds each wait for that.
+ */
+export async function onFreeDnsPort<T extends { p: KumaDpProcess }>(startOn: (dnsPort: number) => T, o: { ms?: number; tries?: number } = {}): Promise<T & { dnsPort: number }> {
+  for (let i = 1; ; i++) {
+    const dnsPort = await freeUdpTcpPort();
+    const started = startOn(dnsPort);
+    const { p } = started;
+    try {
+      await p.waitLog('DNS server listening', o.ms);
+      return { ...started, dnsPort };
+    } catch (err) {
+      // 'exit' can come before the last stderr chunk is read, hence the short wait for the code.
+      const clash = p.child.exitCode !== null && (await waitFor(() => p.stderr.includes('[ERR_PORT_IN_USE]'), 2000));
+      if (!clash || i >= (o.tries ?? 5)) throw err;
     }
   }
 }
