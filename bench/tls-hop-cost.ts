@@ -3,8 +3,11 @@
  * that answers each small read with one small write, over plain TCP and over mutual TLS
  * (RSA 2048, as the mesh CA issues), CPU per request of the server process. Each kuma-dp
  * of the proxy-path pair does this twice per request (one plain side, one TLS side), so
- * 2 × (plain + TLS) is the floor the pair's CPU per request cannot go below on Node's
- * net/tls streams, whatever the HTTP code does.
+ * 2 × (plain + TLS) estimates what the pair costs on Node's net/tls streams before any HTTP
+ * work. The estimate runs high (an echo server wakes once per request per side, a relay's
+ * two sockets share wake-ups): bench/proxy-path's floor path measures the same floor directly
+ * (two byte relays, same run as haproxy) and found it 1.09-1.29× haproxy at 1,000 req/s
+ * where this estimate said 1.7×.
  * Saturated: 16 connections in lock-step ping-pong; fixed: 1,000 requests/s over 16
  * connections. Server on core 1, client (this process) on core 0.
  *
