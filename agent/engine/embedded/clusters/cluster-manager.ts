@@ -117,7 +117,7 @@ export class ClusterRuntime {
   }
 
   /** How long a new pooled HTTP/1 connection may stay idle: the cluster's idle_timeout (0: no limit), else UPSTREAM_IDLE_TIMEOUT_MS. */
-  idleLimitMs(): number {
+  private idleLimitMs(): number {
     const t = this.model.idleTimeoutMs;
     return t === undefined ? UPSTREAM_IDLE_TIMEOUT_MS : t === 0 ? Infinity : t;
   }

@@ -167,15 +167,14 @@ export function translateCluster(c: Checker, cl: any): ClusterModel | undefined 
   }
   const lbPolicy = cl.lb_policy ?? 'ROUND_ROBIN';
   if (!LB_POLICIES.includes(lbPolicy)) c.add('lb_policy', `supported: ${LB_POLICIES.join(', ')}; got ${lbPolicy}`);
+  const po = translateProtocolOptions(c, cl.typed_extension_protocol_options);
   const out: ClusterModel = {
     name: cl.name,
     type,
     connectTimeoutMs: durationMs(cl.connect_timeout) ?? DEFAULT_CONNECT_TIMEOUT_MS,
     lbPolicy,
-    http2: false,
+    http2: po.http2,
   };
-  const po = translateProtocolOptions(c, cl.typed_extension_protocol_options);
-  out.http2 = po.http2;
   if (po.idleTimeoutMs !== undefined) out.idleTimeoutMs = po.idleTimeoutMs;
   if (out.connectTimeoutMs <= 0) out.connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS;
   if (type === 'EDS') {
