@@ -164,6 +164,39 @@ t.test("common_http_protocol_options.idle_timeout (the CP's mesh clusters) is re
   if (!bad.ok) t.match(bad.problems[0], 'common_http_protocol_options.max_headers_count: field not supported');
 });
 
+t.test("an HCM's common_http_protocol_options.idle_timeout is read into the chain's model; other fields there are refused", async (t) => {
+  const url = TypeUrl.Listener;
+  const listener = (common: Record<string, unknown> | undefined) => ({
+    name: 'out',
+    address: { socket_address: { address: '127.0.0.1', port_value: 8080 } },
+    filter_chains: [
+      {
+        filters: [
+          {
+            name: 'envoy.filters.network.http_connection_manager',
+            typed_config: {
+              '@type': ExtensionTypeUrl.HttpConnectionManager,
+              stat_prefix: 'out',
+              ...(common ? { common_http_protocol_options: common } : {}),
+              route_config: { name: 'r', virtual_hosts: [{ name: 'v', domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'c' } }] }] },
+              http_filters: [{ name: 'envoy.filters.http.router', typed_config: { '@type': ExtensionTypeUrl.Router } }],
+            },
+          },
+        ],
+      },
+    ],
+  });
+  const run = (common: Record<string, unknown> | undefined) =>
+    validate({ listeners: new Map([['out', decode(url, encodeProtoJson(url, listener(common)))]]), clusters: new Map(), assignments: new Map(), routes: new Map(), secrets: new Map() });
+  const idleOf = (r: ReturnType<typeof run>) => (r.ok ? (r.config.listeners.get('out')!.chains[0].terminal as { idleTimeoutMs?: number }).idleTimeoutMs : 'refused');
+  t.equal(idleOf(run(undefined)), undefined, 'none set: the engine default applies');
+  t.equal(idleOf(run({ idle_timeout: '30s' })), 30_000, '30s');
+  t.equal(idleOf(run({ idle_timeout: '0s' })), 0, '0s: no limit');
+  const bad = run({ idle_timeout: '30s', max_connection_duration: '60s' });
+  t.notOk(bad.ok);
+  if (!bad.ok) t.match(bad.problems[0], 'common_http_protocol_options.max_connection_duration: field not supported');
+});
+
 t.test('outlier_detection: the consecutive detectors with Envoy defaults; an enforcing detector the engine lacks is refused', async (t) => {
   const url = TypeUrl.Cluster;
   const base = { name: 'c', type: 'EDS', eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } }, connect_timeout: '5s' };

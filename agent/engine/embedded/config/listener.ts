@@ -105,7 +105,7 @@ function translateTcpProxy(c: Checker, cfg: any, path: string): TcpProxyModel | 
 }
 
 function translateHcm(c: Checker, cfg: any, path: string): HttpModel | undefined {
-  c.only(cfg, path, ['stat_prefix', 'codec_type', 'route_config', 'rds', 'http_filters']);
+  c.only(cfg, path, ['stat_prefix', 'codec_type', 'route_config', 'rds', 'http_filters', 'common_http_protocol_options']);
   if (cfg.codec_type && cfg.codec_type !== 'AUTO' && cfg.codec_type !== 'HTTP1') {
     c.add(join(path, 'codec_type'), `only AUTO and HTTP1 are supported (HTTP/1.1 downstream), got ${cfg.codec_type}`);
   }
@@ -119,6 +119,16 @@ function translateHcm(c: Checker, cfg: any, path: string): HttpModel | undefined
   });
   if (filters.length === 0) c.add(join(path, 'http_filters'), 'needs the router filter');
   const out: HttpModel = { kind: 'http', statPrefix: cfg.stat_prefix ?? '' };
+  const common = cfg.common_http_protocol_options;
+  if (common !== undefined) {
+    const cp = join(path, 'common_http_protocol_options');
+    c.only(common, cp, ['idle_timeout']);
+    const ms = durationMs(common?.idle_timeout);
+    if (ms !== undefined) {
+      if (ms < 0) c.add(join(cp, 'idle_timeout'), `must not be negative, got ${JSON.stringify(common.idle_timeout)}`);
+      else out.idleTimeoutMs = ms;
+    }
+  }
   if (cfg.rds) {
     const rp = join(path, 'rds');
     c.only(cfg.rds, rp, ['config_source', 'route_config_name']);

@@ -65,6 +65,11 @@ export interface TcpProxyModel {
 export interface HttpModel {
   kind: 'http';
   statPrefix: string;
+  /**
+   * common_http_protocol_options.idle_timeout: how long a downstream connection may stay
+   * without a request (0: no limit). Absent: Envoy's default, 1 h.
+   */
+  idleTimeoutMs?: number;
   /** RDS name, when routes come from RouteConfiguration resources. */
   rdsName?: string;
   inlineRoutes?: RouteConfigModel;

@@ -16,14 +16,12 @@ import type net from 'node:net';
 import type { RouteModel } from '../config/model';
 import type { ClusterRuntime } from '../clusters/cluster-manager';
 import type { H1Conn, H1ConnUser, H1Pool } from '../clusters/h1-pool';
-import { DEFAULT_ROUTE_TIMEOUT_MS, type HttpProxyDeps } from './http-proxy';
+import { DEFAULT_ROUTE_TIMEOUT_MS, downstreamIdleMs, type HttpProxyDeps } from './http-proxy';
 import { chooseCluster, matchRoute } from './route-match';
 import { HTTPParser, MAX_HEADER_SIZE, METHODS, PROCEED, SKIP_BODY, STOP_AFTER_HEAD, type Parser } from './llhttp';
 import { localAnswer, requestHead, responseHead, scanHead } from './h1-head';
 import { OutBuffer } from './out-buffer';
 
-/** How long a downstream connection may stay silent between requests (node:http's keep-alive timeout in http-proxy.ts). */
-export const DOWNSTREAM_IDLE_TIMEOUT_MS = 60_000;
 
 /** Pipelined requests held (with their bodies) behind the one in progress before reading pauses. */
 const MAX_QUEUED = 16;
@@ -37,11 +35,18 @@ const RETRIABLE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE', 'TRACE'])
 const SWEEP_MS = 5_000;
 
 /**
- * A coarse clock for downstream idleness, advanced by the sweep: a read stamps its
- * connection with it instead of refreshing a socket timer (socket.setTimeout re-arms a
- * timer on every read and write).
+ * A coarse clock for downstream idleness, in SWEEP_MS units: a read stamps its connection
+ * with it instead of refreshing a socket timer (socket.setTimeout re-arms a timer on every
+ * read and write). Every forwarder's sweep and every accept sets it from the monotonic
+ * clock, so it is never more than SWEEP_MS behind while any connection is open. (It used
+ * to be a counter each forwarder's sweep advanced: with N chains holding connections it
+ * ran N times too fast, and idle connections were closed N times too early.)
  */
-let sweepTick = 0;
+let sweepTick = coarseNow();
+
+function coarseNow(): number {
+  return Math.floor(performance.now() / SWEEP_MS);
+}
 
 /** The lean forwarder of one filter chain: its open connections and the node:http server it falls back to. */
 export class H1Forwarder {
@@ -56,6 +61,7 @@ export class H1Forwarder {
 
   /** Takes an HTTP/1 connection (after TLS and protocol sniffing). */
   accept(sock: net.Socket): void {
+    sweepTick = coarseNow();
     this.conns.add(new DownstreamConn(this, sock));
     if (!this.sweeper) {
       this.sweeper = setInterval(() => this.sweep(), SWEEP_MS);
@@ -63,10 +69,11 @@ export class H1Forwarder {
     }
   }
 
-  /** Closes connections silent for DOWNSTREAM_IDLE_TIMEOUT_MS with no request in progress (to within SWEEP_MS). */
+  /** Closes connections silent for the chain's idle limit (downstreamIdleMs) with no request in progress (to within SWEEP_MS). */
   private sweep(): void {
-    sweepTick++;
-    const limit = Math.ceil(DOWNSTREAM_IDLE_TIMEOUT_MS / SWEEP_MS);
+    sweepTick = coarseNow();
+    const ms = downstreamIdleMs(this.d.model);
+    const limit = ms === 0 ? Infinity : Math.ceil(ms / SWEEP_MS);
     for (const c of this.conns) if (c.idle() && sweepTick - c.lastActive >= limit) c.sock.destroy();
     if (this.conns.size === 0) {
       clearInterval(this.sweeper);

@@ -63,10 +63,25 @@ export interface HttpProxyDeps {
   draining?: () => boolean;
 }
 
+/**
+ * How long a downstream HTTP connection may stay without a request when the
+ * http_connection_manager does not say (common_http_protocol_options.idle_timeout):
+ * Envoy's default, 1 h. The CP's mesh clusters keep their pooled connections to this
+ * sidecar as long, so a shorter limit here would make callers re-handshake mTLS after
+ * every lull.
+ */
+export const DOWNSTREAM_IDLE_TIMEOUT_MS = 3_600_000;
+
+/** The downstream idle limit of a chain in ms; 0: no limit. */
+export function downstreamIdleMs(model: HttpModel): number {
+  return model.idleTimeoutMs ?? DOWNSTREAM_IDLE_TIMEOUT_MS;
+}
+
 /** An http.Server (never listening) that proxies the connections emitted into it. */
 export function createHttpProxyServer(d: HttpProxyDeps): http.Server {
   const server = http.createServer({ keepAlive: true }, (req, res) => handle(d, req, res));
-  server.keepAliveTimeout = 60_000;
+  // 0 turns node:http's keep-alive timeout off: no limit, as idle_timeout 0 means.
+  server.keepAliveTimeout = downstreamIdleMs(d.model);
   server.on('clientError', (_err, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
     else socket.destroy();
