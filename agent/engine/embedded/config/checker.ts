@@ -44,6 +44,23 @@ export function durationMs(d: any): number | undefined {
   return s * 1000 + Math.floor(n / 1e6);
 }
 
+/**
+ * The idle_timeout of a decoded HttpProtocolOptions/HCM `common_http_protocol_options`
+ * (at `path`) in ms, 0 meaning no limit; undefined when it is not set. The engine
+ * implements no other field of that message: they are problems.
+ */
+export function commonHttpIdleTimeoutMs(c: Checker, common: any, path: string): number | undefined {
+  if (common === undefined) return undefined;
+  c.only(common, path, ['idle_timeout']);
+  const ms = durationMs(common?.idle_timeout);
+  if (ms === undefined) return undefined;
+  if (ms < 0) {
+    c.add(join(path, 'idle_timeout'), `must not be negative, got ${JSON.stringify(common.idle_timeout)}`);
+    return undefined;
+  }
+  return ms;
+}
+
 /** Value of a decoded wrapper (`{value: 3}`) or a plain number. */
 export function wrapped(v: any): number | undefined {
   if (v === undefined || v === null) return undefined;

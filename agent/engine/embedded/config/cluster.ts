@@ -3,7 +3,7 @@
  * https://www.envoyproxy.io/docs/envoy/latest/api-v3/config/cluster/v3/cluster.proto
  */
 import { ExtensionTypeUrl } from '../../../../proto/index';
-import { anyType, Checker, durationMs, join, wrapped } from './checker';
+import { anyType, Checker, commonHttpIdleTimeoutMs, durationMs, join, wrapped } from './checker';
 import { translateAddress } from './listener';
 import type { AssignmentModel, ClusterModel, EndpointModel, OutlierModel } from './model';
 import { translateUpstreamTls } from './tls';
@@ -69,16 +69,8 @@ function translateProtocolOptions(c: Checker, opts: Record<string, any> | undefi
       c.only(e.http2_protocol_options, join(p, 'explicit_http_config.http2_protocol_options'), []);
       out.http2 = true;
     } else if (!e?.http_protocol_options) c.add(join(p, 'explicit_http_config'), 'needs http_protocol_options or http2_protocol_options');
-    const common = v.common_http_protocol_options;
-    if (common !== undefined) {
-      const cp = join(p, 'common_http_protocol_options');
-      c.only(common, cp, ['idle_timeout']);
-      const ms = durationMs(common?.idle_timeout);
-      if (ms !== undefined) {
-        if (ms < 0) c.add(join(cp, 'idle_timeout'), `must not be negative, got ${JSON.stringify(common.idle_timeout)}`);
-        else out.idleTimeoutMs = ms;
-      }
-    }
+    const idle = commonHttpIdleTimeoutMs(c, v.common_http_protocol_options, join(p, 'common_http_protocol_options'));
+    if (idle !== undefined) out.idleTimeoutMs = idle;
   }
   return out;
 }

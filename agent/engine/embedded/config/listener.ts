@@ -6,7 +6,7 @@
  */
 import net from 'node:net';
 import { ExtensionTypeUrl } from '../../../../proto/index';
-import { anyType, Checker, durationMs, join } from './checker';
+import { anyType, Checker, commonHttpIdleTimeoutMs, durationMs, join } from './checker';
 import type { FilterChainModel, HttpModel, ListenerModel, Principal, RbacModel, SocketAddr, TcpProxyModel } from './model';
 import { translateClusterChoice, translateRouteConfig } from './route';
 import { translateDownstreamTls, translateStringMatch } from './tls';
@@ -119,16 +119,8 @@ function translateHcm(c: Checker, cfg: any, path: string): HttpModel | undefined
   });
   if (filters.length === 0) c.add(join(path, 'http_filters'), 'needs the router filter');
   const out: HttpModel = { kind: 'http', statPrefix: cfg.stat_prefix ?? '' };
-  const common = cfg.common_http_protocol_options;
-  if (common !== undefined) {
-    const cp = join(path, 'common_http_protocol_options');
-    c.only(common, cp, ['idle_timeout']);
-    const ms = durationMs(common?.idle_timeout);
-    if (ms !== undefined) {
-      if (ms < 0) c.add(join(cp, 'idle_timeout'), `must not be negative, got ${JSON.stringify(common.idle_timeout)}`);
-      else out.idleTimeoutMs = ms;
-    }
-  }
+  const idle = commonHttpIdleTimeoutMs(c, cfg.common_http_protocol_options, join(path, 'common_http_protocol_options'));
+  if (idle !== undefined) out.idleTimeoutMs = idle;
   if (cfg.rds) {
     const rp = join(path, 'rds');
     c.only(cfg.rds, rp, ['config_source', 'route_config_name']);
