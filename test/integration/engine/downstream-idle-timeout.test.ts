@@ -5,12 +5,11 @@
  * within 5 s either way; several chains holding connections must not make that clock run
  * faster (it once advanced once per chain per sweep, closing connections N times too early).
  */
-import http from 'node:http';
 import net from 'node:net';
 import t from 'tap';
 import { T } from './harness/ads-server';
 import * as R from './harness/resources';
-import { until } from './harness/apps';
+import { httpApp, until } from './harness/apps';
 import { startAdsServer, startEngine } from './harness/engine';
 
 /** An HCM to `cluster` with the given idle_timeout (undefined: none set). */
@@ -30,7 +29,7 @@ async function openAndAsk(port: number): Promise<{ sock: net.Socket; closedAt?: 
   await new Promise<void>((resolve, reject) => {
     sock.on('data', (d) => {
       got += d.toString('latin1');
-      if (got.includes('\r\n\r\n') && got.endsWith('ok')) resolve();
+      if (got.includes('\r\n\r\n') && got.endsWith('}')) resolve();
     });
     sock.once('close', () => reject(new Error(`closed before the answer: ${JSON.stringify(got)}`)));
     sock.write('GET / HTTP/1.1\r\nhost: app\r\n\r\n');
@@ -40,17 +39,12 @@ async function openAndAsk(port: number): Promise<{ sock: net.Socket; closedAt?: 
 
 t.test("an HCM's idle_timeout closes idle downstream connections, however many chains hold connections", async (t) => {
   const { ads, cpCa } = await startAdsServer(t);
-  const app = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => res.end('ok'));
-  });
+  const { server: app, port: appPort } = await httpApp('app');
   app.keepAliveTimeout = 0;
-  await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
   t.teardown(() => {
     app.closeAllConnections();
     app.close();
   });
-  const appPort = (app.address() as net.AddressInfo).port;
   const cluster = `localhost:${appPort}`;
 
   // One chain with a 1 s limit, one with none set (1 h), and four with 20 s: six chains
@@ -87,7 +81,7 @@ t.test("an HCM's idle_timeout closes idle downstream connections, however many c
     let got = '';
     d.on('data', (b) => {
       got += b.toString('latin1');
-      if (got.endsWith('ok')) resolve(got);
+      if (got.endsWith('}')) resolve(got);
     });
     d.write('GET / HTTP/1.1\r\nhost: app\r\n\r\n');
   });

@@ -10,7 +10,7 @@ import type net from 'node:net';
 import t from 'tap';
 import { T } from './harness/ads-server';
 import * as R from './harness/resources';
-import { until } from './harness/apps';
+import { httpApp, until } from './harness/apps';
 import { startAdsServer, startEngine } from './harness/engine';
 import { UPSTREAM_IDLE_TIMEOUT_MS } from '../../../agent/engine/embedded/clusters/cluster-manager';
 
@@ -56,10 +56,7 @@ t.test("a cluster's idle_timeout bounds its pooled connections, shorter and long
   ];
   const apps = await Promise.all(
     cases.map(async () => {
-      const app = http.createServer((req, res) => {
-        req.resume();
-        req.on('end', () => res.end('ok'));
-      });
+      const { server: app, port } = await httpApp('app');
       // No keep-alive timer and no hint: the app never closes an idle connection itself.
       app.keepAliveTimeout = 0;
       const seen = { connections: 0, closed: 0 };
@@ -67,12 +64,11 @@ t.test("a cluster's idle_timeout bounds its pooled connections, shorter and long
         seen.connections++;
         s.on('close', () => seen.closed++);
       });
-      await new Promise<void>((r) => app.listen(0, '127.0.0.1', () => r()));
       t.teardown(() => {
         app.closeAllConnections();
         app.close();
       });
-      return { port: (app.address() as net.AddressInfo).port, seen };
+      return { port, seen };
     }),
   );
 
