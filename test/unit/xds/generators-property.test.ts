@@ -4,7 +4,7 @@
  * consistent snapshot, are byte-identical when generated twice, and every
  * ClusterLoadAssignment has priorities contiguous from 0.
  */
-import t from 'tap';
+import t, { type Test } from 'tap';
 import type { Resource, ResourceType } from '../../../api/resource';
 import { buildMeshSnapshots, type StoreContents } from '../../../cp/xds/generators/mesh-snapshot';
 import { buildProxyContext, type ProxyIdentity } from '../../../cp/xds/generators/proxy-context';
@@ -87,6 +87,18 @@ function randomWorld(seed: number): { contents: StoreContents; zone: string } {
 const identity = { certPem: '-----BEGIN CERTIFICATE-----\nX\n-----END CERTIFICATE-----\n', keyPem: '-----BEGIN PRIVATE KEY-----\nK\n-----END PRIVATE KEY-----\n', caPem: '-----BEGIN CERTIFICATE-----\nC\n-----END CERTIFICATE-----\n' };
 
 /** Every proxy of a world: its dataplanes (DNS on or off), a proxyless client per mesh, and optionally its ingresses. */
+/** Fails for each type whose resources `warm` does not encode byte for byte as `fresh` does; returns the number of types compared. */
+function sameEncodings(t: Test, warm: Snapshot, fresh: Snapshot, who: string, how: string): number {
+  let n = 0;
+  for (const [type, m] of fresh.resources) {
+    const w = warm.of(type);
+    const same = w.size === m.size && [...m].every(([name, r]) => Buffer.from(w.get(name)?.any.value ?? []).equals(Buffer.from(r.any.value)));
+    if (!same) t.fail(`${who}: ${type} differs between ${how} and fresh generation`);
+    n++;
+  }
+  return n;
+}
+
 function proxiesOf(contents: StoreContents, dnsEnabled: boolean, ingresses: boolean): ProxyIdentity[] {
   return [
     ...contents.dataplanes.map((d) => ({ kind: 'dataplane' as const, mesh: d.meta.mesh!, name: d.meta.name, resource: d, dnsEnabled })),
@@ -149,12 +161,7 @@ t.test('shared destinations equal per-proxy generation', async (t) => {
     for (const p of targets) {
       const warm = Snapshot.fromResourceSet(generateResources(buildProxyContext(shared, p, cp, identity)), undefined, types);
       const fresh = Snapshot.fromResourceSet(generateResources(buildProxyContext(buildMeshSnapshots(contents, zone), p, cp, identity)));
-      for (const [type, m] of fresh.resources) {
-        const w = warm.of(type);
-        const same = w.size === m.size && [...m].every(([name, r]) => Buffer.from(w.get(name)?.any.value ?? []).equals(Buffer.from(r.any.value)));
-        if (!same) t.fail(`seed ${seed} ${p.kind} ${p.mesh}.${p.name}: ${type} differs between shared and fresh generation`);
-        compared++;
-      }
+      compared += sameEncodings(t, warm, fresh, `seed ${seed} ${p.kind} ${p.mesh}.${p.name}`, 'shared');
     }
   }
   t.ok(compared > 1000, `${compared} resource types compared`);
@@ -183,12 +190,7 @@ t.test('reuse across regenerations equals fresh generation', async (t) => {
         const warm = Snapshot.fromResourceSet(generateResources(buildProxyContext(meshes, p, cp, identity)));
         const copy = { ...p, resource: unfrozen.dataplanes.find((d) => d.meta.mesh === p.mesh && d.meta.name === p.name) };
         const fresh = Snapshot.fromResourceSet(generateResources(buildProxyContext(freshMeshes, copy, cp, identity)));
-        for (const [type, m] of fresh.resources) {
-          const w = warm.of(type);
-          const same = w.size === m.size && [...m].every(([name, r]) => Buffer.from(w.get(name)?.any.value ?? []).equals(Buffer.from(r.any.value)));
-          if (!same) t.fail(`seed ${seed} ${p.mesh}.${p.name}: ${type} differs between reused and fresh generation`);
-          compared++;
-        }
+        compared += sameEncodings(t, warm, fresh, `seed ${seed} ${p.mesh}.${p.name}`, 'reused');
       }
     }
   }
