@@ -7,12 +7,17 @@
  */
 import type net from 'node:net';
 import { HTTPParser, MAX_HEADER_SIZE, PROCEED, type Parser } from '../http/llhttp';
+import { FastHead, parseResponseHead } from '../http/h1-fast';
 import type { EndpointState } from './load-balancer';
 
 /** What an exchange does with the response its connection parses. */
 export interface H1ConnUser {
+  /** True when the request was HEAD (its response has no body whatever its framing says). */
+  readonly headRequest: boolean;
   /** The response head; returns llhttp's PROCEED or SKIP_BODY (a response to HEAD). */
   onResponseHead(conn: H1Conn, fields: string[], status: number, reason: string, keepAlive: boolean): number;
+  /** The response head as the fast path parsed it (h1-fast.ts), starting at offset 0 of `d`; its body follows through onResponseBody. */
+  onFastResponseHead(conn: H1Conn, d: Buffer, h: FastHead): void;
   onResponseBody(chunk: Buffer): void;
   onResponseEnd(conn: H1Conn): void;
   /** After each read the connection parsed (the time to flush what it produced). */
@@ -22,6 +27,9 @@ export interface H1ConnUser {
   /** The connection's write buffer drained. */
   onUpstreamDrain(): void;
 }
+
+/** The fast path's scratch head (parses are synchronous). */
+const fastHead = new FastHead();
 
 /** One upstream connection. */
 export class H1Conn {
@@ -37,6 +45,10 @@ export class H1Conn {
   closed = false;
   private partHeaders: string[] = [];
   private error = '';
+  /** llhttp is inside a message (the fast path may only start at a message boundary). */
+  private midMessage = false;
+  /** Body bytes still due of a response the fast path is carrying; -1: none. */
+  private bodyLeft = -1;
 
   constructor(
     readonly sock: net.Socket,
@@ -58,7 +70,13 @@ export class H1Conn {
       return this.user ? this.user.onResponseHead(this, h, status, reason ?? '', keepAlive) : PROCEED;
     };
     p[HTTPParser.kOnBody] = (b: Buffer) => this.user?.onResponseBody(b);
-    p[HTTPParser.kOnMessageComplete] = () => this.user?.onResponseEnd(this);
+    p[HTTPParser.kOnMessageBegin] = () => {
+      this.midMessage = true;
+    };
+    p[HTTPParser.kOnMessageComplete] = () => {
+      this.midMessage = false;
+      this.user?.onResponseEnd(this);
+    };
     sock.on('data', (d: Buffer) => this.onData(d));
     sock.on('end', () => this.onEnd());
     sock.on('error', (e: Error) => {
@@ -72,12 +90,34 @@ export class H1Conn {
     const u = this.user;
     // Bytes nobody asked for: the connection is out of step, never reuse it.
     if (!u) return void this.destroy();
-    const r = this.parser.execute(d);
-    if (typeof r !== 'number') {
-      this.error = `upstream protocol error: ${r.code ?? r.message}`;
-      this.destroy();
+    if (this.bodyLeft >= 0) this.fastBody(u, d, 0);
+    else if (!this.midMessage && parseResponseHead(d, 0, fastHead, u.headRequest)) {
+      u.onFastResponseHead(this, d, fastHead);
+      this.bodyLeft = fastHead.contentLength;
+      this.fastBody(u, d, fastHead.end);
+    } else {
+      const r = this.parser.execute(d);
+      if (typeof r !== 'number') {
+        this.error = `upstream protocol error: ${r.code ?? r.message}`;
+        this.destroy();
+      }
     }
     u.afterUpstreamData();
+  }
+
+  /** Passes on the body bytes of a fast-path response from `off`, and ends it when they are all in. */
+  private fastBody(u: H1ConnUser, d: Buffer, off: number): void {
+    const n = Math.min(this.bodyLeft, d.length - off);
+    if (n > 0) {
+      u.onResponseBody(off === 0 && n === d.length ? d : d.subarray(off, off + n));
+      this.bodyLeft -= n;
+      off += n;
+    }
+    if (this.bodyLeft > 0) return;
+    this.bodyLeft = -1;
+    // Bytes past the end of the response: the connection is out of step, never reuse it.
+    if (off < d.length) this.idleLimitMs = 0;
+    u.onResponseEnd(this);
   }
 
   private onEnd(): void {

@@ -13,13 +13,14 @@
  */
 import type http from 'node:http';
 import type net from 'node:net';
-import type { RouteModel } from '../config/model';
+import type { RouteConfigModel, RouteModel } from '../config/model';
 import type { ClusterRuntime } from '../clusters/cluster-manager';
 import type { H1Conn, H1ConnUser, H1Pool } from '../clusters/h1-pool';
 import { DEFAULT_ROUTE_TIMEOUT_MS, downstreamIdleMs, type HttpProxyDeps } from './http-proxy';
 import { chooseCluster, matchRoute } from './route-match';
 import { HTTPParser, MAX_HEADER_SIZE, METHODS, PROCEED, SKIP_BODY, STOP_AFTER_HEAD, type Parser } from './llhttp';
 import { localAnswer, requestHead, responseHead, scanHead } from './h1-head';
+import { FastHead, keptHead, parseRequestHead } from './h1-fast';
 import { OutBuffer } from './out-buffer';
 
 
@@ -123,12 +124,17 @@ class Exchange implements H1ConnUser {
     readonly url: string,
     readonly minor: number,
     readonly keepAlive: boolean,
-    readonly head: string,
+    /** The head for the upstream: serialised, or the fast path's bytes. */
+    readonly head: string | Buffer,
     info: { contentLength: number; transferEncoding: boolean },
   ) {
     this.hasBody = info.transferEncoding || info.contentLength > 0;
     this.reqChunked = info.transferEncoding;
     this.reqOut.push(head);
+  }
+
+  get headRequest(): boolean {
+    return this.method === 'HEAD';
   }
 
   onResponseHead(conn: H1Conn, raw: string[], status: number, reason: string, keepAlive: boolean): number {
@@ -137,15 +143,11 @@ class Exchange implements H1ConnUser {
       this.interim = true;
       return PROCEED;
     }
-    this.upKeepAlive = keepAlive;
-    this.cluster!.observeEndpoint(conn.pool.ep, status);
     const info = scanHead(raw);
-    if (info.keepAliveTimeoutS >= 0) {
-      conn.idleLimitMs = Math.min(conn.idleLimitMs, info.keepAliveTimeoutS * 1000 - 1000);
-    }
+    this.responseStarts(conn, status, keepAlive, info.keepAliveTimeoutS);
     const noBody = this.method === 'HEAD' || status === 204 || status === 304;
     const dc = this.dc;
-    let close = !this.keepAlive || dc.draining();
+    let close = this.closeAfter;
     let chunked = false;
     if (!noBody && info.contentLength < 0) {
       // Not framed by Content-Length: re-chunked for an HTTP/1.1 caller, delimited by the close for 1.0.
@@ -154,9 +156,32 @@ class Exchange implements H1ConnUser {
     }
     this.respChunked = chunked;
     this.closeAfter = close;
-    this.headSent = true;
     dc.out.push(responseHead(status, reason, info.fields, chunked, close ? 'close' : this.minor === 0 ? 'keep-alive' : ''));
     return this.method === 'HEAD' ? SKIP_BODY : PROCEED;
+  }
+
+  /** What every final response head does first: endpoint health, the app's keep-alive hint, whether the caller's connection closes after it. */
+  private responseStarts(conn: H1Conn, status: number, keepAlive: boolean, keepAliveTimeoutS: number): void {
+    this.upKeepAlive = keepAlive;
+    this.cluster!.observeEndpoint(conn.pool.ep, status);
+    if (keepAliveTimeoutS >= 0) {
+      conn.idleLimitMs = Math.min(conn.idleLimitMs, keepAliveTimeoutS * 1000 - 1000);
+    }
+    this.closeAfter = !this.keepAlive || this.dc.draining();
+    this.headSent = true;
+  }
+
+  /** A head the fast path parsed (HTTP/1.1, framed by Content-Length or bodyless): its bytes go on as they came, less the hop-by-hop lines. */
+  onFastResponseHead(conn: H1Conn, d: Buffer, h: FastHead): void {
+    this.responseStarts(conn, h.status, !h.close, h.keepAliveTimeoutS);
+    const out = this.dc.out;
+    if (this.closeAfter) {
+      out.push(keptHead(d, 0, h, true));
+      out.push('connection: close\r\n\r\n');
+    } else if (this.minor === 0) {
+      out.push(keptHead(d, 0, h, true));
+      out.push('connection: keep-alive\r\n\r\n');
+    } else out.push(keptHead(d, 0, h, false));
   }
 
   onResponseBody(chunk: Buffer): void {
@@ -265,6 +290,23 @@ class Exchange implements H1ConnUser {
   }
 }
 
+/** The fast path's scratch head (parses are synchronous). */
+const fastHead = new FastHead();
+/** Header matchers of a route table that read request fields (not :method, :path or :authority): the fast path has no field list for them. */
+const readsFields = new WeakMap<RouteConfigModel, boolean>();
+
+function routesReadFields(rc: RouteConfigModel): boolean {
+  let v = readsFields.get(rc);
+  if (v === undefined) {
+    v = rc.virtualHosts.some((vh) => vh.routes.some((r) => r.headers.some((h) => !h.name.startsWith(':'))));
+    readsFields.set(rc, v);
+  }
+  return v;
+}
+
+const NO_FIELDS = Object.freeze({}) as Record<string, string>;
+const NO_BODY = Object.freeze({ contentLength: 0, transferEncoding: false });
+
 /** Why the downstream socket is paused (a bit each; it resumes when none is left). */
 const PAUSE_UPSTREAM = 1;
 const PAUSE_HELD = 2;
@@ -285,6 +327,8 @@ class DownstreamConn {
   private partHeaders: string[] = [];
   private partUrl = '';
   private paused = 0;
+  /** llhttp is inside a message (the fast path may only start at a message boundary). */
+  private midMessage = false;
   /** Inside a data event: writes wait for its end. */
   private executing = false;
   private gone = false;
@@ -318,7 +362,13 @@ class DownstreamConn {
     p[HTTPParser.kOnHeadersComplete] = (maj: number, min: number, h: string[] | undefined, method: number, url: string | undefined, _s: unknown, _r: unknown, upgrade: boolean, keepAlive: boolean) =>
       this.onRequestHead(maj, min, h, method, url, upgrade, keepAlive);
     p[HTTPParser.kOnBody] = (b: Buffer) => this.onRequestBody(b);
-    p[HTTPParser.kOnMessageComplete] = () => this.onRequestEnd();
+    p[HTTPParser.kOnMessageBegin] = () => {
+      this.midMessage = true;
+    };
+    p[HTTPParser.kOnMessageComplete] = () => {
+      this.midMessage = false;
+      this.onRequestEnd();
+    };
     sock.on('data', this.onDataBound);
     sock.on('end', this.onEndBound);
     sock.on('close', this.onCloseBound);
@@ -346,6 +396,14 @@ class DownstreamConn {
   private onData(d: Buffer): void {
     this.lastActive = sweepTick;
     this.executing = true;
+    const off = this.midMessage ? 0 : this.fastRequests(d);
+    if (off === d.length) {
+      this.executing = false;
+      this.flushAll();
+      if (!this.cur) this.next();
+      return;
+    }
+    if (off > 0) d = d.subarray(off);
     const r = this.parser.execute(d);
     this.executing = false;
     if (typeof r !== 'number') {
@@ -363,6 +421,31 @@ class DownstreamConn {
     }
     this.flushAll();
     if (!this.cur) this.next();
+  }
+
+  /**
+   * Starts the exchanges of the complete bodyless requests at the front of `d` that the
+   * fast path takes (h1-fast.ts); returns where it stopped (llhttp takes the rest).
+   */
+  private fastRequests(d: Buffer): number {
+    const rc = this.fwd.d.routes();
+    if (rc && routesReadFields(rc)) return 0;
+    const h = fastHead;
+    let off = 0;
+    while (off < d.length && (this.paused & PAUSE_STOPPED) === 0 && parseRequestHead(d, off, h)) {
+      let route: RouteModel | undefined;
+      if (rc) {
+        const q = h.url.indexOf('?');
+        route = matchRoute(rc, { method: h.method, path: q < 0 ? h.url : h.url.slice(0, q), host: h.host, headers: NO_FIELDS });
+        // HTTP/2 clusters are bridged by node:http: llhttp hands the request over.
+        if (route && this.routesToH2(route)) break;
+      }
+      const end = h.end;
+      this.startExchange(h.method, h.url, 1, !h.close, keptHead(d, off, h, false), NO_BODY, route);
+      off = end;
+    }
+    // A response that closes the connection was decided: what follows is not read.
+    return (this.paused & PAUSE_STOPPED) !== 0 ? d.length : off;
   }
 
   /** Stops parsing: no further data event reaches the parser. */
@@ -388,7 +471,7 @@ class DownstreamConn {
     if (!upgrade && !info.expectContinue && maj === 1) {
       const q = url.indexOf('?');
       route = rc && matchRoute(rc, { method, path: q < 0 ? url : url.slice(0, q), host: info.host, headers: {}, rawHeaders: h });
-      if (!route || !this.routesToH2(route)) return this.startExchange(method, url, minor, keepAlive, h, info, route);
+      if (!route || !this.routesToH2(route)) return this.startExchange(method, url, minor, keepAlive, requestHead(method, url, info.fields, info.transferEncoding), info, route);
     }
     // Not ours: node:http takes the connection from this request on.
     let head = `${method} ${url} HTTP/${maj}.${minor}\r\n`;
@@ -406,10 +489,10 @@ class DownstreamConn {
     return false;
   }
 
-  private startExchange(method: string, url: string, minor: number, keepAlive: boolean, h: string[], info: ReturnType<typeof scanHead>, route: RouteModel | undefined): number {
+  private startExchange(method: string, url: string, minor: number, keepAlive: boolean, head: string | Buffer, info: { contentLength: number; transferEncoding: boolean }, route: RouteModel | undefined): number {
     const d = this.fwd.d;
     d.stats.downstream_rq_total++;
-    const ex = new Exchange(this, method, url, minor, keepAlive, requestHead(method, url, info.fields, info.transferEncoding), info);
+    const ex = new Exchange(this, method, url, minor, keepAlive, head, info);
     if (!route) {
       d.stats.route_not_found++;
       ex.local = { status: 404, body: 'no route matched\n' };
