@@ -145,6 +145,17 @@ t.test('routes', async (t) => {
   t.equal(m('v2.api.mesh', '/api/x', 'POST'), 'post', 'wildcard domain, case-insensitive prefix, method');
   t.equal(m('api.mesh', '/api/x', 'GET', { 'x-debug': '1' }), undefined, 'inverted presence excludes');
   t.equal(m('other', '/whatever'), 'any', 'default virtual host');
+  // The virtual host picked per Host value is remembered per route table: asked again,
+  // with other Hosts in between and past the memo's size, the answers stay the same.
+  const again = () => [m('api.mesh:80', '/exact'), m('API.MESH', '/exact'), m('v2.api.mesh:8080', '/x'), m('other', '/x'), m('', '/x')];
+  const first = again();
+  t.same(first, ['exact', 'exact', 'nodebug', 'any', 'any']);
+  for (let i = 0; i < 600; i++) m(`h${i}.api.mesh`, '/x');
+  t.same(again(), first, 'after 600 other Hosts');
+  t.equal(m('h599.api.mesh', '/x'), 'nodebug');
+  const other: RouteConfigModel = { name: 'r2', virtualHosts: [{ name: 'only', domains: ['api.mesh'], routes: [{ prefix: '/', caseSensitive: true, headers: [], target: { kind: 'single', cluster: 'r2' } }] }] };
+  t.equal(chooseCluster(matchRoute(other, { host: 'api.mesh:80', path: '/exact', method: 'GET', headers: {} })!.target, 0), 'r2', 'another route table answers for itself');
+  t.equal(matchRoute(other, { host: 'other', path: '/', method: 'GET', headers: {} }), undefined, 'and finds no virtual host where it has none');
   const w = { kind: 'weighted' as const, total: 100, clusters: [{ name: 'a', weight: 80 }, { name: 'b', weight: 20 }] };
   t.equal(chooseCluster(w, 0), 'a');
   t.equal(chooseCluster(w, 0.7999), 'a');

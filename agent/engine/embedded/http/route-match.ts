@@ -51,10 +51,20 @@ function routeMatches(r: RouteModel, req: RequestView): boolean {
   return true;
 }
 
-/** The matching route, or undefined (the proxy answers 404). */
-export function matchRoute(rc: RouteConfigModel, req: RequestView): RouteModel | undefined {
-  const host = req.host.toLowerCase().replace(/:\d+$/, '');
-  let best: RouteConfigModel['virtualHosts'][number] | undefined;
+type VirtualHost = RouteConfigModel['virtualHosts'][number];
+
+/** Host values seen per route table and the virtual host each picks (null: none); a route table is never changed once built. */
+const vhostMemo = new WeakMap<RouteConfigModel, Map<string, VirtualHost | null>>();
+/** Distinct Host values remembered per route table (a caller sending random ones only refills it). */
+const VHOST_MEMO_MAX = 256;
+
+function pickVirtualHost(rc: RouteConfigModel, rawHost: string): VirtualHost | undefined {
+  let memo = vhostMemo.get(rc);
+  if (!memo) vhostMemo.set(rc, (memo = new Map()));
+  const known = memo.get(rawHost);
+  if (known !== undefined) return known ?? undefined;
+  const host = rawHost.toLowerCase().replace(/:\d+$/, '');
+  let best: VirtualHost | undefined;
   let bestScore = 0;
   for (const vh of rc.virtualHosts) {
     for (const d of vh.domains) {
@@ -65,6 +75,14 @@ export function matchRoute(rc: RouteConfigModel, req: RequestView): RouteModel |
       }
     }
   }
+  if (memo.size >= VHOST_MEMO_MAX) memo.clear();
+  memo.set(rawHost, best ?? null);
+  return best;
+}
+
+/** The matching route, or undefined (the proxy answers 404). */
+export function matchRoute(rc: RouteConfigModel, req: RequestView): RouteModel | undefined {
+  const best = pickVirtualHost(rc, req.host);
   if (!best) return undefined;
   for (const r of best.routes) if (routeMatches(r, req)) return r;
   return undefined;
