@@ -20,6 +20,8 @@
  * plain → mTLS → plain, no HTTP), which is on by default: the CPU per request any engine
  * on Node's net/tls streams cannot go below, in the same run as haproxy.
  * --hold keeps the paths up for SECONDS after start-up (ports printed) for diagnosis.
+ * BENCH_BASELINE_NODE_ARGS="--flag ..." (environment) puts node options in front of the baseline
+ * pair's agent: with BENCH_BASELINE_AGENT set to this build, an A/B of runtime flags.
  * BENCH_BASELINE_AGENT=DIR/agent/main.js (environment) adds a fourth path: a second kuma-dp pair run from
  * another build (e.g. the previous commit's dist/ copied aside), so that an optimisation is
  * compared with the code it replaces in the same run, under the same background load; then
@@ -159,7 +161,7 @@ async function startKumaPair(dir: string, cp: StandaloneCp, appPort: number, pro
     const c = startChild(
       `kuma-dp-${name}${suffix}`,
       process.execPath,
-      [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name + suffix)}`] : []), agentMain, 'run', `--cp-address=https://127.0.0.1:${cp.dpPort}`, `--dataplane-file=${f}`, `--ca-cert-file=${cp.dpCaFile}`, '--engine=embedded', `--readiness-port=${readyPort}`, '--drain-time=0s', '--log-level=warn'],
+      [...(profDir ? ['--cpu-prof', `--cpu-prof-dir=${path.join(profDir, name + suffix)}`] : []), ...(suffix ? baselineNodeArgs() : []), agentMain, 'run', `--cp-address=https://127.0.0.1:${cp.dpPort}`, `--dataplane-file=${f}`, `--ca-cert-file=${cp.dpCaFile}`, '--engine=embedded', `--readiness-port=${readyPort}`, '--drain-time=0s', '--log-level=warn'],
       { core: PROXY_CORE },
     );
     children.push(c);
@@ -167,6 +169,11 @@ async function startKumaPair(dir: string, cp: StandaloneCp, appPort: number, pro
   }
   await until(async () => (await httpJson(`http://127.0.0.1:${outPort}/`)).status === 200, 30_000, 'a 200 through the kuma-dp sidecars');
   return { setup: { name: `kuma-dp (embedded) → mTLS → kuma-dp (embedded)${suffix ? ' [baseline build]' : ''}`, port: outPort, pids: children.map((c) => c.pid) }, children };
+}
+
+/** Node options for the baseline pair (BENCH_BASELINE_NODE_ARGS, space-separated). */
+function baselineNodeArgs(): string[] {
+  return (process.env.BENCH_BASELINE_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
 }
 
 function parseWrk(out: string): { rps: number; requests: number; p50Ms: number; p99Ms: number } {
@@ -366,7 +373,7 @@ async function main(): Promise<void> {
   for (const v of verdicts) console.log(v);
   const files = writeResults({
     bench: args['cpu-prof'] ? 'proxy-path-profile' : 'proxy-path',
-    params: { seconds: args.seconds, rate: args.rate, latencySeconds: args['latency-seconds'], connections: args.connections, rounds: args.rounds, proxyCore: PROXY_CORE, clientCore: CLIENT_CORE, baselineBuild: !!baselineAgent },
+    params: { seconds: args.seconds, rate: args.rate, latencySeconds: args['latency-seconds'], connections: args.connections, rounds: args.rounds, proxyCore: PROXY_CORE, clientCore: CLIENT_CORE, baselineBuild: !!baselineAgent, baselineNodeArgs: baselineNodeArgs().join(' ') },
     data: { aggregate: agg, rounds, paired },
     tables,
     verdicts,
