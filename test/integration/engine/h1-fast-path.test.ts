@@ -8,6 +8,7 @@
  * (bytes past the end, `Connection: close`, a short `Keep-Alive`) decides reuse on the
  * fast path as it does on llhttp's.
  */
+import crypto from 'node:crypto';
 import net from 'node:net';
 import t, { type Test } from 'tap';
 import { createCa } from './harness/pki';
@@ -106,6 +107,12 @@ function caller(port: number): { send(data: string, until: string, count?: numbe
   };
 }
 
+/** /trickle's body: pieces of distinct bytes, so that a read buffer reused too early shows up in the digest. */
+const TRICKLE_PIECES = 2400;
+const TRICKLE_PIECE = 10_000;
+const trickle = Array.from({ length: TRICKLE_PIECES }, (_, i) => crypto.createHash('sha512').update(String(i)).digest('hex').repeat(Math.ceil(TRICKLE_PIECE / 128)).slice(0, TRICKLE_PIECE));
+const trickleSha = crypto.createHash('sha256').update(trickle.join('')).digest('hex');
+
 const OK = (body: string, extra = '') => `HTTP/1.1 200 OK\r\nx-resp:kept \r\nContent-Length: ${body.length}\r\n${extra}\r\n${body}`;
 
 t.test('the fast path on real sockets', async (t) => {
@@ -126,6 +133,12 @@ t.test('the fast path on real sockets', async (t) => {
         return [OK('bye', 'Connection: close\r\n')];
       case '/short-keepalive':
         return [OK('short', 'Connection: keep-alive\r\nKeep-Alive: timeout=1\r\n')];
+      case '/trickle': {
+        // Pieces written with pauses, so they reach the proxy as many reads while its caller is not reading.
+        const out: (string | number)[] = [`HTTP/1.1 200 OK\r\nContent-Length: ${TRICKLE_PIECES * TRICKLE_PIECE}\r\n\r\n`];
+        trickle.forEach((p, i) => out.push(p, ...(i % 8 === 7 ? [1] : [])));
+        return out;
+      }
       case '/head':
         return ['HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n'];
       default:
@@ -223,6 +236,37 @@ t.test('the fast path on real sockets', async (t) => {
     const next = await c.send('GET /after-head HTTP/1.1\r\nHost: a\r\n\r\n', '/after-head ok');
     t.match(next, /^HTTP\/1\.1 200 OK\r\n[\s\S]*\r\n\r\n\/after-head ok$/);
     t.equal(app.seen.at(-1)!.conn, a, 'on the same app connection');
+  });
+
+  t.test('a caller that stops reading while the app trickles 24 MB gets every byte right', async (t) => {
+    const got = await new Promise<{ bytes: number; sha: string }>((resolve, reject) => {
+      const s = net.connect(port, '127.0.0.1');
+      const h = crypto.createHash('sha256');
+      let head = '';
+      let bytes = 0;
+      s.on('error', reject);
+      s.write('GET /trickle HTTP/1.1\r\nHost: a\r\n\r\n');
+      s.pause();
+      // Full socket buffers on both sides of the proxy: its writes wait while it still reads.
+      setTimeout(() => s.resume(), 1500);
+      s.on('data', (d: Buffer) => {
+        if (head === '' || !head.includes('\r\n\r\n')) {
+          head += d.toString('latin1');
+          const i = head.indexOf('\r\n\r\n');
+          if (i < 0) return;
+          d = Buffer.from(head.slice(i + 4), 'latin1');
+          head = head.slice(0, i + 4);
+        }
+        bytes += d.length;
+        h.update(d);
+        if (bytes >= TRICKLE_PIECES * TRICKLE_PIECE) {
+          s.destroy();
+          resolve({ bytes, sha: h.digest('hex') });
+        }
+      });
+      setTimeout(() => reject(new Error(`only ${bytes} bytes in 20 s`)), 20_000).unref();
+    });
+    t.same(got, { bytes: TRICKLE_PIECES * TRICKLE_PIECE, sha: trickleSha });
   });
 
   t.test('an HTTP/1.0 caller (llhttp) is told a fast-path response keeps the connection', async (t) => {
