@@ -159,6 +159,38 @@ t.test('the fast path on real sockets', async (t) => {
     t.equal(app.seen.at(-1)!.text, 'POST /plain HTTP/1.1\r\nHost: web\r\nx-odd: value\r\ntransfer-encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n', 'llhttp path: fields re-serialised');
   });
 
+  t.test('Content-Length bodies on the fast path: split across reads, the next request right behind', async (t) => {
+    const before = app.seen.length;
+    const s = net.connect(port, '127.0.0.1');
+    t.teardown(() => s.destroy());
+    let text = '';
+    s.on('data', (d) => (text += d.toString('latin1')));
+    await new Promise((r) => s.once('connect', r));
+    s.write('POST /up HTTP/1.1\r\nHost: a\r\nx-odd:v\r\nContent-Length: 5\r\n\r\nhel');
+    await new Promise((r) => setTimeout(r, 50));
+    s.write('l');
+    await new Promise((r) => setTimeout(r, 50));
+    s.write('oGET /after-body HTTP/1.1\r\nHost: a\r\n\r\n');
+    for (let i = 0; i < 50 && !text.includes('/after-body ok'); i++) await new Promise((r) => setTimeout(r, 20));
+    t.same(
+      app.seen.slice(before).map((x) => x.text),
+      ['POST /up HTTP/1.1\r\nHost: a\r\nx-odd:v\r\nContent-Length: 5\r\n\r\nhello', 'GET /after-body HTTP/1.1\r\nHost: a\r\n\r\n'],
+      'the head as sent, its body whole, then the next request',
+    );
+    t.match(text, /\r\n\r\n\/up ok[\s\S]*\r\n\r\n\/after-body ok$/, 'both answered, in order');
+
+    // A 1 MiB upload of random bytes.
+    const body = crypto.randomBytes(1 << 20);
+    const c = caller(port);
+    t.teardown(() => c.end());
+    const answer = await c.send(Buffer.concat([Buffer.from(`PUT /blob HTTP/1.1\r\nHost: a\r\nContent-Length: ${body.length}\r\n\r\n`), body]).toString('latin1'), '/blob ok');
+    t.match(answer, /\/blob ok$/);
+    const seen = app.seen.at(-1)!.text;
+    const got = Buffer.from(seen.slice(seen.indexOf('\r\n\r\n') + 4), 'latin1');
+    t.equal(got.length, body.length, 'every byte of the upload');
+    t.ok(got.equals(body), 'and the same bytes');
+  });
+
   t.test('the two paths alternate on one connection, pipelined', async (t) => {
     const c = caller(port);
     t.teardown(() => c.end());

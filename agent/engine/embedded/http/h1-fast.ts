@@ -203,8 +203,9 @@ function reset(h: FastHead): void {
 }
 
 /**
- * An HTTP/1.1 request head in origin form without a body (no Content-Length but 0, no
- * Transfer-Encoding) starting at `start`, complete in `d`; false: llhttp's turn.
+ * An HTTP/1.1 request head in origin form, its body framed by Content-Length or absent (no
+ * Transfer-Encoding), starting at `start` and complete in `d` (the body may follow later);
+ * false: llhttp's turn.
  */
 export function parseRequestHead(d: Buffer, start: number, h: FastHead): boolean {
   reset(h);
@@ -225,7 +226,6 @@ export function parseRequestHead(d: Buffer, start: number, h: FastHead): boolean
   const ue = i;
   if (d[i] !== SP || !startsWith(d, i + 1, 'HTTP/1.1\r\n')) return false;
   if (!fields(d, i + 11, limit, h, true)) return false;
-  if (h.contentLength > 0) return false;
   h.method = method;
   h.url = d.toString('latin1', us, ue);
   return true;

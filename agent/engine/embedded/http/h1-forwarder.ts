@@ -329,6 +329,8 @@ class DownstreamConn {
   private paused = 0;
   /** llhttp is inside a message (the fast path may only start at a message boundary). */
   private midMessage = false;
+  /** Body bytes still due of a request the fast path took. */
+  private bodyLeft = 0;
   /** Inside a data event: writes wait for its end. */
   private executing = false;
   private gone = false;
@@ -396,7 +398,8 @@ class DownstreamConn {
   private onData(d: Buffer): void {
     this.lastActive = sweepTick;
     this.executing = true;
-    const off = this.midMessage ? 0 : this.fastRequests(d);
+    let off = this.bodyLeft > 0 ? this.fastBody(d, 0) : 0;
+    if (!this.midMessage && this.bodyLeft === 0) off = this.fastRequests(d, off);
     if (off === d.length) {
       this.executing = false;
       this.flushAll();
@@ -424,14 +427,14 @@ class DownstreamConn {
   }
 
   /**
-   * Starts the exchanges of the complete bodyless requests at the front of `d` that the
-   * fast path takes (h1-fast.ts); returns where it stopped (llhttp takes the rest).
+   * Starts the exchanges of the requests from `off` in `d` that the fast path takes
+   * (h1-fast.ts), with their Content-Length bodies; returns where it stopped (llhttp takes
+   * the rest) or, inside a body, the end of `d`.
    */
-  private fastRequests(d: Buffer): number {
+  private fastRequests(d: Buffer, off: number): number {
     const rc = this.fwd.d.routes();
-    if (rc && routesReadFields(rc)) return 0;
+    if (rc && routesReadFields(rc)) return off;
     const h = fastHead;
-    let off = 0;
     while (off < d.length && (this.paused & PAUSE_STOPPED) === 0 && parseRequestHead(d, off, h)) {
       let route: RouteModel | undefined;
       if (rc) {
@@ -441,11 +444,28 @@ class DownstreamConn {
         if (route && this.routesToH2(route)) break;
       }
       const end = h.end;
-      this.startExchange(h.method, h.url, 1, !h.close, keptHead(d, off, h, false), NO_BODY, route);
+      const cl = h.contentLength;
+      this.startExchange(h.method, h.url, 1, !h.close, keptHead(d, off, h, false), cl > 0 ? { contentLength: cl, transferEncoding: false } : NO_BODY, route);
       off = end;
+      if (cl > 0) {
+        this.bodyLeft = cl;
+        off = this.fastBody(d, off);
+        if (this.bodyLeft > 0) return d.length;
+      }
     }
     // A response that closes the connection was decided: what follows is not read.
     return (this.paused & PAUSE_STOPPED) !== 0 ? d.length : off;
+  }
+
+  /** Passes on the body bytes of a fast-path request from `off` (the request ends when they are all in); returns where they end. */
+  private fastBody(d: Buffer, off: number): number {
+    const n = Math.min(this.bodyLeft, d.length - off);
+    if (n > 0) {
+      this.onRequestBody(off === 0 && n === d.length ? d : d.subarray(off, off + n));
+      this.bodyLeft -= n;
+    }
+    if (this.bodyLeft === 0) this.onRequestEnd();
+    return off + n;
   }
 
   /** Stops parsing: no further data event reaches the parser. */
