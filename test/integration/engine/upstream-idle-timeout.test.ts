@@ -2,8 +2,9 @@
  * A cluster's HttpProtocolOptions common_http_protocol_options.idle_timeout bounds how long
  * the engine keeps a pooled HTTP/1 upstream connection idle (Envoy's meaning; Kuma's
  * Timeout `http.idleTimeout`, 1 h by default, which the CP sets on mesh clusters). Without
- * it the engine's own 4 s applies. The apps here never close an idle connection and send
- * no Keep-Alive hint, so whatever closes a connection is the engine.
+ * it the engine's own 4 s applies, on the lean forwarder and on the node:http path alike.
+ * The apps here never close an idle connection and send no Keep-Alive hint, so whatever
+ * closes a connection is the engine.
  */
 import http from 'node:http';
 import type net from 'node:net';
@@ -30,14 +31,18 @@ function clusterWithIdle(port: number, idleTimeout: string | undefined): any {
   };
 }
 
-function get(port: number): Promise<number> {
+/** One request on a new connection; `expectContinue` sends it with `Expect: 100-continue`, which the engine carries on its node:http path. */
+function get(port: number, expectContinue = false): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/', agent: false }, (res) => {
+    const headers = expectContinue ? { expect: '100-continue', 'content-length': 2 } : {};
+    const req = http.request({ host: '127.0.0.1', port, path: '/', method: expectContinue ? 'POST' : 'GET', headers, agent: false }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
     req.setTimeout(5000, () => req.destroy(new Error('no answer within 5 s')));
     req.on('error', reject);
+    if (expectContinue) req.on('continue', () => req.end('hi'));
+    else req.end();
   });
 }
 
@@ -53,6 +58,9 @@ t.test("a cluster's idle_timeout bounds its pooled connections, shorter and long
     { what: 'idle_timeout 3600s', idle: '3600s', pauseMs: UPSTREAM_IDLE_TIMEOUT_MS + 1500, connections: 1 },
     { what: 'idle_timeout 0s (no limit)', idle: '0s', pauseMs: UPSTREAM_IDLE_TIMEOUT_MS + 1500, connections: 1 },
     { what: 'no idle_timeout (the engine default), long pause', idle: undefined, pauseMs: UPSTREAM_IDLE_TIMEOUT_MS + 1500, connections: 2 },
+    // The node:http path (Expect: 100-continue, Upgrade, HTTP/2 bridging) pools its own connections: the same limits.
+    { what: 'idle_timeout 3600s, node:http path', idle: '3600s', pauseMs: UPSTREAM_IDLE_TIMEOUT_MS + 1500, connections: 1, expectContinue: true },
+    { what: 'no idle_timeout, node:http path, long pause', idle: undefined, pauseMs: UPSTREAM_IDLE_TIMEOUT_MS + 1500, connections: 2, expectContinue: true },
   ];
   const apps = await Promise.all(
     cases.map(async () => {
@@ -81,9 +89,9 @@ t.test("a cluster's idle_timeout bounds its pooled connections, shorter and long
   await Promise.all(
     cases.map(async (c, i) => {
       const port = web.listenerPort(`out:${i}`)!;
-      t.equal(await get(port), 200, `${c.what}: first request answered`);
+      t.equal(await get(port, c.expectContinue), 200, `${c.what}: first request answered`);
       await sleep(c.pauseMs);
-      t.equal(await get(port), 200, `${c.what}: request after ${c.pauseMs} ms idle answered`);
+      t.equal(await get(port, c.expectContinue), 200, `${c.what}: request after ${c.pauseMs} ms idle answered`);
       t.equal(apps[i].seen.connections, c.connections, `${c.what}: ${c.connections === 1 ? 'the pooled connection was reused' : 'the engine closed the idle connection and opened another'}`);
       if (c.connections === 2) t.equal(apps[i].seen.closed, 1, `${c.what}: the first connection was closed while idle`);
     }),

@@ -57,7 +57,9 @@ export class ClusterRuntime {
     }
     let agent = this.agents.get(ep.key);
     if (!agent) {
-      agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo', timeout: UPSTREAM_IDLE_TIMEOUT_MS });
+      // An idle pooled socket times out as the lean forwarder's do (the cluster's idle_timeout; 0: never).
+      const idle = this.idleLimitMs();
+      agent = new http.Agent({ keepAlive: true, maxSockets: Infinity, maxFreeSockets: 64, scheduling: 'lifo', timeout: idle === Infinity ? 0 : idle });
       // The pool asks us for a socket: connect its endpoint first, others if that fails.
       (agent as any).createConnection = (_opts: unknown, cb: (err: Error | null, s?: net.Socket) => void) => {
         this.mgr.connectRuntime(
