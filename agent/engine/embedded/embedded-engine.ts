@@ -19,6 +19,7 @@ import { referencedNames, validate, type RawResources } from './config/validate'
 import { ListenerManager } from './listeners/listener-manager';
 import { SecretStore } from './tls/secret-store';
 import { AdsClient } from './xds-client/ads-client';
+import { EMBEDDED_CLIENT_FEATURES, EMBEDDED_USER_AGENT } from '../../../lib/client-features';
 
 const KEY_OF: Record<string, keyof RawResources> = {
   [TypeUrl.Listener]: 'listeners',
@@ -86,7 +87,8 @@ export class EmbeddedEngine extends EventEmitter implements ProxyEngine {
         id: this.boot.node.id,
         cluster: this.boot.node.cluster,
         metadata: toStruct(this.boot.node.metadata),
-        user_agent_name: 'kuma-dp-embedded',
+        user_agent_name: EMBEDDED_USER_AGENT,
+        client_features: [...EMBEDDED_CLIENT_FEATURES],
       },
       log: this.log,
       stats: this.stats.controlPlane,

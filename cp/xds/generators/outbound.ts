@@ -69,7 +69,7 @@ interface BuiltDestination {
 // that call the same service share one cluster, CLA and route, and one encoding of each.
 const destinations = new WeakMap<MeshSnapshot, Map<string, BuiltDestination>>();
 
-function buildDestination(mesh: MeshSnapshot, zone: string, service: string, routeResource: Resource | undefined, tls: boolean): BuiltDestination {
+function buildDestination(mesh: MeshSnapshot, zone: string, service: string, routeResource: Resource | undefined, tls: boolean, idleTimeout: boolean): BuiltDestination {
   const route = resolveRoute(routeResource, service);
   const protocol = serviceProtocol(mesh, zone, service);
   const http = protocol !== 'tcp';
@@ -86,7 +86,7 @@ function buildDestination(mesh: MeshSnapshot, zone: string, service: string, rou
     // Proxyless gRPC (no tls) implements only success-rate and failure-percentage ejection (gRFC A50).
     if (tls) cluster.outlier_detection = defaultOutlierDetection();
     const h2 = protocol === 'http2' || protocol === 'grpc';
-    if (http && tls) cluster.typed_extension_protocol_options = meshHttpProtocolOptions(h2);
+    if (http && tls && idleTimeout) cluster.typed_extension_protocol_options = meshHttpProtocolOptions(h2);
     else if (h2) cluster.typed_extension_protocol_options = http2ProtocolOptions();
     if (tls && mesh.mtls) cluster.transport_socket = upstreamTlsSocket(mesh.name, sub.service, sniFor(mesh.name, sub.service, sub.tags));
     resources.push([TypeUrl.Cluster, sharedResource(cluster)]);
@@ -111,9 +111,9 @@ function addDestination(ctx: ProxyContext, service: string, set: ResourceSet, tl
   let memo = destinations.get(mesh);
   if (!memo) destinations.set(mesh, (memo = new Map()));
   // Route names are unique within a mesh snapshot; none selected is ''.
-  const key = `${tls ? 1 : 0}\u0000${ctx.cp.zone}\u0000${routeResource?.meta.name ?? ''}\u0000${service}`;
+  const key = `${tls ? 1 : 0}${ctx.clusterIdleTimeout ? 1 : 0}\u0000${ctx.cp.zone}\u0000${routeResource?.meta.name ?? ''}\u0000${service}`;
   let built = memo.get(key);
-  if (!built) memo.set(key, (built = buildDestination(mesh, ctx.cp.zone, service, routeResource, tls)));
+  if (!built) memo.set(key, (built = buildDestination(mesh, ctx.cp.zone, service, routeResource, tls, ctx.clusterIdleTimeout)));
   for (const [type, r] of built.resources) addResource(set, type, r);
   return built;
 }
@@ -172,7 +172,7 @@ function projectSources(sources: Record<string, string>[], keys: string[]): Reco
 // The outbound key of a Dataplane spec (the store's frozen object, replaced on every
 // write), with what else it was computed from: JSON.stringify of a proxy's outbounds
 // and tags on every regeneration was a tenth of a mesh-wide change's generation time.
-const outboundKeys = new WeakMap<object, { zone: string; vipPort: number; dns: boolean; name: string; sourceKeys: string[]; key: string }>();
+const outboundKeys = new WeakMap<object, { zone: string; vipPort: number; dns: boolean; idle: boolean; name: string; sourceKeys: string[]; key: string }>();
 
 function immutableNetworking(net: Record<string, any>): boolean {
   // The stores deep-freeze what they hand out; a caller's own object may change under us.
@@ -183,9 +183,9 @@ function outboundKey(ctx: ProxyContext, mesh: MeshSnapshot, net: Record<string, 
   const sourceKeys = sourceKeysOf(mesh);
   const cacheable = immutableNetworking(net);
   const hit = cacheable ? outboundKeys.get(net) : undefined;
-  if (hit && hit.zone === ctx.cp.zone && hit.vipPort === ctx.cp.vipPort && hit.dns === ctx.dnsEnabled && hit.name === ctx.name && sameStrings(hit.sourceKeys, sourceKeys)) return hit.key;
-  const key = JSON.stringify([net.outbound ?? null, net.transparentProxying ?? null, ctx.dnsEnabled, projectSources(sourceTagSets(ctx), sourceKeys), ctx.cp.zone, ctx.cp.vipPort]);
-  if (cacheable) outboundKeys.set(net, { zone: ctx.cp.zone, vipPort: ctx.cp.vipPort, dns: ctx.dnsEnabled, name: ctx.name, sourceKeys, key });
+  if (hit && hit.zone === ctx.cp.zone && hit.vipPort === ctx.cp.vipPort && hit.dns === ctx.dnsEnabled && hit.idle === ctx.clusterIdleTimeout && hit.name === ctx.name && sameStrings(hit.sourceKeys, sourceKeys)) return hit.key;
+  const key = JSON.stringify([net.outbound ?? null, net.transparentProxying ?? null, ctx.dnsEnabled, ctx.clusterIdleTimeout, projectSources(sourceTagSets(ctx), sourceKeys), ctx.cp.zone, ctx.cp.vipPort]);
+  if (cacheable) outboundKeys.set(net, { zone: ctx.cp.zone, vipPort: ctx.cp.vipPort, dns: ctx.dnsEnabled, idle: ctx.clusterIdleTimeout, name: ctx.name, sourceKeys, key });
   return key;
 }
 

@@ -12,6 +12,8 @@ export interface ProxyIdentity {
   /** The Dataplane (dataplane, proxyless) or ZoneIngress (ingress) resource, when known. */
   resource?: Resource;
   dnsEnabled: boolean;
+  /** Mesh clusters may state their idle timeout (default true; false for an embedded engine that predates it). */
+  clusterIdleTimeout?: boolean;
 }
 
 /** The context generators get for one proxy. */
@@ -32,6 +34,7 @@ export function buildProxyContext(
     meshSnapshot: proxy.kind === 'ingress' ? undefined : meshes.get(proxy.mesh),
     meshes: all,
     dnsEnabled: proxy.dnsEnabled,
+    clusterIdleTimeout: proxy.clusterIdleTimeout ?? true,
     identity,
   };
 }

@@ -135,6 +135,11 @@ export interface ProxyContext {
   meshes: MeshSnapshot[];
   /** True when kuma-dp runs its DNS server (node metadata `dataplane.dns.port`). */
   dnsEnabled: boolean;
+  /**
+   * Mesh clusters may carry HttpProtocolOptions common_http_protocol_options.idle_timeout:
+   * false only for an embedded engine that does not list the feature (lib/client-features.ts).
+   */
+  clusterIdleTimeout: boolean;
   /** Identity cert and mesh CA, when the mesh has mTLS. */
   identity?: IdentityMaterial;
 }

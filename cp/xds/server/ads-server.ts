@@ -28,6 +28,8 @@ export interface NodeInfo {
   cluster: string;
   userAgentName: string;
   userAgentVersion: string;
+  /** node.client_features (what the client says it supports). */
+  clientFeatures: string[];
   /** node.metadata as plain JSON. */
   metadata: Record<string, unknown>;
 }
@@ -84,6 +86,7 @@ function nodeInfo(n: any): NodeInfo {
     cluster: String(n?.cluster ?? ''),
     userAgentName: String(n?.user_agent_name ?? ''),
     userAgentVersion: String(n?.user_agent_version ?? ''),
+    clientFeatures: Array.isArray(n?.client_features) ? n.client_features.map(String) : [],
     metadata: fromStruct(n?.metadata),
   };
 }

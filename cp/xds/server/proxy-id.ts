@@ -7,6 +7,7 @@
 import { ValidationError } from '../../../lib/errors';
 import type { ProxyKind } from '../generators/types';
 import type { NodeInfo } from './ads-server';
+import { FEATURE_CLUSTER_IDLE_TIMEOUT, proxySupports } from '../../../lib/client-features';
 
 /** A parsed proxy identity. */
 export interface ParsedProxyId {
@@ -15,6 +16,8 @@ export interface ParsedProxyId {
   name: string;
   /** kuma-dp runs its DNS server (node metadata `dataplane.dns.port`). */
   dnsEnabled: boolean;
+  /** Mesh clusters may state their idle timeout (false: an embedded engine that predates it; lib/client-features.ts). Absent: true. */
+  clusterIdleTimeout?: boolean;
 }
 
 /** Parses the node; ValidationError when the id is not `<mesh>.<name>`. */
@@ -33,5 +36,11 @@ export function parseProxyId(node: NodeInfo): ParsedProxyId {
     throw new ValidationError('invalid node', [{ field: 'node.id', message: `a ${kind} needs a mesh: "<mesh>.<name>", got "${node.id}"` }]);
   }
   const dns = node.metadata['dataplane.dns.port'];
-  return { kind, mesh: kind === 'ingress' ? '' : mesh, name, dnsEnabled: dns !== undefined && dns !== '' && dns !== '0' };
+  return {
+    kind,
+    mesh: kind === 'ingress' ? '' : mesh,
+    name,
+    dnsEnabled: dns !== undefined && dns !== '' && dns !== '0',
+    clusterIdleTimeout: proxySupports(node.userAgentName, node.clientFeatures ?? [], FEATURE_CLUSTER_IDLE_TIMEOUT),
+  };
 }

@@ -306,7 +306,7 @@ export class XdsReconciler implements Component {
       if (this.stopped) return;
       if (!this.connected.has(nodeId)) continue;
       try {
-        const ctx = buildProxyContext(meshes, { kind: p.kind, mesh: p.mesh, name: p.name, resource, dnsEnabled: p.dnsEnabled }, this.opts.cp, identities.get(nodeId));
+        const ctx = buildProxyContext(meshes, { kind: p.kind, mesh: p.mesh, name: p.name, resource, dnsEnabled: p.dnsEnabled, clusterIdleTimeout: p.clusterIdleTimeout }, this.opts.cp, identities.get(nodeId));
         let set = generateResources(ctx);
         // The hook gets its own copy: generated resources are shared between proxies and frozen.
         if (this.opts.transform) set = this.opts.transform(nodeId, copyResourceSet(set));

@@ -11,6 +11,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
+import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import { silentLogger } from '../../../lib/logger';
 import { fetchBootstrap } from '../../../agent/bootstrap/client';
@@ -18,6 +19,9 @@ import { buildBootstrapRequest } from '../../../agent/bootstrap/request';
 import { EmbeddedEngine } from '../../../agent/engine/embedded/embedded-engine';
 import { httpApp, request, until } from './harness/apps';
 import { admin } from './harness/engine';
+import { AdsTestClient } from '../xds/ads-test-client';
+import { TypeUrl } from '../../../proto/index';
+import { EMBEDDED_USER_AGENT } from '../../../lib/client-features';
 
 const CP_MAIN = path.resolve(__dirname, '../../../cp/main.js');
 
@@ -135,7 +139,35 @@ t.test('embedded engines on a real kuma-cp', { skip: fs.existsSync(CP_MAIN) ? fa
     t.match(stats, /rbac_allowed: [1-9]/, 'the web inbound checked the caller against RBAC');
     for (const e of [web, fe]) t.match((await admin(e, '/stats')).body, /control_plane\.update_rejected: 0\n/, 'no NACK');
     const dump = JSON.parse((await admin(fe, '/config_dump')).body);
-    t.ok(dump.clusters.some((c: any) => c.transport_socket?.typed_config?.sni?.startsWith('web{')), 'mesh cluster with Kuma SNI');
+    const mesh = dump.clusters.find((c: any) => c.transport_socket?.typed_config?.sni?.startsWith('web{'));
+    t.ok(mesh, 'mesh cluster with Kuma SNI');
+    // The engine lists its features in node.client_features; the CP then states the idle timeout.
+    const idle = mesh?.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.common_http_protocol_options?.idle_timeout;
+    t.equal(Number(idle?.seconds), 3600, 'the mesh cluster states its idle timeout');
+  });
+
+  t.test('an older embedded engine (no client_features) gets mesh clusters without the idle timeout it would NACK', async (t) => {
+    const dp = { ...dataplanes.frontend, name: 'old-frontend-1', networking: { ...dataplanes.frontend.networking, inbound: [{ ...dataplanes.frontend.networking.inbound[0], port: await freePort() }], outbound: [{ port: await freePort(), tags: { 'kuma.io/service': 'web' } }] } };
+    const put = await api(base, 'PUT', `/meshes/default/dataplanes/${dp.name}`, dp);
+    t.ok(put.status === 200 || put.status === 201, `PUT dataplane ${dp.name}: ${put.status} ${put.text}`);
+    const tok = await api(base, 'POST', '/tokens/dataplane', { mesh: 'default', name: dp.name, type: 'dataplane' });
+    let token = tok.text.trim();
+    try {
+      const j = JSON.parse(token);
+      token = typeof j === 'string' ? j : j.token;
+    } catch {
+      // plain text token
+    }
+    const md = new grpc.Metadata();
+    md.set('authorization', token);
+    const c = new AdsTestClient(`localhost:${dpLine.port}`, { id: `default.${dp.name}`, user_agent_name: EMBEDDED_USER_AGENT }, false, md, grpc.credentials.createSsl(Buffer.from(caPem)));
+    t.teardown(() => c.close());
+    c.request(TypeUrl.Cluster, [], undefined, undefined, true);
+    const cds = await c.next(TypeUrl.Cluster, 0, 10_000);
+    const mesh = cds.resources.find((r) => r.transport_socket?.typed_config?.sni?.startsWith('web{'));
+    t.ok(mesh, 'the mesh cluster came');
+    t.equal(mesh?.typed_extension_protocol_options, undefined, 'without HttpProtocolOptions (as before the idle timeout)');
+    t.same(c.violations, [], 'xDS protocol invariants held');
   });
 
   t.test('a TrafficPermission that excludes the caller is enforced', async (t) => {

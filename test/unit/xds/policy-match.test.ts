@@ -3,6 +3,7 @@ import t from 'tap';
 import type { Resource } from '../../../api/resource';
 import { selectTrafficPermission, selectTrafficRoute } from '../../../cp/xds/generators/policy-match';
 import { parseProxyId } from '../../../cp/xds/server/proxy-id';
+import { FEATURE_CLUSTER_IDLE_TIMEOUT } from '../../../lib/client-features';
 import { DefaultPoliciesComponent } from '../../../cp/xds/server/default-policies';
 import { MemoryStore } from '../../../cp/store/memory-store';
 import { silentLogger } from '../../../lib/logger';
@@ -36,12 +37,16 @@ t.test('TrafficPermission: the most specific destination match governs an inboun
 });
 
 t.test('node ids', async (t) => {
-  const node = (id: string, extra: Record<string, unknown> = {}) => ({ id, cluster: '', userAgentName: 'envoy', userAgentVersion: '', metadata: {}, ...extra });
-  t.same(parseProxyId(node('default.web-1.ns')), { kind: 'dataplane', mesh: 'default', name: 'web-1.ns', dnsEnabled: false });
-  t.same(parseProxyId(node('.ingress-1')), { kind: 'ingress', mesh: '', name: 'ingress-1', dnsEnabled: false });
+  const node = (id: string, extra: Record<string, unknown> = {}) => ({ id, cluster: '', userAgentName: 'envoy', userAgentVersion: '', clientFeatures: [] as string[], metadata: {}, ...extra });
+  t.same(parseProxyId(node('default.web-1.ns')), { kind: 'dataplane', mesh: 'default', name: 'web-1.ns', dnsEnabled: false, clusterIdleTimeout: true });
+  t.same(parseProxyId(node('.ingress-1')), { kind: 'ingress', mesh: '', name: 'ingress-1', dnsEnabled: false, clusterIdleTimeout: true });
   t.equal(parseProxyId(node('x.ing', { metadata: { 'dataplane.proxyType': 'ingress' } })).kind, 'ingress');
   t.equal(parseProxyId(node('default.client', { userAgentName: 'gRPC Node Pure JS' })).kind, 'proxyless');
   t.equal(parseProxyId(node('default.web', { metadata: { 'dataplane.dns.port': '15053' } })).dnsEnabled, true);
+  // client_features: the embedded engine gets a later field only when it lists it; Envoy always.
+  t.equal(parseProxyId(node('default.web', { userAgentName: 'kuma-dp-embedded' })).clusterIdleTimeout, false, 'an embedded engine listing nothing predates the idle timeout');
+  t.equal(parseProxyId(node('default.web', { userAgentName: 'kuma-dp-embedded', clientFeatures: [FEATURE_CLUSTER_IDLE_TIMEOUT] })).clusterIdleTimeout, true);
+  t.equal(parseProxyId(node('default.web', { userAgentName: 'envoy', clientFeatures: ['envoy.lb.does_not_support_overprovisioning'] })).clusterIdleTimeout, true, 'Envoy gets everything');
   t.throws(() => parseProxyId(node('nodot')), { code: 'ERR_VALIDATION', message: /node\.id/ });
   t.throws(() => parseProxyId(node('default.')), { code: 'ERR_VALIDATION' });
   t.throws(() => parseProxyId(node('.client', { userAgentName: 'gRPC Go' })), { code: 'ERR_VALIDATION', message: /needs a mesh/ });

@@ -140,3 +140,20 @@ t.test('the inbound index finds what a full scan finds', async (t) => {
   }
   t.equal(checked, 2 * 25);
 });
+
+t.test('an embedded engine that predates the cluster idle timeout gets mesh clusters without it; other proxies keep it', async (t) => {
+  const c = contents([dp('new', '10.0.0.1', 'web', 'api'), dp('old', '10.0.0.2', 'web', 'api'), dp('api', '10.0.0.3', 'api', 'web', { 'kuma.io/protocol': 'http' })]);
+  const meshes = buildMeshSnapshots(c, '');
+  const genAs = (name: string, clusterIdleTimeout: boolean) => {
+    const resource = c.dataplanes.find((d) => d.meta.name === name)!;
+    return generateResources(buildProxyContext(meshes, { kind: 'dataplane', mesh: 'default', name, resource, dnsEnabled: false, clusterIdleTimeout }, cp)).get(TypeUrl.Cluster)!.get('api')!;
+  };
+  // Old first, so that a shared (memoised) cluster of either kind would leak into the other.
+  const old = genAs('old', false);
+  const current = genAs('new', true);
+  t.equal(old.typed_extension_protocol_options, undefined, 'no HttpProtocolOptions for the old engine (an HTTP/1.1 cluster had none before)');
+  t.equal(current.typed_extension_protocol_options?.['envoy.extensions.upstreams.http.v3.HttpProtocolOptions']?.common_http_protocol_options?.idle_timeout, '3600s', 'the idle timeout for the others');
+  t.equal(genAs('old', false), old, 'each kind still shares one cluster object');
+  t.equal(genAs('new', true), current);
+  t.equal(genAs('new', false).typed_extension_protocol_options, undefined, 'the same dataplane as an old engine: without it');
+});
