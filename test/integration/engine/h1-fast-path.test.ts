@@ -129,6 +129,9 @@ t.test('the fast path on real sockets', async (t) => {
         return ['HTTP/1.1 204 No Content\r\nx-a: 1\r\n\r\n'];
       case '/junk':
         return [OK('ok') + 'JUNK'];
+      case '/chunked-junk':
+        // A chunked response (llhttp's) with a whole second response glued on behind it.
+        return ['HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nevil'];
       case '/close':
         return [OK('bye', 'Connection: close\r\n')];
       case '/short-keepalive':
@@ -241,6 +244,19 @@ t.test('the fast path on real sockets', async (t) => {
     const r = await reused(t, '/junk', 'ok');
     t.equal(r.text, 'HTTP/1.1 200 OK\r\nx-resp:kept \r\nContent-Length: 2\r\n\r\nok');
     t.notOk(r.reused);
+  });
+
+  t.test('a whole extra response behind a chunked one never answers the next request', async (t) => {
+    const before = app.seen.length;
+    const c = caller(port);
+    t.teardown(() => c.end());
+    // Pipelined: the second request is waiting when the first response ends.
+    const text = await c.send('GET /chunked-junk HTTP/1.1\r\nHost: a\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n', '/next ok');
+    t.notMatch(text, /evil/, 'the glued-on response reached nobody');
+    t.match(text, /\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP\/1\.1 200 OK\r\n[\s\S]*\/next ok$/, 'the chunked response, then the real answer to /next');
+    const seen = app.seen.slice(before);
+    t.equal(seen.length, 2);
+    t.not(seen[1].conn, seen[0].conn, '/next went on another connection');
   });
 
   t.test('the app says Connection: close: not reused', async (t) => {

@@ -49,6 +49,11 @@ export class H1Conn {
   private midMessage = false;
   /** Body bytes still due of a response the fast path is carrying; -1: none. */
   private bodyLeft = -1;
+  /** Inside llhttp's execute: a release waits for its end (`releaseAt`), so that no new exchange takes the connection while bytes of this read are still being parsed. */
+  executing = false;
+  releaseAt: number | undefined;
+  /** A message began after the exchange let go of the connection: bytes nobody asked for. */
+  private stray = false;
 
   constructor(
     readonly sock: net.Socket,
@@ -72,6 +77,7 @@ export class H1Conn {
     p[HTTPParser.kOnBody] = (b: Buffer) => this.user?.onResponseBody(b);
     p[HTTPParser.kOnMessageBegin] = () => {
       this.midMessage = true;
+      if (!this.user) this.stray = true;
     };
     p[HTTPParser.kOnMessageComplete] = () => {
       this.midMessage = false;
@@ -96,10 +102,19 @@ export class H1Conn {
       this.bodyLeft = fastHead.contentLength;
       this.fastBody(u, d, fastHead.end);
     } else {
+      this.executing = true;
       const r = this.parser.execute(d);
+      this.executing = false;
       if (typeof r !== 'number') {
         this.error = `upstream protocol error: ${r.code ?? r.message}`;
         this.destroy();
+      }
+      if (this.releaseAt !== undefined) {
+        const at = this.releaseAt;
+        this.releaseAt = undefined;
+        // More came after the response (another message, whole or begun): out of step.
+        if (this.stray || this.midMessage) this.destroy();
+        else this.pool.release(this, at);
       }
     }
     u.afterUpstreamData();
@@ -180,6 +195,8 @@ export class H1Pool {
   /** Takes back a connection whose exchange ended cleanly. */
   release(c: H1Conn, now: number): void {
     c.user = undefined;
+    // Its read is still being parsed: back into the pool once that is done (H1Conn.onData).
+    if (c.executing) return void (c.releaseAt = now);
     if (this.retired || c.closed || c.idleLimitMs <= 0) return void c.destroy();
     c.reused = true;
     c.idleSince = now;
