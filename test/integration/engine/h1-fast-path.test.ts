@@ -13,6 +13,8 @@ import net from 'node:net';
 import t, { type Test } from 'tap';
 import { createCa } from './harness/pki';
 import { startAdsServer, startWeb } from './harness/engine';
+import { T } from './harness/ads-server';
+import * as R from './harness/resources';
 
 const MESH = 'default';
 
@@ -148,7 +150,15 @@ t.test('the fast path on real sockets', async (t) => {
         return [OK(`${path} ok`, 'Connection: keep-alive\r\nKeep-Alive: timeout=30\r\n')];
     }
   });
-  const web = await startWeb(t, { ads, cpCa, ca, mesh: MESH, appPort: app.port });
+  // A second app behind a route that matches on a request field (a canary by header).
+  const canary = await scriptedApp(t, () => [OK('canary')]);
+  const byHeader = R.hcm('hdr', { cluster: `localhost:${app.port}` });
+  byHeader.typed_config.route_config.virtual_hosts[0].routes = [
+    { match: { prefix: '/', headers: [{ name: 'x-canary', string_match: { exact: 'yes' } }] }, route: { cluster: `localhost:${canary.port}`, timeout: '0s' } },
+    { match: { prefix: '/' }, route: { cluster: `localhost:${app.port}`, timeout: '0s' } },
+  ];
+  const web = await startWeb(t, { ads, cpCa, ca, mesh: MESH, appPort: app.port, extraListeners: [R.outboundListener('by-header', 0, byHeader)] });
+  ads.set(`${MESH}.web`, T.Cluster, [R.localCluster(app.port), R.localCluster(canary.port)]);
   const port = web.listenerPort('direct')!;
 
   t.test('an ordinary exchange goes through byte for byte, less the hop-by-hop lines', async (t) => {
@@ -192,6 +202,16 @@ t.test('the fast path on real sockets', async (t) => {
     const got = Buffer.from(seen.slice(seen.indexOf('\r\n\r\n') + 4), 'latin1');
     t.equal(got.length, body.length, 'every byte of the upload');
     t.ok(got.equals(body), 'and the same bytes');
+  });
+
+  t.test('a route matching on a request field: the fast path lists the fields for it', async (t) => {
+    const c = caller(web.listenerPort('by-header')!);
+    t.teardown(() => c.end());
+    const before = canary.seen.length;
+    const text = await c.send('GET /c HTTP/1.1\r\nHost: a\r\nX-Canary:  yes \r\n\r\nGET /d HTTP/1.1\r\nHost: a\r\nx-canary: no\r\n\r\n', '/d ok');
+    t.match(text, /\r\n\r\ncanary[\s\S]*\r\n\r\n\/d ok$/, 'x-canary: yes went to the canary, the other to the app');
+    t.equal(canary.seen.length, before + 1);
+    t.equal(canary.seen.at(-1)!.text, 'GET /c HTTP/1.1\r\nHost: a\r\nX-Canary:  yes \r\n\r\n', 'and byte for byte: the fast path carried it');
   });
 
   t.test('the two paths alternate on one connection, pipelined', async (t) => {

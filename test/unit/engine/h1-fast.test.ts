@@ -8,7 +8,7 @@
  * heads byte by byte to look for anything taken that llhttp would read otherwise.
  */
 import t from 'tap';
-import { FastHead, keptHead, parseRequestHead, parseResponseHead } from '../../../agent/engine/embedded/http/h1-fast';
+import { FastHead, fieldList, keptHead, parseRequestHead, parseResponseHead } from '../../../agent/engine/embedded/http/h1-fast';
 import { HTTPParser, METHODS, SKIP_BODY, PROCEED } from '../../../agent/engine/embedded/http/llhttp';
 import { scanHead } from '../../../agent/engine/embedded/http/h1-head';
 
@@ -81,6 +81,9 @@ function compareRequest(d: Buffer): string[] {
   if (ll.keepAlive !== !h.close) bad.push(`keep-alive ${!h.close} vs ${ll.keepAlive}`);
   const info = scanHead(ll.raw);
   if (info.host !== h.host && firstHost(ll.raw) !== h.host) bad.push(`host ${h.host} vs ${info.host}`);
+  // What route header matchers read: llhttp's own list, hop-by-hop fields included.
+  const listed = fieldList(d, 0, h);
+  if (JSON.stringify(listed) !== JSON.stringify(ll.raw)) bad.push(`field list ${JSON.stringify(listed)} vs ${JSON.stringify(ll.raw)}`);
   if (info.transferEncoding || info.expectContinue) bad.push('Transfer-Encoding or Expect was taken');
   if (info.contentLength !== h.contentLength || ll.bodyBytes !== body.length) bad.push(`body ${h.contentLength} vs ${info.contentLength} (llhttp read ${ll.bodyBytes})`);
   // What goes upstream: the llhttp path's fields, exactly.

@@ -20,7 +20,7 @@ import { DEFAULT_ROUTE_TIMEOUT_MS, downstreamIdleMs, type HttpProxyDeps } from '
 import { chooseCluster, matchRoute } from './route-match';
 import { HTTPParser, MAX_HEADER_SIZE, METHODS, PROCEED, SKIP_BODY, STOP_AFTER_HEAD, type Parser } from './llhttp';
 import { localAnswer, requestHead, responseHead, scanHead } from './h1-head';
-import { FastHead, keptHead, parseRequestHead } from './h1-fast';
+import { FastHead, fieldList, keptHead, parseRequestHead } from './h1-fast';
 import { OutBuffer } from './out-buffer';
 
 
@@ -292,7 +292,7 @@ class Exchange implements H1ConnUser {
 
 /** The fast path's scratch head (parses are synchronous). */
 const fastHead = new FastHead();
-/** Header matchers of a route table that read request fields (not :method, :path or :authority): the fast path has no field list for them. */
+/** Header matchers of a route table that read request fields (not :method, :path or :authority): the fast path then lists the fields for them. */
 const readsFields = new WeakMap<RouteConfigModel, boolean>();
 
 function routesReadFields(rc: RouteConfigModel): boolean {
@@ -433,13 +433,14 @@ class DownstreamConn {
    */
   private fastRequests(d: Buffer, off: number): number {
     const rc = this.fwd.d.routes();
-    if (rc && routesReadFields(rc)) return off;
+    const needFields = rc !== undefined && routesReadFields(rc);
     const h = fastHead;
     while (off < d.length && (this.paused & PAUSE_STOPPED) === 0 && parseRequestHead(d, off, h)) {
       let route: RouteModel | undefined;
       if (rc) {
         const q = h.url.indexOf('?');
-        route = matchRoute(rc, { method: h.method, path: q < 0 ? h.url : h.url.slice(0, q), host: h.host, headers: NO_FIELDS });
+        const rawHeaders = needFields ? fieldList(d, off, h) : undefined;
+        route = matchRoute(rc, { method: h.method, path: q < 0 ? h.url : h.url.slice(0, q), host: h.host, headers: NO_FIELDS, rawHeaders });
         // HTTP/2 clusters are bridged by node:http: llhttp hands the request over.
         if (route && this.routesToH2(route)) break;
       }
