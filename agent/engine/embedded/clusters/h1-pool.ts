@@ -112,8 +112,8 @@ export class H1Conn {
       if (this.releaseAt !== undefined) {
         const at = this.releaseAt;
         this.releaseAt = undefined;
-        // More came after the response (another message, whole or begun): out of step.
-        if (this.stray || this.midMessage) this.destroy();
+        // More came after the response (another message, whole, begun or broken): out of step.
+        if (this.stray || this.midMessage || typeof r !== 'number') this.destroy();
         else this.pool.release(this, at);
       }
     }

@@ -174,14 +174,10 @@ class Exchange implements H1ConnUser {
   /** A head the fast path parsed (HTTP/1.1, framed by Content-Length or bodyless): its bytes go on as they came, less the hop-by-hop lines. */
   onFastResponseHead(conn: H1Conn, d: Buffer, h: FastHead): void {
     this.responseStarts(conn, h.status, !h.close, h.keepAliveTimeoutS);
-    const out = this.dc.out;
-    if (this.closeAfter) {
-      out.push(keptHead(d, 0, h, true));
-      out.push('connection: close\r\n\r\n');
-    } else if (this.minor === 0) {
-      out.push(keptHead(d, 0, h, true));
-      out.push('connection: keep-alive\r\n\r\n');
-    } else out.push(keptHead(d, 0, h, false));
+    // The Connection value the caller is told, as responseHead() writes it ('' for none).
+    const connection = this.closeAfter ? 'close' : this.minor === 0 ? 'keep-alive' : '';
+    this.dc.out.push(keptHead(d, 0, h, connection !== ''));
+    if (connection) this.dc.out.push(`connection: ${connection}\r\n\r\n`);
   }
 
   onResponseBody(chunk: Buffer): void {
@@ -491,7 +487,7 @@ class DownstreamConn {
     let route: RouteModel | undefined;
     if (!upgrade && !info.expectContinue && maj === 1) {
       const q = url.indexOf('?');
-      route = rc && matchRoute(rc, { method, path: q < 0 ? url : url.slice(0, q), host: info.host, headers: {}, rawHeaders: h });
+      route = rc && matchRoute(rc, { method, path: q < 0 ? url : url.slice(0, q), host: info.host, headers: NO_FIELDS, rawHeaders: h });
       if (!route || !this.routesToH2(route)) return this.startExchange(method, url, minor, keepAlive, requestHead(method, url, info.fields, info.transferEncoding), info, route);
     }
     // Not ours: node:http takes the connection from this request on.
