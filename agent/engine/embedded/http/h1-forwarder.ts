@@ -396,28 +396,28 @@ class DownstreamConn {
     this.executing = true;
     let off = this.bodyLeft > 0 ? this.fastBody(d, 0) : 0;
     if (!this.midMessage && this.bodyLeft === 0) off = this.fastRequests(d, off);
-    if (off === d.length) {
-      this.executing = false;
-      this.flushAll();
-      if (!this.cur) this.next();
-      return;
+    // What the fast path left (from the start of a message, or inside one llhttp began) is llhttp's.
+    if (off < d.length) {
+      const rest = off > 0 ? d.subarray(off) : d;
+      const r = this.parser.execute(rest);
+      if (typeof r !== 'number') {
+        // A broken request body (bad chunk framing): the request was already on its way
+        // upstream and cannot be completed; the connection goes (node:http does the same).
+        if (this.parsing) {
+          this.executing = false;
+          return void this.sock.destroy();
+        }
+        // Malformed: 400 (431 for an oversized head) after the responses before it, then close.
+        this.failStatus = r.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
+        this.stopReading();
+        this.parsing = undefined;
+      } else if (this.pendingHandoffHead !== undefined) {
+        this.handoff = Buffer.concat([Buffer.from(this.pendingHandoffHead, 'latin1'), rest.subarray(r)]);
+        this.pendingHandoffHead = undefined;
+        this.stopReading();
+      }
     }
-    if (off > 0) d = d.subarray(off);
-    const r = this.parser.execute(d);
     this.executing = false;
-    if (typeof r !== 'number') {
-      // A broken request body (bad chunk framing): the request was already on its way
-      // upstream and cannot be completed; the connection goes (node:http does the same).
-      if (this.parsing) return void this.sock.destroy();
-      // Malformed: 400 (431 for an oversized head) after the responses before it, then close.
-      this.failStatus = r.code === 'HPE_HEADER_OVERFLOW' ? 431 : 400;
-      this.stopReading();
-      this.parsing = undefined;
-    } else if (this.pendingHandoffHead !== undefined) {
-      this.handoff = Buffer.concat([Buffer.from(this.pendingHandoffHead, 'latin1'), d.subarray(r)]);
-      this.pendingHandoffHead = undefined;
-      this.stopReading();
-    }
     this.flushAll();
     if (!this.cur) this.next();
   }
