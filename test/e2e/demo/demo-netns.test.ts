@@ -11,6 +11,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
 import { ipBinary, probeNetns } from '../../../scripts/harness/netns-topology';
+import { exitedWithOutput } from '../../integration/agent/support/proc';
 
 const DEMO = path.resolve(__dirname, '../../../scripts/demo.js');
 
@@ -55,7 +56,7 @@ function runDemo(args: string[], onLine?: (line: string, pid: number) => void, t
     child.stderr.on('data', onData);
     // Bounded: a hung demo is stopped by its pid (its own hooks then stop its children).
     const timer = setTimeout(() => child.kill('SIGINT'), timeoutMs);
-    child.on('exit', (code) => {
+    void exitedWithOutput(child).then(({ code }) => {
       clearTimeout(timer);
       resolve({ code, out, pid: child.pid! });
     });

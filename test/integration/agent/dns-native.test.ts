@@ -17,6 +17,7 @@ import { DnsServer } from '../../../agent/dns/dns-server';
 import { VipTable } from '../../../agent/dns/vip-table';
 import { agentMetrics, AgentMetric } from '../../../agent/admin/metrics';
 import { silentLogger } from '../../../lib/logger';
+import { exitedWithOutput } from './support/proc';
 
 const run = promisify(execFile);
 const table = (vips: Record<string, string>) => VipTable.build({ mesh: 'default', ttl: 30, vips }).table;
@@ -68,7 +69,7 @@ function sender(port: number, names: string[], count: number, waitMs: number, ma
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     const timer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
+    void exitedWithOutput(child).then(({ code }) => {
       clearTimeout(timer);
       if (code === 0) resolve(JSON.parse(out));
       else reject(new Error(`sender exited ${code}`));
@@ -168,7 +169,7 @@ t.test('a process that exits with the server open and queries arriving exits cle
     child.stderr.on('data', (d) => (stderr += d));
     const port = await new Promise<number>((resolve) => child.stdout.once('data', (d) => resolve(Number(String(d).trim()))));
     const flood = sender(port, ['backend.mesh', 'nope.mesh'], 4000, 300).catch(() => ({}));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    const { code } = await exitedWithOutput(child);
     await flood;
     t.equal(code, exitCode, `process.exit(${exitCode}) while serving: that exit code, no crash${stderr ? `: ${stderr}` : ''}`);
   }

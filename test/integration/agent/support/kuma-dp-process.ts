@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
 import { freeUdpTcpPort } from './ports';
-import { waitFor } from './proc';
+import { exitedWithOutput, waitFor } from './proc';
 
 /** Path of the compiled entry point, from dist/test/integration/agent/support/. */
 export const KUMA_DP = path.resolve(__dirname, '../../../../agent/main.js');
@@ -42,7 +42,8 @@ export class KumaDpProcess {
     this.child = spawn(process.execPath, [KUMA_DP, ...args], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     this.child.stdout!.on('data', (d) => (this.stdout += d));
     this.child.stderr!.on('data', (d) => (this.stderr += d));
-    this.exited = new Promise((r) => this.child.once('exit', (code, signal) => r({ code, signal })));
+    // Resolves once what kuma-dp wrote is read too: tests read stderr right after.
+    this.exited = exitedWithOutput(this.child);
   }
 
   /** Parsed JSON log lines (stderr). */

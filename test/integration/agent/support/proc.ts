@@ -1,5 +1,7 @@
 /** Process helpers for kuma-dp tests: liveness by pid (zombies count as gone) and polling. */
+import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import type { Readable } from 'node:stream';
 
 /** True while the pid exists and is not a zombie. */
 export function alive(pid: number): boolean {
@@ -34,4 +36,31 @@ export function killIfAlive(pid: number | undefined, signal: NodeJS.Signals = 'S
   } catch {
     // gone
   }
+}
+
+/**
+ * The child's exit, after what it wrote is read. 'exit' can come before the last chunks
+ * of its stdout/stderr pipes are delivered, so a test that reads the output at 'exit'
+ * may see it cut short. 'close' waits for the pipes, but also for any grandchild that
+ * inherited them; so this waits for 'exit', then for the pipes to end, at most `graceMs`.
+ */
+export function exitedWithOutput(
+  child: ChildProcess,
+  graceMs = 2_000,
+): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  const ended = (s: Readable | null) =>
+    s === null || s.readableEnded || s.destroyed ? Promise.resolve() : new Promise<void>((r) => (s.once('end', r), s.once('close', r)));
+  const pipes = Promise.all([ended(child.stdout), ended(child.stderr)]);
+  return new Promise((resolve) => {
+    const done = (code: number | null, signal: NodeJS.Signals | null) => {
+      let timer: NodeJS.Timeout | undefined;
+      const grace = new Promise<void>((r) => (timer = setTimeout(r, graceMs)));
+      void Promise.race([pipes, grace]).then(() => {
+        clearTimeout(timer);
+        resolve({ code, signal });
+      });
+    };
+    if (child.exitCode !== null || child.signalCode !== null) done(child.exitCode, child.signalCode);
+    else child.once('exit', done);
+  });
 }
