@@ -8,12 +8,12 @@
  * second signal forces an immediate exit.
  */
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { ComponentManager } from '../lib/component';
 import { createLogger, type Logger } from '../lib/logger';
 import { sleep } from '../lib/backoff';
+import { freePort } from '../lib/free-port';
 import { agentMetrics, AgentMetric } from './admin/metrics';
 import { ReadinessServer } from './admin/readiness-server';
 import { buildBootstrapRequest, adminPortOf } from './bootstrap/request';
@@ -307,16 +307,4 @@ function readResolvConf(log: Logger): { host: string; port: number }[] {
     log.warn({ err: (err as Error).message }, 'cannot read /etc/resolv.conf; non-mesh names will get SERVFAIL');
     return [];
   }
-}
-
-/** A port that was free a moment ago on 127.0.0.1 (for the engine's admin listener). */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
 }

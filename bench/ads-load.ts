@@ -53,6 +53,7 @@ import { parseArgs } from './harness/args';
 import { dataplane } from './harness/ads-world';
 import { busyShare, monotonicMicros, newestProfile, topSelfTime, topTotalTime, type ProfileWindow } from './harness/cpu-profile';
 import type { ChangeOutcome, ConnectOutcome, SimNode } from './harness/ads-clients';
+import { freePort } from '../lib/free-port';
 
 const CP_CORE = 1;
 const CLIENT_CORE = 0;
@@ -68,16 +69,6 @@ function pin(pid: number, core: number): void {
   spawnSync('taskset', ['-a', '-p', '-c', String(core), String(pid)], { stdio: 'ignore' });
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function tcpOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {

@@ -24,6 +24,7 @@ import { median, round } from './harness/stats';
 import { runContext } from './harness/run-context';
 import { printTable, writeResults, type Table } from './harness/results';
 import { parseArgs } from './harness/args';
+import { freePort } from '../lib/free-port';
 
 const PROXY_CORE = 1;
 const LOAD_CORE = 0;
@@ -94,13 +95,6 @@ async function runEngine(scenario: Scenario, appPort: number, pkiDir: string): P
 }
 
 // ---------- orchestrator ----------
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 function haproxyConfig(scenario: Scenario, port: number, appPort: number, pkiDir: string, innerPort: number): string {
   const head = ['global', '  maxconn 4000', '  nbthread 1', 'defaults', `  mode ${scenario === 'tcp' ? 'tcp' : 'http'}`, '  timeout connect 5s', '  timeout client 60s', '  timeout server 60s'];

@@ -21,7 +21,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { ManagedProcess, type LogLine } from './managed-process';
 import { httpRequest, type HttpResult } from './http-client';
-import { freePort } from './free-port';
+import { freePort } from '../../lib/free-port';
 import { eventually } from './wait';
 import { NetnsTopology, removeStaleNamespaces, type Workload } from './netns-topology';
 import { MeshClient } from './mesh-client';

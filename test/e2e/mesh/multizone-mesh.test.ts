@@ -11,7 +11,7 @@
  * fails, zones reconnect).
  */
 import t from 'tap';
-import { freePort } from '../../../scripts/harness/free-port';
+import { freePort } from '../../../lib/free-port';
 import { httpRequest } from '../../../scripts/harness/http-client';
 import { resourcePath } from '../../../scripts/harness/mesh';
 import { formatCounts } from '../../../scripts/harness/mesh-client';

@@ -10,7 +10,7 @@ import dns from 'node:dns/promises';
 import path from 'node:path';
 import t from 'tap';
 import YAML from 'yaml';
-import { freePort } from '../../../scripts/harness/free-port';
+import { freePort } from '../../../lib/free-port';
 import { CP, cpEnv, example, KUMACTL, kumactl, run, snapshot, startCp, tempDirs } from '../kumactl/cp-process';
 import { PG_PASSWORD, startPostgres } from '../../integration/store/postgres-server';
 

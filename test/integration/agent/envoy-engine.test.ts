@@ -5,7 +5,6 @@
  */
 import t from 'tap';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EnvoyEngine, type EnvoyEngineOptions } from '../../../agent/envoy/envoy-engine';
@@ -14,17 +13,10 @@ import { silentLogger } from '../../../lib/logger';
 import { bootstrapFor } from './support/cp-stub';
 import { fakeEnvoyStarts } from './support/kuma-dp-process';
 import { alive, waitFor, killIfAlive } from './support/proc';
+import { freePort } from '../../../lib/free-port';
 
 const FAKE_ENVOY = path.resolve(__dirname, '../../../../test/fixtures/fake-envoy/envoy');
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 interface Fixture {
   engine: EnvoyEngine;

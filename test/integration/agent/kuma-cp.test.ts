@@ -7,31 +7,20 @@
  */
 import t from 'tap';
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import dgram from 'node:dgram';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { KumaDpProcess, FAKE_ENVOY, httpGet, onFreeDnsPort } from './support/kuma-dp-process';
 import { alive, waitFor } from './support/proc';
 import { freeUdpTcpPort } from './support/ports';
+import { freePort } from '../../../lib/free-port';
 
 const run = promisify(execFile);
 const KUMA_CP = path.resolve(__dirname, '../../../cp/main.js');
 const KUMACTL = path.resolve(__dirname, '../../../kumactl/main.js');
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as net.AddressInfo).port;
-      s.close(() => resolve(p));
-    });
-  });
-}
 
 
 function api(port: number, method: string, p: string, body?: unknown): Promise<{ status: number; body: any }> {

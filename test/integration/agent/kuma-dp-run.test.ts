@@ -5,8 +5,6 @@
  */
 import t from 'tap';
 import { execFile } from 'node:child_process';
-import dgram from 'node:dgram';
-import net from 'node:net';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';

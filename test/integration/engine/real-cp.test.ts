@@ -7,7 +7,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
@@ -22,16 +21,10 @@ import { admin } from './harness/engine';
 import { AdsTestClient } from '../xds/ads-test-client';
 import { TypeUrl } from '../../../proto/index';
 import { EMBEDDED_USER_AGENT } from '../../../lib/client-features';
+import { freePort } from '../../../lib/free-port';
 
 const CP_MAIN = path.resolve(__dirname, '../../../cp/main.js');
 
-async function freePort(): Promise<number> {
-  const s = net.createServer();
-  await new Promise<void>((r) => s.listen(0, '127.0.0.1', () => r()));
-  const p = (s.address() as net.AddressInfo).port;
-  await new Promise((r) => s.close(r));
-  return p;
-}
 
 async function api(base: string, method: string, p: string, body?: unknown): Promise<{ status: number; text: string }> {
   const res = await fetch(`${base}${p}`, { method, headers: { 'content-type': 'application/json' }, body: body === undefined ? undefined : JSON.stringify(body) });

@@ -12,7 +12,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
-import { freePort } from '../../../scripts/harness/free-port';
+import { freePort } from '../../../lib/free-port';
 import type { PostgresStoreConfig } from '../../../cp/store/postgres-store';
 
 /** The superuser the tests connect as, and its password. */
@@ -99,7 +99,7 @@ export async function startPostgres(t: Teardown, opts: PgServerOptions = {}): Pr
   const host = '127.0.0.1';
   const start = async (): Promise<void> => {
     for (let attempt = 0; attempt < 3; attempt++) {
-      if (port === 0 || attempt > 0) port = await freePort(host);
+      if (port === 0 || attempt > 0) port = await freePort({ host });
       let log = '';
       const c = spawn(
         path.join(bin, 'postgres'),
