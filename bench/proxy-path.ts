@@ -19,6 +19,9 @@
  * --floor=0 leaves out the Node floor path (bench/harness/node-relay.ts: two byte relays,
  * plain → mTLS → plain, no HTTP), which is on by default: the CPU per request any engine
  * on Node's net/tls streams cannot go below, in the same run as haproxy.
+ * --raw-floor=1 adds the same relays driving Node's native stream handles directly (RELAY_RAW in
+ * bench/harness/node-relay.ts: process.binding, past net/tls's JavaScript streams): what
+ * leaving Node's public net/tls API would buy; a diagnosis, not something kuma-dp does.
  * --hold keeps the paths up for SECONDS after start-up (ports printed) for diagnosis.
  * BENCH_BASELINE_NODE_ARGS="--flag ..." (environment) puts node options in front of the baseline
  * pair's agent: with BENCH_BASELINE_AGENT set to this build, an A/B of runtime flags.
@@ -118,17 +121,20 @@ async function startHaproxyPair(dir: string, appPort: number): Promise<PathSetup
 }
 
 /** Two bench/harness/node-relay.js processes (the Node floor): plain → TLS out, TLS in → plain, no HTTP. */
-async function startNodeRelayPair(dir: string, appPort: number): Promise<PathSetup> {
+async function startNodeRelayPair(dir: string, appPort: number, raw = false): Promise<PathSetup> {
   const relay = path.resolve(__dirname, 'harness/node-relay.js');
-  const b = startChild('node-relay-inbound', process.execPath, [relay, 'inbound', String(appPort), dir], { core: PROXY_CORE });
+  const env = raw ? { ...process.env, RELAY_RAW: '1' } : process.env;
+  const suffix = raw ? '-raw' : '';
+  const b = startChild(`node-relay-inbound${suffix}`, process.execPath, [relay, 'inbound', String(appPort), dir], { core: PROXY_CORE, env });
   const inPort = JSON.parse(await b.waitForLine(/"msg":"relay ready"/)).port as number;
-  const a = startChild('node-relay-outbound', process.execPath, [relay, 'outbound', String(inPort), dir], { core: PROXY_CORE });
+  const a = startChild(`node-relay-outbound${suffix}`, process.execPath, [relay, 'outbound', String(inPort), dir], { core: PROXY_CORE, env });
   const outPort = JSON.parse(await a.waitForLine(/"msg":"relay ready"/)).port as number;
   await until(async () => (await httpJson(`http://127.0.0.1:${outPort}/`)).status === 200, 15_000, 'a 200 through the Node relays');
-  return { name: NODE_FLOOR, port: outPort, pids: [a.pid, b.pid] };
+  return { name: raw ? RAW_FLOOR : NODE_FLOOR, port: outPort, pids: [a.pid, b.pid] };
 }
 
 const NODE_FLOOR = 'Node floor: L4 relay → mTLS → L4 relay (no HTTP)';
+const RAW_FLOOR = 'raw-handle relays (process.binding, no net/tls streams; diagnosis)';
 
 async function startKumaPair(dir: string, cp: StandaloneCp, appPort: number, profDir?: string, agentMain = path.resolve(__dirname, '../agent/main.js'), suffix = ''): Promise<{ setup: PathSetup; children: Child[] }> {
   if (!suffix) await cp.put({ type: 'Mesh', name: 'default', mtls: { enabledBackend: 'ca-1', backends: [{ name: 'ca-1', type: 'builtin' }] } });
@@ -194,7 +200,7 @@ function cpuOf(pids: number[]): number {
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0, pairs: 8, floor: 1 });
+  const args = parseArgs(process.argv.slice(2), { seconds: 10, rate: 1000, 'latency-seconds': 10, connections: 16, rounds: 3, hold: 0, 'cpu-prof': 0, pairs: 8, floor: 1, 'raw-floor': 0 });
   const baselineAgent = process.env.BENCH_BASELINE_AGENT;
   stopChildrenOnSignal();
   spawnSync('taskset', ['-a', '-p', '-c', String(CLIENT_CORE), String(process.pid)], { stdio: 'ignore' });
@@ -215,6 +221,7 @@ async function main(): Promise<void> {
     const paths: PathSetup[] = [{ name: 'no proxy (client → app)', port: appPort, pids: [] }, ha, kuma.setup];
     if (baselineAgent) paths.push((await startKumaPair(dir, cp, appPort, undefined, path.resolve(baselineAgent), '-baseline')).setup);
     if (args.floor) paths.push(await startNodeRelayPair(dir, appPort));
+    if (args['raw-floor']) paths.push(await startNodeRelayPair(dir, appPort, true));
     pathNames = paths.map((p) => p.name);
     console.log(`paths up: ${paths.map((p) => `${p.name} :${p.port}`).join(', ')}`);
     if (args.hold) await sleep(args.hold * 1000);
@@ -320,6 +327,7 @@ async function main(): Promise<void> {
   const [direct, ha, kuma] = agg;
   const baseline = agg.find((a) => a.path.endsWith('[baseline build]'));
   const floor = agg.find((a) => a.path === NODE_FLOOR);
+  const rawFloor = agg.find((a) => a.path === RAW_FLOOR);
   const table: Table = {
     title: `Proxy path, HTTP/1.1 keep-alive, ${args.connections} connections: wrk ${args.seconds} s saturating, then ${args.rate} req/s for ${args['latency-seconds']} s (medians of ${args.rounds} rounds)`,
     columns: ['path', 'req/s (wrk)', 'per round', 'proxy CPU µs/req (saturated)', `proxy CPU µs/req (@${args.rate}/s)`, `p50 (ms)`, `p99 (ms)`, 'added p50 (ms)', 'added p99 (ms)', 'proxy RSS (MiB)'],
@@ -368,6 +376,11 @@ async function main(): Promise<void> {
           `Node floor (L4 relays, no HTTP) / haproxy pair: ${round(floor.cpuFixed / ha.cpuFixed)}× at ${args.rate} req/s, ${round(floor.cpuSat / ha.cpuSat)}× saturated; kuma-dp / Node floor: ${round(kuma.cpuFixed / floor.cpuFixed)}× at ${args.rate} req/s, ${round(kuma.cpuSat / floor.cpuSat)}× saturated`,
         ]
       : []),
+    ...(rawFloor && floor
+      ? [
+          `raw-handle relays / Node floor: ${round(rawFloor.cpuFixed / floor.cpuFixed)}× at ${args.rate} req/s, ${round(rawFloor.cpuSat / floor.cpuSat)}× saturated; raw-handle relays / haproxy pair: ${round(rawFloor.cpuFixed / ha.cpuFixed)}× and ${round(rawFloor.cpuSat / ha.cpuSat)}×`,
+        ]
+      : []),
     `throughput: kuma-dp ${Math.round(kuma.rps)} req/s vs haproxy ${Math.round(ha.rps)} req/s (${round(kuma.rps / ha.rps)}×), no proxy ${Math.round(direct.rps)} req/s`,
   ];
   for (const v of verdicts) console.log(v);
@@ -387,6 +400,11 @@ async function main(): Promise<void> {
       ...(floor
         ? [
             'Node floor: two bench/harness/node-relay.js processes relaying bytes (plain → mutual TLS with the haproxy pair\'s certificates → plain), one upstream connection per downstream connection, no HTTP parsing, routing or pooling: what any engine on Node\'s net/tls streams does at least per request. Outgoing sockets read with `onread` into a reused buffer. Each new client connection costs the floor a TLS handshake (no pooling), so its CPU includes ~16 RSA handshakes per run (an overestimate of the floor) and its latency percentiles mostly show those handshakes, not the relay.',
+          ]
+        : []),
+      ...(rawFloor
+        ? [
+            "Raw-handle relays (--raw-floor=1): the same two relays, but once both sockets are connected each native handle's read callback writes straight to the other handle with a bare WriteWrap (process.binding('stream_wrap')), skipping net/tls's Readable/Writable, events and ticks; one write in flight per handle (TLS asserts it), no backpressure. Shows what leaving Node's public stream API would buy; kuma-dp does not do it.",
           ]
         : []),
       ...profiles.map((p) => `CPU PROFILE RUN (numbers inflated by the profiler): ${p}`),
