@@ -59,7 +59,9 @@ export async function selectEngine(i: SelectInput): Promise<EngineChoice> {
   if (found.path) {
     let version: EnvoyVersion;
     try {
-      version = await readEnvoyVersion(found.path);
+      version = await readEnvoyVersion(found.path, undefined, (ms) =>
+        i.log.warn({ binary: found.path, timeoutMs: ms }, '"envoy --version" did not answer in time; trying once more with a longer limit'),
+      );
     } catch (err) {
       if (i.engine === 'envoy' || i.binaryPath) throw new EngineUnavailableError(`Envoy at ${found.path} is not usable: ${(err as Error).message}`, { cause: err });
       i.log.warn({ binary: found.path, err: (err as Error).message }, 'found an Envoy that does not run; falling back to the embedded engine');

@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { discoverEnvoy, defaultDiscoveryDeps } from '../../../agent/envoy/discovery';
 import { envoyArgs } from '../../../agent/envoy/args';
-import { parseEnvoyVersion } from '../../../agent/envoy/version';
+import { parseEnvoyVersion, readEnvoyVersion } from '../../../agent/envoy/version';
 
 function exe(p: string): void {
   fs.mkdirSync(path.dirname(p), { recursive: true });
@@ -75,4 +75,32 @@ t.test('envoy --version output', async (t) => {
   t.same(parseEnvoyVersion('\nenvoy  version: 5f1b7d5/1.28.0/Clean/RELEASE/BoringSSL\n'), { version: '1.28.0', build: '5f1b7d5/1.28.0/Clean/RELEASE/BoringSSL' });
   t.same(parseEnvoyVersion('envoy  version: abc/1.30.1-dev/Modified/DEBUG/BoringSSL-FIPS').version, '1.30.1-dev');
   t.throws(() => parseEnvoyVersion('hello'), /unrecognised/);
+});
+
+t.test('envoy --version: a slow answer is waited for once more, a failing one is not', async (t) => {
+  const fake = path.resolve(__dirname, '../../../../test/fixtures/fake-envoy/envoy');
+  const saved = process.env.FAKE_ENVOY_VERSION_DELAY_MS;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.FAKE_ENVOY_VERSION_DELAY_MS;
+    else process.env.FAKE_ENVOY_VERSION_DELAY_MS = saved;
+  });
+  // Answers after 1.5 s: the first limit (0.3 s) passes, the second (10 s) does not.
+  process.env.FAKE_ENVOY_VERSION_DELAY_MS = '1500';
+  const retries: number[] = [];
+  const v = await readEnvoyVersion(fake, [300, 10_000], (ms) => retries.push(ms));
+  t.equal(v.version, '1.30.1');
+  t.same(retries, [300], 'one retry, after the first limit');
+  // Only one limit: the timeout is the error, and it says so.
+  const err = await readEnvoyVersion(fake, [300]).catch((e: Error) => e);
+  t.match(String(err), /--version" failed: no answer within 300 ms/);
+  // A binary that fails outright is not run again.
+  delete process.env.FAKE_ENVOY_VERSION_DELAY_MS;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'kdp-ver-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const broken = path.join(dir, 'envoy');
+  const count = path.join(dir, 'runs');
+  fs.writeFileSync(broken, `#!/bin/sh\necho run >> ${count}\nexit 3\n`, { mode: 0o755 });
+  const failed = await readEnvoyVersion(broken, [300, 10_000], () => t.fail('no retry for a failing binary')).catch((e: Error) => e);
+  t.match(String(failed), /--version" failed: Command failed/);
+  t.equal(fs.readFileSync(count, 'utf8'), 'run\n', 'run once');
 });
