@@ -48,7 +48,7 @@ export class EmbeddedEngine extends EventEmitter implements ProxyEngine {
   private ads?: AdsClient;
   private admin?: http.Server;
 
-  constructor(private readonly opts: EngineOptions) {
+  constructor(opts: EngineOptions) {
     super();
     this.boot = parseBootstrap(opts.bootstrap, { caPem: opts.cpCaPem, token: opts.dataplaneToken });
     this.log = opts.log.child({ engine: 'embedded', dataplane: this.boot.node.id });

@@ -5,7 +5,6 @@
  * another mesh's CA.
  */
 import crypto from 'node:crypto';
-import * as grpc from '@grpc/grpc-js';
 import t from 'tap';
 import { GrpcH2Server } from '../../../cp/xds/server/grpc-h2';
 import { silentLogger } from '../../../lib/logger';
